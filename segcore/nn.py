@@ -1,0 +1,272 @@
+"""Building blocks shared by architectures: conv-norm-activation, attention, activations, norms.
+
+Module layouts (child names and order) follow SMP's so checkpoints load unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import torch
+from torch import nn
+
+from segcore.errors import InvalidOptionError, MissingDependencyError
+
+NormOption = bool | str | Mapping[str, Any] | None
+ActivationOption = str | Callable[..., nn.Module] | None
+
+NORM_TYPES = ("batchnorm", "identity", "layernorm", "instancenorm", "inplace")
+ACTIVATIONS = ("sigmoid", "softmax", "softmax2d", "logsoftmax", "tanh", "identity", "argmax",
+               "argmax2d", "clamp")
+ATTENTION_TYPES = (None, "scse")
+INPLACE_ABN_HELP = (
+    "the 'inplace' normalisation needs the inplace_abn package. Install it with "
+    "`pip install inplace-abn --no-build-isolation` (it compiles against your torch), or use "
+    "decoder_use_norm='batchnorm'."
+)
+
+
+def _inplace_abn_class() -> type[nn.Module]:
+    try:
+        from inplace_abn import InPlaceABN
+    except ImportError as error:
+        raise MissingDependencyError(INPLACE_ABN_HELP) from error
+    return InPlaceABN
+
+
+def norm_params(use_norm: NormOption) -> dict[str, Any]:
+    """Normalise a ``use_norm`` option (bool, name or ``{"type": ..., **kwargs}``) to a dict."""
+    if use_norm is True:
+        return {"type": "batchnorm"}
+    if use_norm is False or use_norm is None:
+        return {"type": "identity"}
+    if isinstance(use_norm, str):
+        kind = use_norm.lower()
+        if kind == "inplace":
+            return {"type": "inplace", "activation": "leaky_relu", "activation_param": 0.0}
+        if kind in NORM_TYPES:
+            return {"type": kind}
+        raise InvalidOptionError(
+            f"unknown normalisation {use_norm!r}; valid values are True, False, "
+            f"{', '.join(repr(n) for n in NORM_TYPES)} or a dict {{'type': ..., **kwargs}}"
+        )
+    if isinstance(use_norm, Mapping):
+        params = dict(use_norm)
+        if params.get("type") not in NORM_TYPES:
+            raise InvalidOptionError(
+                f"a normalisation dict needs 'type' in {NORM_TYPES}, got {use_norm!r}"
+            )
+        return params
+    raise InvalidOptionError(
+        f"use_norm must be a bool, one of {NORM_TYPES} or a dict, got {type(use_norm).__name__}"
+    )
+
+
+def make_norm(use_norm: NormOption, channels: int) -> nn.Module:
+    """A normalisation layer for ``channels`` channels (see ``norm_params``)."""
+    params = norm_params(use_norm)
+    kind = params.pop("type")
+    if kind == "batchnorm":
+        return nn.BatchNorm2d(channels, **params)
+    if kind == "identity":
+        return nn.Identity()
+    if kind == "layernorm":
+        return LayerNorm2d(channels, **params)
+    if kind == "instancenorm":
+        return nn.InstanceNorm2d(channels, **params)
+    return _inplace_abn_class()(channels, **params)
+
+
+class LayerNorm2d(nn.LayerNorm):
+    """LayerNorm over the channels of an NCHW tensor."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x.permute(0, 2, 3, 1)
+        x = super().forward(x)
+        return x.permute(0, 3, 1, 2)
+
+
+def is_inplace_abn(module: nn.Module) -> bool:
+    return type(module).__name__ in ("InPlaceABN", "InPlaceABNSync")
+
+
+class Conv2dReLU(nn.Sequential):
+    """Conv2d -> norm -> ReLU (children ``0``, ``1``, ``2``; the conv has a bias without norm).
+
+    Args:
+        in_channels, out_channels, kernel_size, padding, stride: as ``nn.Conv2d``.
+        use_norm: ``True``/"batchnorm", ``False``/"identity", "layernorm", "instancenorm",
+            "inplace" (InPlaceABN, which includes the activation) or a dict.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        padding: int = 0,
+        stride: int = 1,
+        use_norm: NormOption = "batchnorm",
+    ) -> None:
+        norm = make_norm(use_norm, out_channels)
+        conv = nn.Conv2d(
+            in_channels, out_channels, kernel_size, stride=stride, padding=padding,
+            bias=isinstance(norm, nn.Identity),
+        )
+        activation = nn.Identity() if is_inplace_abn(norm) else nn.ReLU(inplace=True)
+        super().__init__(conv, norm, activation)
+
+
+class SCSEModule(nn.Module):
+    """Concurrent spatial and channel squeeze-excitation (https://arxiv.org/abs/1808.08127)."""
+
+    def __init__(self, in_channels: int, reduction: int = 16) -> None:
+        super().__init__()
+        hidden = max(in_channels // reduction, 1)
+        self.cSE = nn.Sequential(
+            nn.AdaptiveAvgPool2d(1),
+            nn.Conv2d(in_channels, hidden, 1),
+            nn.ReLU(inplace=True),
+            nn.Conv2d(hidden, in_channels, 1),
+            nn.Sigmoid(),
+        )
+        self.sSE = nn.Sequential(nn.Conv2d(in_channels, 1, 1), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.cSE(x) + x * self.sSE(x)
+
+
+class Attention(nn.Module):
+    """Attention by name: ``None`` (identity) or ``"scse"``; the module sits in ``.attention``."""
+
+    def __init__(self, name: str | None, **params: Any) -> None:
+        super().__init__()
+        if name is None:
+            self.attention: nn.Module = nn.Identity()
+        elif name == "scse":
+            self.attention = SCSEModule(**params)
+        else:
+            raise InvalidOptionError(
+                f"unknown attention type {name!r}; valid values are None and 'scse'"
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.attention(x)
+
+
+class ArgMax(nn.Module):
+    def __init__(self, dim: int | None = None) -> None:
+        super().__init__()
+        self.dim = dim
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.argmax(x, dim=self.dim)
+
+
+class Clamp(nn.Module):
+    def __init__(self, min: float = 0, max: float = 1) -> None:  # noqa: A002 - SMP's names
+        super().__init__()
+        self.min, self.max = min, max
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.clamp(x, self.min, self.max)
+
+
+class Activation(nn.Module):
+    """An activation by name; the module sits in ``.activation`` (SMP's layout).
+
+    Args:
+        name: ``None``/"identity", "sigmoid", "softmax" (over channels, dim 1), "softmax2d",
+            "logsoftmax" (dim 1), "tanh", "argmax", "argmax2d", "clamp", or a callable that
+            returns a module (``torch.nn.ReLU``).
+    """
+
+    def __init__(self, name: ActivationOption, **params: Any) -> None:
+        super().__init__()
+        self.activation = make_activation(name, **params)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activation(x)
+
+
+def make_activation(name: ActivationOption, **params: Any) -> nn.Module:
+    """The module for an activation option (see ``Activation``)."""
+    if name is None or name == "identity":
+        return nn.Identity()
+    if name == "sigmoid":
+        return nn.Sigmoid()
+    if name in ("softmax", "softmax2d"):
+        return nn.Softmax(**{"dim": 1, **params})
+    if name == "logsoftmax":
+        return nn.LogSoftmax(**{"dim": 1, **params})
+    if name == "tanh":
+        return nn.Tanh()
+    if name == "argmax":
+        return ArgMax(**params)
+    if name == "argmax2d":
+        return ArgMax(**{"dim": 1, **params})
+    if name == "clamp":
+        return Clamp(**params)
+    if isinstance(name, nn.Module):
+        return name
+    if callable(name):
+        return name(**params)
+    raise InvalidOptionError(
+        f"unknown activation {name!r}; valid values are None, a callable, or one of "
+        f"{', '.join(repr(a) for a in ACTIVATIONS)}"
+    )
+
+
+def check_activation(name: ActivationOption) -> None:
+    """Raise ``InvalidOptionError`` for an activation name that ``make_activation`` refuses."""
+    if name is None or callable(name) or name in ACTIVATIONS:
+        return
+    make_activation(name)
+
+
+class SeparableConv2d(nn.Sequential):
+    """Depthwise then pointwise convolution (children ``0`` and ``1``)."""
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        dilation: int = 1,
+        bias: bool = True,
+    ) -> None:
+        depthwise = nn.Conv2d(
+            in_channels, in_channels, kernel_size, stride=stride, padding=padding,
+            dilation=dilation, groups=in_channels, bias=False,
+        )
+        pointwise = nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=bias)
+        super().__init__(depthwise, pointwise)
+
+
+def initialize_decoder(module: nn.Module) -> None:
+    """Kaiming-uniform convolutions, unit norms, Xavier linears; biases zero."""
+    for submodule in module.modules():
+        if isinstance(submodule, nn.Conv2d):
+            nn.init.kaiming_uniform_(submodule.weight, mode="fan_in", nonlinearity="relu")
+            if submodule.bias is not None:
+                nn.init.constant_(submodule.bias, 0)
+        elif isinstance(submodule, nn.BatchNorm2d | nn.LayerNorm | nn.GroupNorm | nn.InstanceNorm2d):
+            if submodule.weight is not None:
+                nn.init.constant_(submodule.weight, 1)
+                nn.init.constant_(submodule.bias, 0)
+        elif isinstance(submodule, nn.Linear):
+            nn.init.xavier_uniform_(submodule.weight)
+            if submodule.bias is not None:
+                nn.init.constant_(submodule.bias, 0)
+
+
+def initialize_head(module: nn.Module) -> None:
+    """Xavier-uniform weights and zero biases for linears and convolutions."""
+    for submodule in module.modules():
+        if isinstance(submodule, nn.Linear | nn.Conv2d):
+            nn.init.xavier_uniform_(submodule.weight)
+            if submodule.bias is not None:
+                nn.init.constant_(submodule.bias, 0)

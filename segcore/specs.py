@@ -1,0 +1,241 @@
+"""What a plugin provides, described as frozen attrs classes.
+
+Specs reference implementation code lazily with ``"package.module:attribute"`` strings, so
+listing what is installed imports no implementation module (and no timm). ``load(ref)``
+imports the object when it is actually needed.
+
+Example (a plugin's ``plugin.py``)::
+
+    from segcore import hookimpl
+    from segcore.specs import EncoderSpec, WeightSource
+
+    @hookimpl
+    def segcore_encoders():
+        return [EncoderSpec(name="my_encoder", family="MyNet",
+                            factory="segcore_mynet.encoder:build_encoder",
+                            out_channels=(3, 32, 64, 128, 256, 512))]
+"""
+
+from __future__ import annotations
+
+import importlib
+import re
+from collections.abc import Mapping
+from types import MappingProxyType
+from typing import Any
+
+import attrs
+
+_REFERENCE = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_][\w.]*$")
+_NAME = re.compile(r"^[A-Za-z0-9][\w.\-]*$")
+
+
+def _check_reference(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+    if value is None:
+        return
+    if callable(value):
+        return
+    if not isinstance(value, str) or not _REFERENCE.match(value):
+        raise ValueError(
+            f"{type(instance).__name__}.{attribute.name} must be a 'package.module:attribute' "
+            f"string or a callable, got {value!r}"
+        )
+
+
+def _check_name(instance: Any, attribute: attrs.Attribute, value: str) -> None:
+    if not isinstance(value, str) or not _NAME.match(value):
+        raise ValueError(
+            f"{type(instance).__name__}.{attribute.name} must be a non-empty name of letters, "
+            f"digits, '_', '-' and '.', got {value!r}"
+        )
+
+
+def _freeze_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
+    return MappingProxyType(dict(value or {}))
+
+
+def load(reference: str | Any) -> Any:
+    """Import ``"package.module:attribute"`` and return the attribute (callables pass through)."""
+    if not isinstance(reference, str):
+        return reference
+    module_name, _, attribute_path = reference.partition(":")
+    target: Any = importlib.import_module(module_name)
+    for part in attribute_path.split("."):
+        target = getattr(target, part)
+    return target
+
+
+@attrs.frozen
+class Preprocessing:
+    """How input images must be prepared for a set of pretrained weights."""
+
+    mean: tuple[float, ...] | None = attrs.field(
+        default=(0.485, 0.456, 0.406), converter=attrs.converters.optional(tuple)
+    )
+    std: tuple[float, ...] | None = attrs.field(
+        default=(0.229, 0.224, 0.225), converter=attrs.converters.optional(tuple)
+    )
+    input_space: str = "RGB"
+    input_range: tuple[float, float] = attrs.field(default=(0.0, 1.0), converter=tuple)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "input_space": self.input_space,
+            "input_range": list(self.input_range),
+            "mean": list(self.mean) if self.mean is not None else None,
+            "std": list(self.std) if self.std is not None else None,
+        }
+
+
+@attrs.frozen
+class WeightSource:
+    """Where the weights of one tag come from.
+
+    Attributes:
+        url: download address of the file (``http(s)://`` or ``file://``); ``None`` when the
+            file can only be placed in the cache by hand.
+        sha256: expected digest of the file. When ``None`` and the URL is a pinned Hugging Face
+            revision, the digest the hub reports for that revision is used instead; without
+            either, segcore refuses to download.
+        filename: name of the file in the cache (defaults to the last part of the URL).
+        preprocessing: how inputs must be normalised for these weights.
+        delegate: the encoder's factory loads these weights itself (timm models do), the core
+            only passes the tag on.
+        description: one line shown by ``segcore info``.
+    """
+
+    url: str | None = None
+    sha256: str | None = attrs.field(default=None)
+    filename: str | None = None
+    preprocessing: Preprocessing = attrs.field(factory=Preprocessing)
+    delegate: bool = False
+    description: str = ""
+
+    @sha256.validator
+    def _check_sha256(self, attribute: attrs.Attribute, value: str | None) -> None:
+        if value is not None and not re.fullmatch(r"[0-9a-f]{64}", value):
+            raise ValueError(f"sha256 must be 64 lowercase hex digits, got {value!r}")
+
+    def cache_filename(self, encoder_name: str, tag: str) -> str:
+        if self.filename:
+            return self.filename
+        if self.url:
+            last = self.url.rstrip("/").rsplit("/", 1)[-1]
+            if last and last not in ("model.safetensors", "pytorch_model.bin"):
+                return last
+            suffix = "." + last.rsplit(".", 1)[-1] if "." in last else ".safetensors"
+            return f"{encoder_name}.{tag}{suffix}"
+        return f"{encoder_name}.{tag}.safetensors"
+
+
+@attrs.frozen
+class EncoderSpec:
+    """One named encoder.
+
+    Attributes:
+        name: the documented name (``"resnet34"``, ``"tu-convnext_tiny"``).
+        family: the family shown in listings (``"ResNet"``).
+        factory: ``"module:callable"`` building the encoder module. It is called as
+            ``factory(name=..., in_channels=3, depth=..., output_stride=..., weights=None,
+            **params, **user_kwargs)`` and returns an ``nn.Module`` that follows the encoder
+            contract (``segcore.encoder``). ``weights`` is only passed a tag for delegated
+            sources.
+        params: fixed keyword arguments for the factory (block type, layer counts...).
+        out_channels: channels of the ``depth + 1`` features at depth 5, the input first.
+        weights: pretrained weight tags and their sources.
+        weight_aliases: other spellings of tags (``{"swsl": "sswl"}``).
+        supports_dilation: whether ``output_stride`` 8 and 16 work.
+        supports_compile: whether ``torch.compile(fullgraph=True)`` works.
+        accepts_kwargs: whether the factory takes extra keyword arguments from the user.
+        params_millions: documented parameter count (information only).
+        description: one line for ``segcore info``.
+    """
+
+    name: str = attrs.field(validator=_check_name)
+    family: str
+    factory: str = attrs.field(validator=_check_reference)
+    params: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_mapping)
+    out_channels: tuple[int, ...] | None = attrs.field(
+        default=None, converter=attrs.converters.optional(tuple)
+    )
+    weights: Mapping[str, WeightSource] = attrs.field(factory=dict, converter=_freeze_mapping)
+    weight_aliases: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_mapping)
+    supports_dilation: bool = True
+    supports_compile: bool = True
+    accepts_kwargs: bool = False
+    params_millions: float | None = None
+    description: str = ""
+
+
+@attrs.frozen
+class ArchitectureSpec:
+    """One architecture (decoder + heads).
+
+    Attributes:
+        name: the lowercase name used by ``segcore.build`` (``"unet"``).
+        class_name: the documented class (``"Unet"``); ``segcore.Unet`` resolves to it.
+        model: ``"module:Class"`` of the ``SegmentationModel`` subclass.
+        options: ``"module:Class"`` of the attrs class validating its options.
+        requires_dilation: the encoder must support ``output_stride`` 8/16.
+        description: one line for listings.
+    """
+
+    name: str = attrs.field(validator=_check_name)
+    class_name: str
+    model: str = attrs.field(validator=_check_reference)
+    options: str = attrs.field(validator=_check_reference)
+    requires_dilation: bool = False
+    description: str = ""
+
+
+@attrs.frozen
+class HeadSpec:
+    """A head placed on top of the decoder or the encoder (``segmentation``, ``classification``)."""
+
+    name: str = attrs.field(validator=_check_name)
+    factory: str = attrs.field(validator=_check_reference)
+    description: str = ""
+
+
+@attrs.frozen
+class LossSpec:
+    """A loss: ``factory(**options)`` returns an ``nn.Module``."""
+
+    name: str = attrs.field(validator=_check_name)
+    factory: str = attrs.field(validator=_check_reference)
+    description: str = ""
+
+
+@attrs.frozen
+class MetricSpec:
+    """A metric function, e.g. ``iou_score(tp, fp, fn, tn, reduction=...)``."""
+
+    name: str = attrs.field(validator=_check_name)
+    factory: str = attrs.field(validator=_check_reference)
+    description: str = ""
+
+
+@attrs.frozen
+class CommandSpec:
+    """A ``segcore`` CLI subcommand.
+
+    ``factory`` is called with an ``argparse.ArgumentParser`` to add its arguments and returns
+    the handler, a callable taking the parsed ``argparse.Namespace`` and returning an exit code.
+    """
+
+    name: str = attrs.field(validator=_check_name)
+    factory: str = attrs.field(validator=_check_reference)
+    help: str = ""
+
+
+#: The kinds of things plugins provide, with their spec class and hook name.
+KINDS: Mapping[str, tuple[type, str]] = MappingProxyType(
+    {
+        "encoders": (EncoderSpec, "segcore_encoders"),
+        "architectures": (ArchitectureSpec, "segcore_decoders"),
+        "heads": (HeadSpec, "segcore_heads"),
+        "losses": (LossSpec, "segcore_losses"),
+        "metrics": (MetricSpec, "segcore_metrics"),
+        "commands": (CommandSpec, "segcore_commands"),
+    }
+)

@@ -1,0 +1,348 @@
+"""Conformance kit for plugin authors.
+
+Call these from your plugin's tests; each raises ``AssertionError`` with a precise message
+when the contract is broken.
+
+Example (an encoder plugin's ``tests/test_conformance.py``)::
+
+    import pytest
+    from segcore import testing
+
+    @pytest.mark.parametrize("name", ["my_encoder"])
+    def test_encoder_follows_the_contract(name):
+        testing.check_encoder(name)
+
+An architecture plugin can test without any encoder plugin installed, with the kit's tiny
+encoder::
+
+    def test_architecture():
+        with testing.tiny_encoder_installed():
+            testing.check_architecture("unet", encoder=testing.TINY_ENCODER)
+"""
+
+from __future__ import annotations
+
+import contextlib
+import itertools
+from collections.abc import Iterable, Iterator, Mapping, Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from segcore.encoder import EncoderBase
+from segcore.errors import InputShapeError
+from segcore.hookspecs import hookimpl
+from segcore.specs import ArchitectureSpec, EncoderSpec, HeadSpec, LossSpec, MetricSpec
+
+TINY_ENCODER = "segcore-testing-tiny"
+_TINY_CHANNELS = (3, 8, 16, 24, 32, 40)
+
+
+class TinyEncoder(EncoderBase):
+    """A five-stage strided CNN that follows the contract; for tests only (fast on CPU)."""
+
+    def __init__(self, in_channels: int = 3, depth: int = 5, output_stride: int = 32) -> None:
+        super().__init__(depth=depth)
+        self._out_channels = _TINY_CHANNELS
+        stages = []
+        for index in range(1, 6):
+            stages.append(
+                nn.Sequential(
+                    nn.Conv2d(_TINY_CHANNELS[index - 1], _TINY_CHANNELS[index], 3, stride=2,
+                              padding=1, bias=False),
+                    nn.BatchNorm2d(_TINY_CHANNELS[index]),
+                    nn.ReLU(inplace=True),
+                )
+            )
+        self.stages = nn.ModuleList(stages)
+        self.set_in_channels(in_channels, pretrained=False)
+        self.make_dilated(output_stride)
+
+    def get_stages(self) -> dict[int, list[nn.Module]]:
+        return {16: [self.stages[3]], 32: [self.stages[4]]}
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        features = [x]
+        for stage in self.stages[: self._depth]:
+            x = stage(x)
+            features.append(x)
+        return features
+
+
+def build_tiny_encoder(
+    name: str, in_channels: int, depth: int, output_stride: int, weights: Any = None
+) -> TinyEncoder:
+    return TinyEncoder(in_channels=in_channels, depth=depth, output_stride=output_stride)
+
+
+TINY_ENCODER_SPEC = EncoderSpec(
+    name=TINY_ENCODER,
+    family="Testing",
+    factory="segcore.testing:build_tiny_encoder",
+    out_channels=_TINY_CHANNELS,
+    description="a tiny CNN for tests of architecture plugins",
+)
+
+
+class _SpecPlugin:
+    def __init__(self, specs: Mapping[str, Sequence[Any]]) -> None:
+        self._specs = specs
+
+    @hookimpl
+    def segcore_encoders(self) -> list[EncoderSpec]:
+        return list(self._specs.get("encoders", ()))
+
+    @hookimpl
+    def segcore_decoders(self) -> list[ArchitectureSpec]:
+        return list(self._specs.get("architectures", ()))
+
+    @hookimpl
+    def segcore_heads(self) -> list[HeadSpec]:
+        return list(self._specs.get("heads", ()))
+
+    @hookimpl
+    def segcore_losses(self) -> list[LossSpec]:
+        return list(self._specs.get("losses", ()))
+
+    @hookimpl
+    def segcore_metrics(self) -> list[MetricSpec]:
+        return list(self._specs.get("metrics", ()))
+
+
+_counter = itertools.count()
+
+
+@contextlib.contextmanager
+def plugin_installed(plugin: Any, name: str | None = None) -> Iterator[None]:
+    """Register a plugin object or module (with ``@hookimpl`` functions) for the block's duration."""
+    from segcore import registry
+    from segcore.plugins import get_plugin_manager
+
+    manager = get_plugin_manager()
+    plugin_name = name or f"segcore.testing.{next(_counter)}"
+    manager.register_module(plugin, plugin_name)
+    registry.reset()
+    try:
+        yield
+    finally:
+        with contextlib.suppress(ValueError):
+            manager._manager.unregister(name=plugin_name)
+        manager.records.pop(plugin_name, None)
+        registry.reset()
+
+
+@contextlib.contextmanager
+def specs_installed(
+    *,
+    encoders: Iterable[EncoderSpec] = (),
+    architectures: Iterable[ArchitectureSpec] = (),
+    heads: Iterable[HeadSpec] = (),
+    losses: Iterable[LossSpec] = (),
+    metrics: Iterable[MetricSpec] = (),
+) -> Iterator[None]:
+    """Make specs available as if an installed plugin provided them, for the block's duration."""
+    specs = {
+        "encoders": list(encoders),
+        "architectures": list(architectures),
+        "heads": list(heads),
+        "losses": list(losses),
+        "metrics": list(metrics),
+    }
+    with plugin_installed(_SpecPlugin(specs)):
+        yield
+
+
+def tiny_encoder_installed() -> contextlib.AbstractContextManager[None]:
+    """Make ``TINY_ENCODER`` available (for architecture tests without encoder plugins)."""
+    return specs_installed(encoders=[TINY_ENCODER_SPEC])
+
+
+# -- encoders ------------------------------------------------------------------------------
+def _expected_size(size: int, reduction: int) -> int:
+    # Convolutions with padding k//2 and stride 2 give ceil(size / 2) at each step.
+    result = size
+    while reduction > 1:
+        result = -(-result // 2)
+        reduction //= 2
+    return result
+
+
+def check_encoder_features(
+    encoder: nn.Module, x: torch.Tensor, depth: int, output_stride: int = 32
+) -> list[torch.Tensor]:
+    """Check one forward pass against the contract and return the features."""
+    features = encoder(x)
+    assert isinstance(features, list | tuple), f"forward must return a list, got {type(features)}"
+    assert len(features) == depth + 1, (
+        f"depth={depth}: expected {depth + 1} feature maps (the input first), got {len(features)}"
+    )
+    out_channels = tuple(encoder.out_channels)
+    assert len(out_channels) == depth + 1, (
+        f"depth={depth}: out_channels must have {depth + 1} entries, got {out_channels}"
+    )
+    assert features[0].shape == x.shape, "the first feature must be the input itself"
+    assert int(encoder.output_stride) == min(output_stride, 2**depth), (
+        f"output_stride is {encoder.output_stride}, expected {min(output_stride, 2**depth)}"
+    )
+    for level, feature in enumerate(features[1:], start=1):
+        reduction = min(2**level, output_stride)
+        assert feature.dim() == 4, f"feature {level} must be NCHW, got shape {tuple(feature.shape)}"
+        assert feature.shape[0] == x.shape[0], f"feature {level} lost the batch dimension"
+        assert feature.shape[1] == out_channels[level], (
+            f"feature {level} has {feature.shape[1]} channels, out_channels says "
+            f"{out_channels[level]}"
+        )
+        expected = (_expected_size(x.shape[2], reduction), _expected_size(x.shape[3], reduction))
+        assert tuple(feature.shape[2:]) == expected, (
+            f"feature {level} (reduction {reduction}) has spatial size "
+            f"{tuple(feature.shape[2:])}, expected {expected} for input {tuple(x.shape[2:])}"
+        )
+    return list(features)
+
+
+def check_encoder(
+    name: str,
+    *,
+    depths: Iterable[int] = (3, 4, 5),
+    in_channels: Iterable[int] = (1, 3, 4),
+    size: int = 64,
+    batch: int = 2,
+    dilation: bool | None = None,
+    compile: bool | None = None,
+    compile_backend: str = "eager",
+    **kwargs: Any,
+) -> None:
+    """Check that an installed encoder follows the contract.
+
+    Checks feature count, channels and reductions for each depth and input channel count;
+    ``output_stride`` 8 and 16 when the spec declares dilation (``dilation=None`` follows the
+    spec); that gradients flow; and ``torch.compile(fullgraph=True)`` when the spec declares it
+    (``compile_backend="eager"`` checks graph capture without compiling kernels).
+    """
+    from segcore.resolver import get_encoder, get_encoder_spec
+
+    spec = get_encoder_spec(name)
+    torch.manual_seed(0)
+    for depth, channels in itertools.product(tuple(depths), tuple(in_channels)):
+        encoder = get_encoder(name, in_channels=channels, depth=depth, **kwargs).eval()
+        x = torch.randn(batch, channels, size, size)
+        with torch.no_grad():
+            check_encoder_features(encoder, x, depth)
+
+    if dilation is None:
+        dilation = spec.supports_dilation
+    if dilation:
+        for output_stride in (8, 16):
+            encoder = get_encoder(name, depth=5, output_stride=output_stride, **kwargs).eval()
+            with torch.no_grad():
+                check_encoder_features(encoder, torch.randn(batch, 3, size, size), 5,
+                                       output_stride)
+
+    encoder = get_encoder(name, depth=5, **kwargs).train()
+    x = torch.randn(batch, 3, size, size, requires_grad=True)
+    features = encoder(x)
+    sum(f.float().mean() for f in features[1:] if f.numel()).backward()
+    assert x.grad is not None and torch.isfinite(x.grad).all(), "gradients do not reach the input"
+    assert any(p.grad is not None for p in encoder.parameters()), "no parameter received a gradient"
+
+    if compile is None:
+        compile = spec.supports_compile
+    if compile:
+        encoder = get_encoder(name, depth=5, **kwargs).eval()
+        x = torch.randn(1, 3, size, size)
+        compiled = torch.compile(encoder, fullgraph=True, backend=compile_backend)
+        with torch.no_grad():
+            expected = encoder(x)
+            actual = compiled(x)
+        for level, (a, b) in enumerate(zip(actual, expected)):
+            torch.testing.assert_close(a, b, msg=lambda m, level=level: f"feature {level}: {m}")
+
+
+# -- architectures -------------------------------------------------------------------------
+def check_architecture(
+    name: str,
+    encoder: str = TINY_ENCODER,
+    *,
+    depths: Iterable[int] = (3, 4, 5),
+    classes: Iterable[int] = (1, 5),
+    in_channels: Iterable[int] = (1, 3, 4),
+    size: int = 64,
+    batch: int = 2,
+    any_resolution: bool | None = None,
+    **options: Any,
+) -> None:
+    """Check an installed architecture: output shapes, aux head, input-size behaviour, config.
+
+    ``any_resolution=None`` follows the model's ``requires_divisible_input_shape``: a model
+    that does not require divisible sizes must return masks of the input size for odd sizes;
+    one that does must refuse them with ``InputShapeError``.
+    """
+    from segcore.model import SegmentationModel, from_config
+    from segcore.resolver import build
+
+    torch.manual_seed(0)
+    for depth in tuple(depths):
+        for class_count, channels in itertools.product(tuple(classes), tuple(in_channels)):
+            model = build(name, encoder=encoder, encoder_depth=depth, in_channels=channels,
+                          classes=class_count, **_options_for_depth(options, depth)).eval()
+            assert isinstance(model, SegmentationModel), f"{name} must build a SegmentationModel"
+            x = torch.randn(batch, channels, size, size)
+            with torch.no_grad():
+                mask = model(x)
+            assert isinstance(mask, torch.Tensor), "without aux_params forward returns a tensor"
+            assert tuple(mask.shape) == (batch, class_count, size, size), (
+                f"{name} depth={depth} in_channels={channels} classes={class_count}: mask shape "
+                f"{tuple(mask.shape)}, expected {(batch, class_count, size, size)}"
+            )
+
+    model = build(name, encoder=encoder, classes=2,
+                  aux_params={"classes": 4, "dropout": 0.5, "activation": "sigmoid"},
+                  **options).eval()
+    with torch.no_grad():
+        output = model(torch.randn(batch, 3, size, size))
+    assert isinstance(output, tuple) and len(output) == 2, "with aux_params forward returns a pair"
+    mask, labels = output
+    assert tuple(mask.shape) == (batch, 2, size, size), f"mask shape {tuple(mask.shape)}"
+    assert tuple(labels.shape) == (batch, 4), f"labels shape {tuple(labels.shape)}"
+    assert bool(((labels >= 0) & (labels <= 1)).all()), "aux activation 'sigmoid' not applied"
+
+    model = build(name, encoder=encoder, classes=3, **options).train()
+    x = torch.randn(batch, 3, size, size)
+    model(x).mean().backward()
+    assert all(p.grad is not None for p in model.decoder.parameters() if p.requires_grad), (
+        "some decoder parameters received no gradient"
+    )
+
+    rebuilt = from_config(model.config)
+    assert rebuilt.state_dict().keys() == model.state_dict().keys(), (
+        "from_config(model.config) builds a model with different parameters"
+    )
+
+    if any_resolution is None:
+        any_resolution = not model.requires_divisible_input_shape
+    model.eval()
+    odd = (size + 3, size - 5)
+    x = torch.randn(1, 3, *odd)
+    if any_resolution:
+        with torch.no_grad():
+            mask = model(x)
+        assert tuple(mask.shape[2:]) == odd, (
+            f"{name} should work on any input size: input {odd}, mask {tuple(mask.shape[2:])}"
+        )
+    else:
+        try:
+            model(x)
+        except InputShapeError:
+            pass
+        else:
+            raise AssertionError(f"{name} accepted {odd} although it needs divisible sizes")
+
+
+def _options_for_depth(options: Mapping[str, Any], depth: int) -> dict[str, Any]:
+    """Trim a ``decoder_channels`` sequence to the depth when it has one entry per stage."""
+    result = dict(options)
+    channels = result.get("decoder_channels")
+    if isinstance(channels, list | tuple) and len(channels) == 5:
+        result["decoder_channels"] = tuple(channels[:depth])
+    return result
