@@ -38,6 +38,10 @@ class UnknownOptionError(InvalidOptionError, TypeError):
     """A keyword argument that the architecture or encoder does not take."""
 
 
+class InvalidTargetError(SegcoreError, ValueError):
+    """A loss or metric input (prediction or target tensor) of the wrong shape, type or values."""
+
+
 class EncoderCapabilityError(SegcoreError, ValueError):
     """The encoder cannot do what the architecture needs (dilation, depth...)."""
 

@@ -61,6 +61,8 @@ def get_encoder(
         raise InvalidOptionError(f"in_channels must be a positive int, got {in_channels!r}")
     if output_stride not in (8, 16, 32):
         raise InvalidOptionError(f"output_stride must be 8, 16 or 32, got {output_stride!r}")
+    if output_stride != 32 and output_stride >= 2**depth:
+        output_stride = 32  # the stages that would be dilated are not used at this depth
     if output_stride != 32 and not spec.supports_dilation:
         who = f"{needed_by} needs" if needed_by else "output_stride"
         raise EncoderCapabilityError(
