@@ -20,6 +20,7 @@ import re
 import tempfile
 import urllib.error
 import urllib.request
+import warnings
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -235,14 +236,16 @@ def _load_safetensors(path: Path) -> dict[str, torch.Tensor]:
 
 def _load_torch(path: Path) -> Any:
     try:
-        return torch.load(str(path), map_location="cpu", weights_only=True)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", UserWarning)  # protocol notes on foreign pickles
+            return torch.load(str(path), map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as error:
         raise WeightsFileError(
             f"refusing to load {str(path)!r}: it contains pickled objects other than tensors, "
             f"which could run code ({_first_line(error)}). Convert it to safetensors where you "
             f"trust its origin."
         ) from error
-    except (EOFError, zipfile.BadZipFile, RuntimeError, ValueError) as error:
+    except (EOFError, zipfile.BadZipFile, RuntimeError, ValueError, OSError) as error:
         raise WeightsFileError(
             f"weights file {str(path)!r} is truncated or corrupt ({_first_line(error)}); "
             f"download it again."

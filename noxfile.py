@@ -1,0 +1,74 @@
+"""Every task of the project: ``nox -s tests``, ``isolated``, ``lint``, ``parity``, ``demo``, ``bench``.
+
+Environments are made with uv, whose cache makes the second torch install take seconds.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nox
+
+nox.options.default_venv_backend = "uv"
+nox.options.sessions = ["lint", "tests"]
+nox.options.reuse_existing_virtualenvs = True
+
+ROOT = Path(__file__).parent
+PYTHON = "3.11"
+PLUGINS = sorted(path.name for path in (ROOT / "plugins").iterdir() if path.is_dir())
+SMP = "segmentation-models-pytorch==0.6.0"
+TEST_TOOLS = ["pytest>=7", "hypothesis>=6"]
+
+
+def _install_everything(session: nox.Session, *extra: str) -> None:
+    session.install("-e", ".", *[f"-e{ROOT / 'plugins' / name}" for name in PLUGINS],
+                    *TEST_TOOLS, *extra)
+
+
+@nox.session(python=PYTHON)
+def tests(session: nox.Session) -> None:
+    """The whole suite with core and every plugin installed (parity tests skip without SMP)."""
+    _install_everything(session)
+    session.run("pytest", "tests", *[f"plugins/{name}/tests" for name in PLUGINS],
+                *session.posargs)
+
+
+@nox.session(python=PYTHON)
+@nox.parametrize("package", ["segcore", *PLUGINS])
+def isolated(session: nox.Session, package: str) -> None:
+    """One package with only core and its declared dependencies, running its own tests."""
+    if package == "segcore":
+        session.install("-e", ".", *TEST_TOOLS)
+        session.run("pytest", "tests/core", *session.posargs)
+        return
+    session.install("-e", ".", "-e", f"plugins/{package}", *TEST_TOOLS)
+    session.run("pytest", f"plugins/{package}/tests", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def lint(session: nox.Session) -> None:
+    """ruff over core, plugins, tests, benchmarks and examples."""
+    session.install("ruff>=0.5")
+    session.run("ruff", "check", ".")
+
+
+@nox.session(python=PYTHON)
+def parity(session: nox.Session) -> None:
+    """Compare segcore with SMP 0.6.0: checkpoints load strict, outputs agree."""
+    _install_everything(session, SMP)
+    session.run("pytest", "tests/parity", "-v", "-p", "no:randomly", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Build and run a few architectures and print their summaries."""
+    session.install("-e", ".", *[f"-e{ROOT / 'plugins' / name}" for name in PLUGINS])
+    session.run("python", "examples/demo.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def bench(session: nox.Session) -> None:
+    """Benchmarks side by side with SMP 0.6.0 (import, build, train step, inference, metrics)."""
+    _install_everything(session, SMP)
+    for script in sorted((ROOT / "benchmarks").glob("bench_*.py")):
+        session.run("python", str(script.relative_to(ROOT)), *session.posargs)

@@ -1,0 +1,187 @@
+"""Plugin discovery through real entry points: broken plugins are isolated, blocked ones never imported.
+
+Each test writes small distributions (a ``*.dist-info`` with ``entry_points.txt`` and a module)
+into a folder and runs segcore in a subprocess with that folder on ``PYTHONPATH``, exactly as
+installed packages are found.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+GOOD_PLUGIN = '''
+from segcore.hookspecs import hookimpl
+from segcore.specs import EncoderSpec
+
+@hookimpl
+def segcore_encoders():
+    return [EncoderSpec(name="good-encoder", family="Good",
+                        factory="segcore.testing:build_tiny_encoder")]
+'''
+
+IMPORT_ERROR_PLUGIN = '''
+import this_module_does_not_exist_anywhere
+'''
+
+WRONG_SIGNATURE_PLUGIN = '''
+from segcore.hookspecs import hookimpl
+
+@hookimpl
+def segcore_encoders(unexpected_argument):
+    return []
+'''
+
+RAISING_HOOK_PLUGIN = '''
+from segcore.hookspecs import hookimpl
+
+@hookimpl
+def segcore_encoders():
+    raise RuntimeError("the hook itself is broken")
+'''
+
+MARKER_PLUGIN = '''
+import os
+open(os.environ["MARKER_FILE"], "w").write("imported")
+from segcore.hookspecs import hookimpl
+from segcore.specs import EncoderSpec
+
+@hookimpl
+def segcore_encoders():
+    return [EncoderSpec(name="marker-encoder", family="Marker",
+                        factory="segcore.testing:build_tiny_encoder")]
+'''
+
+DUPLICATE_PLUGIN = '''
+from segcore.hookspecs import hookimpl
+from segcore.specs import EncoderSpec
+
+@hookimpl
+def segcore_encoders():
+    return [EncoderSpec(name="good-encoder", family="Copy",
+                        factory="segcore.testing:build_tiny_encoder")]
+'''
+
+
+def make_distribution(site: Path, distribution: str, entry_name: str, module: str, code: str) -> None:
+    """Write an installed distribution with one ``segcore`` entry point."""
+    site.mkdir(parents=True, exist_ok=True)
+    (site / f"{module}.py").write_text(textwrap.dedent(code))
+    info = site / f"{distribution.replace('-', '_')}-1.2.3.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.2.3\n")
+    (info / "entry_points.txt").write_text(f"[segcore]\n{entry_name} = {module}\n")
+
+
+def run_segcore(site: Path, script: str, **environment: str) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("SEGCORE_")}
+    env["PYTHONPATH"] = str(site) + os.pathsep + env.get("PYTHONPATH", "")
+    env.update(environment)
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+REPORT = """
+import json, segcore
+from segcore.plugins import plugin_records
+encoders = segcore.list_encoders()
+records = {r.name: [r.distribution, r.version, r.status, r.error] for r in plugin_records()}
+print(json.dumps({"records": records, "encoders": encoders}))
+"""
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> Path:
+    site = tmp_path / "site"
+    make_distribution(site, "segcore-good", "good", "good_plugin", GOOD_PLUGIN)
+    return site
+
+
+def test_broken_plugins_leave_the_others_working(site):
+    make_distribution(site, "segcore-importerror", "importerror", "importerror_plugin",
+                      IMPORT_ERROR_PLUGIN)
+    make_distribution(site, "segcore-wrongsig", "wrongsig", "wrongsig_plugin",
+                      WRONG_SIGNATURE_PLUGIN)
+    make_distribution(site, "segcore-raising", "raising", "raising_plugin", RAISING_HOOK_PLUGIN)
+    result = run_segcore(site, REPORT)
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    records = report["records"]
+    assert "good-encoder" in report["encoders"]
+    assert records["good"][2] == "loaded"
+    assert records["importerror"][:3] == ["segcore-importerror", "1.2.3", "failed"]
+    assert "ModuleNotFoundError" in records["importerror"][3]
+    assert records["wrongsig"][2] == "failed"
+    assert "unexpected_argument" in records["wrongsig"][3]
+    assert records["raising"][2] == "failed"
+    assert "the hook itself is broken" in records["raising"][3]
+
+
+def test_segcore_plugins_command_shows_failures(site):
+    make_distribution(site, "segcore-importerror", "importerror", "importerror_plugin",
+                      IMPORT_ERROR_PLUGIN)
+    result = run_segcore(site, "from segcore.cli import main; raise SystemExit(main(['plugins']))")
+    assert result.returncode == 0, result.stderr
+    lines = {line.split()[0]: line for line in result.stdout.splitlines()}
+    assert "segcore-good" in lines["good"] and "loaded" in lines["good"]
+    assert "segcore-importerror" in lines["importerror"]
+    assert "failed: ModuleNotFoundError" in lines["importerror"]
+    strict = run_segcore(
+        site, "from segcore.cli import main; raise SystemExit(main(['plugins', '--strict']))"
+    )
+    assert strict.returncode == 1
+
+
+def test_blocked_plugins_are_never_imported(site, tmp_path):
+    marker = tmp_path / "marker.txt"
+    make_distribution(site, "segcore-marker", "marker", "marker_plugin", MARKER_PLUGIN)
+    result = run_segcore(site, REPORT, MARKER_FILE=str(marker))
+    assert "marker-encoder" in json.loads(result.stdout)["encoders"]
+    assert marker.exists()
+    marker.unlink()
+    for blocked in ("marker", "segcore-marker", "other, MARKER"):
+        result = run_segcore(site, REPORT, MARKER_FILE=str(marker),
+                             SEGCORE_DISABLE_PLUGINS=blocked)
+        report = json.loads(result.stdout)
+        assert not marker.exists(), f"blocked by {blocked!r} but imported anyway"
+        assert report["records"]["marker"][2] == "blocked"
+        assert "marker-encoder" not in report["encoders"]
+        assert "good-encoder" in report["encoders"]
+
+
+def test_strict_mode_raises_on_the_first_failure(site):
+    make_distribution(site, "segcore-importerror", "importerror", "importerror_plugin",
+                      IMPORT_ERROR_PLUGIN)
+    result = run_segcore(site, REPORT, SEGCORE_STRICT_PLUGINS="1")
+    assert result.returncode != 0
+    assert "PluginLoadError" in result.stderr
+    assert "importerror" in result.stderr and "SEGCORE_DISABLE_PLUGINS" in result.stderr
+
+
+def test_duplicate_names_name_both_providers(site):
+    make_distribution(site, "segcore-copy", "copy", "copy_plugin", DUPLICATE_PLUGIN)
+    result = run_segcore(site, REPORT)
+    assert result.returncode != 0
+    assert "DuplicateNameError" in result.stderr
+    assert "segcore-good" in result.stderr and "segcore-copy" in result.stderr
+
+
+def test_error_for_a_name_of_a_failed_plugin_points_at_it(tmp_path):
+    site = tmp_path / "site"
+    make_distribution(site, "segcore-unet", "unet", "fake_unet_plugin", IMPORT_ERROR_PLUGIN)
+    script = """
+import segcore
+try:
+    segcore.build("unet")
+except segcore.UnknownNameError as error:
+    print(error)
+"""
+    result = run_segcore(site, script, SEGCORE_DISABLE_PLUGINS="")
+    assert "segcore-unet, which is installed but failed to load" in result.stdout
+    assert "segcore plugins" in result.stdout
