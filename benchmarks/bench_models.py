@@ -1,0 +1,136 @@
+"""segcore vs SMP 0.6.0: import-and-list time, build time, CPU train step and inference.
+
+Run with ``nox -s bench``. Prints one table; SMP's column reads "not installed" without it.
+Every figure is the median of several runs, with segcore and SMP interleaved so that machine
+load affects both alike. Model figures use unet/resnet34 on a 4x3x256x256 batch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+import torch
+
+HAS_SMP = importlib.util.find_spec("segmentation_models_pytorch") is not None
+
+IMPORT_SCRIPTS = {
+    "torch": "import torch",
+    "segcore": "import segcore; segcore.list_encoders(); segcore.list_architectures()",
+    "smp": "import segmentation_models_pytorch as smp; smp.encoders.get_encoder_names()",
+}
+TIMM_CHECK = "; import sys; print('timm' in sys.modules)"
+
+
+def _subprocess_seconds(script: str) -> tuple[float, str]:
+    started = time.perf_counter()
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
+                            check=True)
+    return time.perf_counter() - started, result.stdout.strip()
+
+
+def import_times(repeats: int) -> dict[str, float]:
+    names = ["torch", "segcore"] + (["smp"] if HAS_SMP else [])
+    samples: dict[str, list[float]] = {name: [] for name in names}
+    for _ in range(repeats):
+        for name in names:
+            samples[name].append(_subprocess_seconds(IMPORT_SCRIPTS[name])[0])
+    return {name: statistics.median(values) for name, values in samples.items()}
+
+
+def _median_seconds(function: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    for _ in range(warmup):
+        function()
+    samples = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        function()
+        samples.append(time.perf_counter() - started)
+    return statistics.median(samples)
+
+
+def _builders() -> dict[str, Callable[[], torch.nn.Module]]:
+    import segcore
+
+    builders: dict[str, Callable[[], torch.nn.Module]] = {
+        "segcore": lambda: segcore.Unet(encoder_name="resnet34", encoder_weights=None),
+    }
+    if HAS_SMP:
+        import segmentation_models_pytorch as smp
+
+        builders["smp"] = lambda: smp.Unet(encoder_name="resnet34", encoder_weights=None)
+    return builders
+
+
+def model_times(repeats: int, batch: int, size: int) -> dict[str, dict[str, float]]:
+    builders = _builders()
+    results: dict[str, dict[str, float]] = {name: {} for name in builders}
+    for name, build in builders.items():
+        results[name]["build"] = _median_seconds(build, repeats)
+
+    x = torch.randn(batch, 3, size, size)
+    target = torch.rand(batch, 1, size, size)
+    for name, build in builders.items():
+        torch.manual_seed(0)
+        model = build()
+        optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
+
+        def train_step(model=model, optimizer=optimizer) -> None:
+            model.train()
+            optimizer.zero_grad(set_to_none=True)
+            loss = torch.nn.functional.binary_cross_entropy_with_logits(model(x), target)
+            loss.backward()
+            optimizer.step()
+
+        def inference(model=model) -> None:
+            model.eval()
+            with torch.inference_mode():
+                model(x)
+
+        results[name]["train step"] = _median_seconds(train_step, repeats)
+        results[name]["inference"] = _median_seconds(inference, repeats)
+    return results
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--batch", type=int, default=4)
+    parser.add_argument("--size", type=int, default=256)
+    arguments = parser.parse_args()
+    torch.set_num_threads(torch.get_num_threads())
+
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"median of {arguments.repeats} runs")
+    imports = import_times(arguments.repeats)
+    segcore_imports_timm = _subprocess_seconds(IMPORT_SCRIPTS["segcore"] + TIMM_CHECK)[1]
+    models = model_times(arguments.repeats, arguments.batch, arguments.size)
+
+    def cell(value: float | None) -> str:
+        return "not installed" if value is None else f"{value * 1000:10.0f} ms"
+
+    rows = [
+        ("import + list, over `import torch`",
+         imports["segcore"] - imports["torch"],
+         imports["smp"] - imports["torch"] if "smp" in imports else None),
+    ]
+    for key in ("build", "train step", "inference"):
+        rows.append((f"unet/resnet34 {key}" + ("" if key == "build" else
+                     f" ({arguments.batch}x3x{arguments.size}x{arguments.size})"),
+                     models["segcore"][key], models.get("smp", {}).get(key)))
+    width = max(len(row[0]) for row in rows)
+    print(f"{'':<{width}}  {'segcore':>13}  {'SMP 0.6.0':>13}  ratio")
+    for label, ours, theirs in rows:
+        ratio = f"{ours / theirs:5.2f}x" if theirs else "  -"
+        print(f"{label:<{width}}  {cell(ours):>13}  {cell(theirs):>13}  {ratio}")
+    print(f"`import torch` alone: {imports['torch'] * 1000:.0f} ms; "
+          f"segcore listing imports timm: {segcore_imports_timm}")
+
+
+if __name__ == "__main__":
+    main()
