@@ -1,4 +1,5 @@
-"""Every task of the project: ``nox -s tests``, ``isolated``, ``lint``, ``parity``, ``demo``, ``bench``.
+"""Every task of the project: ``nox -s tests``, ``isolated``, ``lint``, ``parity``, ``demo``,
+``bench``.
 
 Environments are made with uv, whose cache makes the second torch install take seconds.
 """

@@ -30,7 +30,8 @@ def main() -> None:
     print(f"architectures: {', '.join(segcore.list_architectures())}")
     print(f"encoders: {len(segcore.list_encoders())} named, plus any timm model as 'tu-<name>'")
     print()
-    header = f"{'architecture':<14} {'encoder':<18} {'params':>8} {'encoder':>8} {'output':<22} {'time':>8}"
+    header = (f"{'architecture':<14} {'encoder':<18} {'params':>8} {'encoder':>8} "
+              f"{'output':<22} {'time':>8}")
     print(header)
     print("-" * len(header))
     for architecture, encoder, options in MODELS:

@@ -41,6 +41,9 @@ MULTILABEL_MODE = "multilabel"
 __version__ = "0.1.0"
 
 __all__ = [
+    "BINARY_MODE",
+    "MULTICLASS_MODE",
+    "MULTILABEL_MODE",
     "ChecksumError",
     "DuplicateNameError",
     "EncoderCapabilityError",
@@ -56,23 +59,20 @@ __all__ = [
     "WeightsError",
     "WeightsFileError",
     "WeightsNotFoundError",
-    "BINARY_MODE",
-    "MULTICLASS_MODE",
-    "MULTILABEL_MODE",
     "build",
     "build_loss",
-    "get_metric",
-    "list_losses",
-    "list_metrics",
     "from_config",
     "from_pretrained",
     "get_encoder",
+    "get_metric",
     "get_preprocessing_fn",
     "get_preprocessing_params",
     "hookimpl",
     "list_architectures",
     "list_encoders",
     "list_heads",
+    "list_losses",
+    "list_metrics",
     "plugin_records",
 ]
 

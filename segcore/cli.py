@@ -35,10 +35,9 @@ def _list(arguments: argparse.Namespace, out: TextIO) -> int:
         for name in names:
             entry = registry.entry(kind, name)
             print(f"  {_summary(entry)}" if len(kinds) > 1 else _summary(entry), file=out)
-        if kind == "encoders" and registry.names("encoders") is not None:
-            if any(r.status == STATUS_LOADED and r.distribution == "segcore-timm"
-                   for r in get_plugin_manager().records.values()):
-                line = "tu-<timm model name>  (any timm model with features_only; open-ended)"
+        if kind == "encoders" and not arguments.pattern:
+            for plugin_name in get_plugin_manager().open_encoder_providers():
+                line = f"(plus open-ended names resolved by plugin {plugin_name!r}, e.g. tu-*)"
                 print(f"  {line}" if len(kinds) > 1 else line, file=out)
     return 0
 

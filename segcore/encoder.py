@@ -91,7 +91,7 @@ class EncoderBase(nn.Module):
         self._output_stride = output_stride
 
     def set_in_channels(self, in_channels: int, pretrained: bool = True) -> None:
-        """Change the first convolution to take ``in_channels`` channels (see ``patch_first_conv``)."""
+        """Make the first convolution take ``in_channels`` channels (see ``patch_first_conv``)."""
         if in_channels == self._in_channels:
             return
         patch_first_conv(self, in_channels, default_in_channels=self._in_channels,

@@ -12,7 +12,7 @@ from torch import nn
 
 from segcore.errors import InvalidOptionError
 from segcore.hookspecs import hookimpl
-from segcore.nn import ActivationOption, Activation, check_activation
+from segcore.nn import Activation, ActivationOption, check_activation
 from segcore.specs import HeadSpec
 
 AUX_PARAM_NAMES = ("classes", "pooling", "dropout", "activation")

@@ -287,7 +287,7 @@ def _round_up(value: int, multiple: int) -> int:
 
 
 def _round_nearest(value: int, multiple: int) -> int:
-    return max(multiple, int(round(value / multiple)) * multiple)
+    return max(multiple, round(value / multiple) * multiple)
 
 
 def _check_positive_int(name: str, value: Any) -> None:

@@ -165,7 +165,7 @@ class ArgMax(nn.Module):
 
 
 class Clamp(nn.Module):
-    def __init__(self, min: float = 0, max: float = 1) -> None:  # noqa: A002 - SMP's names
+    def __init__(self, min: float = 0, max: float = 1) -> None:
         super().__init__()
         self.min, self.max = min, max
 
@@ -253,7 +253,9 @@ def initialize_decoder(module: nn.Module) -> None:
             nn.init.kaiming_uniform_(submodule.weight, mode="fan_in", nonlinearity="relu")
             if submodule.bias is not None:
                 nn.init.constant_(submodule.bias, 0)
-        elif isinstance(submodule, nn.BatchNorm2d | nn.LayerNorm | nn.GroupNorm | nn.InstanceNorm2d):
+        elif isinstance(
+            submodule, nn.BatchNorm2d | nn.LayerNorm | nn.GroupNorm | nn.InstanceNorm2d
+        ):
             if submodule.weight is not None:
                 nn.init.constant_(submodule.weight, 1)
                 nn.init.constant_(submodule.bias, 0)

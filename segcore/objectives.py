@@ -19,11 +19,11 @@ from typing import Any
 import torch
 from torch import nn
 
+from segcore import BINARY_MODE, MULTICLASS_MODE, MULTILABEL_MODE
 from segcore.errors import InvalidOptionError
 from segcore.registry import get_registry
 from segcore.specs import load
 
-from segcore import BINARY_MODE, MULTICLASS_MODE, MULTILABEL_MODE
 MODES = (BINARY_MODE, MULTICLASS_MODE, MULTILABEL_MODE)
 
 

@@ -110,7 +110,7 @@ class PluginManager:
                 continue
             try:
                 module = entry_point.load()
-            except BaseException as error:  # noqa: BLE001 - any import failure is recorded
+            except BaseException as error:
                 if isinstance(error, KeyboardInterrupt | SystemExit):
                     raise
                 self._fail(entry_point.name, dist_name, dist_version, entry_point.value, error)
@@ -194,6 +194,11 @@ class PluginManager:
             if answer is not None:
                 return implementation.plugin_name, answer
         return None
+
+    def open_encoder_providers(self) -> list[str]:
+        """Plugins that resolve open-ended encoder names (``segcore_resolve_encoder``)."""
+        hook = self._manager.hook.segcore_resolve_encoder
+        return [implementation.plugin_name for implementation in hook.get_hookimpls()]
 
     def _hook_failed(self, plugin_name: str, hook_name: str, error: Exception) -> None:
         previous = self.records.get(plugin_name)

@@ -19,7 +19,7 @@ from segcore.errors import (
     did_you_mean,
 )
 from segcore.registry import get_registry
-from segcore.specs import EncoderSpec, Preprocessing, load
+from segcore.specs import EncoderSpec, load
 from segcore.weights import fetch, load_into, load_state_dict, looks_like_path, resolve_tag
 
 

@@ -115,7 +115,7 @@ _counter = itertools.count()
 
 @contextlib.contextmanager
 def plugin_installed(plugin: Any, name: str | None = None) -> Iterator[None]:
-    """Register a plugin object or module (with ``@hookimpl`` functions) for the block's duration."""
+    """Register a plugin (an object or module with ``@hookimpl`` functions) within the block."""
     from segcore import registry
     from segcore.plugins import get_plugin_manager
 

@@ -1,4 +1,6 @@
-"""Plugin discovery through real entry points: broken plugins are isolated, blocked ones never imported.
+"""Plugin discovery through real entry points.
+
+Broken plugins are isolated, blocked ones are never imported.
 
 Each test writes small distributions (a ``*.dist-info`` with ``entry_points.txt`` and a module)
 into a folder and runs segcore in a subprocess with that folder on ``PYTHONPATH``, exactly as
@@ -69,7 +71,9 @@ def segcore_encoders():
 '''
 
 
-def make_distribution(site: Path, distribution: str, entry_name: str, module: str, code: str) -> None:
+def make_distribution(
+    site: Path, distribution: str, entry_name: str, module: str, code: str
+) -> None:
     """Write an installed distribution with one ``segcore`` entry point."""
     site.mkdir(parents=True, exist_ok=True)
     (site / f"{module}.py").write_text(textwrap.dedent(code))

@@ -144,7 +144,8 @@ def test_hub_reported_digest_is_used_for_pinned_revisions(server, tmp_path):
     with testing.specs_installed(encoders=[spec]):
         segcore.get_encoder("tiny-pretrained", weights="imagenet")
     assert ("HEAD", path) in server.requests and ("GET", path) in server.requests
-    assert (weights.cache_dir() / "tiny-pretrained" / "tiny-pretrained.imagenet.safetensors").is_file()
+    cached = weights.cache_dir() / "tiny-pretrained" / "tiny-pretrained.imagenet.safetensors"
+    assert cached.is_file()
 
 
 def test_hub_reported_digest_mismatch_is_refused(server, tmp_path):
