@@ -1,0 +1,31 @@
+"""ResNet and ResNeXt encoders for segcore.
+
+Names: ``resnet18/34/50/101/152``, ``resnext50_32x4d``, ``resnext101_32x{4,8,16,32,48}d``.
+Module names are torchvision's, so SMP encoder state dicts load unchanged.
+
+Example::
+
+    import segcore
+    encoder = segcore.get_encoder("resnet34", in_channels=1, depth=4)
+
+The implementation classes are imported lazily (``from segcore_resnet import ResNetEncoder``),
+so that discovering the plugin imports no torch model code.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+__all__ = ["BasicBlock", "Bottleneck", "ResNetEncoder", "build_encoder"]
+
+
+def __getattr__(name: str) -> Any:
+    if name in __all__:
+        from segcore_resnet import encoder
+
+        return getattr(encoder, name)
+    raise AttributeError(f"module 'segcore_resnet' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))
