@@ -1,0 +1,36 @@
+"""The Unet architecture for segcore.
+
+Example::
+
+    import segcore
+    model = segcore.Unet(encoder_name="resnet34", encoder_weights=None, classes=3)
+    # or: from segcore_unet import Unet
+
+The classes are imported on first use, so that discovering the plugin (which imports this
+package before ``segcore_unet.plugin``) imports no model code.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "Unet": "segcore_unet.model",
+    "UnetOptions": "segcore_unet.options",
+    "UnetDecoder": "segcore_unet.decoder",
+    "UnetDecoderBlock": "segcore_unet.decoder",
+    "UnetCenterBlock": "segcore_unet.decoder",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _EXPORTS:
+        return getattr(importlib.import_module(_EXPORTS[name]), name)
+    raise AttributeError(f"module 'segcore_unet' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

@@ -1,0 +1,22 @@
+"""segcore hook implementations of the Unet plugin (specs only; nothing heavy is imported)."""
+
+from __future__ import annotations
+
+from segcore.hookspecs import hookimpl
+from segcore.specs import ArchitectureSpec
+
+
+@hookimpl
+def segcore_decoders() -> list[ArchitectureSpec]:
+    return [
+        ArchitectureSpec(
+            name="unet",
+            class_name="Unet",
+            model="segcore_unet.model:Unet",
+            options="segcore_unet.options:UnetOptions",
+            description=(
+                "U-Net: upsampling decoder fusing encoder features through concatenated skip "
+                "connections; any input size"
+            ),
+        )
+    ]

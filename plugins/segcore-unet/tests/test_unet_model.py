@@ -1,0 +1,458 @@
+"""Unet: shapes, module tree, decoder math, options and errors (tiny test encoder only)."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import segcore_unet
+import torch
+import torch.nn.functional as F
+from segcore_unet import Unet, UnetOptions
+from segcore_unet.decoder import UnetCenterBlock, UnetDecoderBlock
+from torch import nn
+
+import segcore
+from segcore import testing
+from segcore.errors import InvalidOptionError, MissingDependencyError, UnknownOptionError
+from segcore.nn import LayerNorm2d
+from segcore.specs import EncoderSpec
+
+TINY = testing.TINY_ENCODER
+TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at depth 5
+SMALL = (32, 24, 16, 12, 8)  # small decoder channels keep the tests fast
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _tiny_encoder():
+    with testing.tiny_encoder_installed():
+        yield
+
+
+def tiny_unet(**kwargs) -> Unet:
+    kwargs.setdefault("decoder_channels", SMALL[: kwargs.get("encoder_depth", 5)])
+    return Unet(TINY, encoder_weights=None, **kwargs)
+
+
+# -- conformance and shapes ---------------------------------------------------------------
+def test_conformance_kit_default_options():
+    # decoder_channels is given so the kit can trim it to depths 3 and 4 (one value per stage,
+    # as in SMP; the default alone only fits encoder_depth=5)
+    testing.check_architecture("unet", TINY, decoder_channels=(256, 128, 64, 32, 16))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"decoder_attention_type": "scse"},
+        {"decoder_use_norm": "layernorm", "decoder_interpolation": "bilinear"},
+        {"decoder_use_batchnorm": False},
+    ],
+    ids=["scse", "layernorm-bilinear", "no-norm"],
+)
+def test_conformance_kit_with_options(options):
+    testing.check_architecture("unet", TINY, depths=(3, 5), classes=(2,), in_channels=(3,),
+                               decoder_channels=SMALL, **options)
+
+
+@pytest.mark.parametrize(("depth", "in_channels", "classes"), [(3, 1, 5), (4, 4, 1), (5, 3, 5)])
+def test_mask_shape(depth, in_channels, classes):
+    # the conformance kit above covers the full grid; this names a few cases directly
+    model = tiny_unet(encoder_depth=depth, in_channels=in_channels, classes=classes).eval()
+    with torch.no_grad():
+        mask = model(torch.randn(2, in_channels, 64, 64))
+    assert mask.shape == (2, classes, 64, 64)
+    assert len(model.decoder.blocks) == depth
+
+
+def test_aux_params_give_mask_and_labels():
+    model = tiny_unet(classes=3, aux_params={"classes": 4, "pooling": "max", "dropout": 0.1,
+                                             "activation": "softmax"}).eval()
+    with torch.no_grad():
+        mask, labels = model(torch.randn(2, 3, 64, 64))
+    assert mask.shape == (2, 3, 64, 64)
+    assert labels.shape == (2, 4)
+    torch.testing.assert_close(labels.sum(1), torch.ones(2))  # softmax applied
+    assert model.classification_head[3].in_features == TINY_CHANNELS[-1]
+
+
+@pytest.mark.parametrize("size", [(63, 65), (33, 47), (17, 100), (64, 31)])
+def test_any_input_size_gives_a_mask_of_that_size(size):
+    model = tiny_unet(classes=2).eval()
+    block_sizes = []
+    for block in model.decoder.blocks:
+        block.register_forward_hook(lambda m, i, o: block_sizes.append(tuple(o.shape[2:])))
+    with torch.no_grad():
+        features = model.encoder(torch.randn(1, 3, *size))
+        mask = model(torch.randn(1, 3, *size))
+    assert mask.shape == (1, 2, *size)
+    # each block ends at the size of the next shallower encoder map (skips fit exactly)
+    assert block_sizes == [tuple(f.shape[2:]) for f in features[:-1]][::-1]
+
+
+# -- module tree ---------------------------------------------------------------------------
+def test_block_channels_follow_the_unet_wiring():
+    model = Unet(TINY, encoder_weights=None)  # documented default decoder channels
+    blocks = model.decoder.blocks
+    assert isinstance(model.decoder.center, nn.Identity)
+    assert len(blocks) == 5
+    # conv1 takes the upsampled deeper map plus the skip: 40+32, 256+24, 128+16, 64+8, 32+0
+    assert [b.conv1[0].in_channels for b in blocks] == [72, 280, 144, 72, 32]
+    assert [b.conv1[0].out_channels for b in blocks] == [256, 128, 64, 32, 16]
+    assert [b.conv2[0].in_channels for b in blocks] == [256, 128, 64, 32, 16]
+    assert model.segmentation_head[0].in_channels == 16
+    assert model.segmentation_head[0].kernel_size == (3, 3)
+    assert isinstance(model.segmentation_head[1], nn.Identity)  # no upsampling in the head
+
+
+def test_state_dict_keys_follow_smp_layout():
+    keys = set(tiny_unet(decoder_attention_type="scse").state_dict())
+    for key in [
+        "decoder.blocks.0.conv1.0.weight",
+        "decoder.blocks.0.conv1.1.running_mean",
+        "decoder.blocks.4.conv2.1.num_batches_tracked",
+        "decoder.blocks.0.attention1.attention.cSE.1.weight",
+        "decoder.blocks.0.attention1.attention.sSE.0.bias",
+        "decoder.blocks.4.attention2.attention.cSE.3.weight",
+        "segmentation_head.0.weight",
+        "segmentation_head.0.bias",
+    ]:
+        assert key in keys, key
+    assert not any(k.startswith("decoder.center") for k in keys)
+    assert "decoder.blocks.0.conv1.0.bias" not in keys  # batchnorm: conv has no bias
+
+
+def test_vgg_encoders_get_a_center_block():
+    vgg_spec = EncoderSpec(name="vgg_tiny_test", family="Testing",
+                                   factory="segcore.testing:build_tiny_encoder",
+                                   out_channels=TINY_CHANNELS)
+    with testing.specs_installed(encoders=[vgg_spec]):
+        model = Unet("vgg_tiny_test", encoder_weights=None, decoder_channels=SMALL,
+                     decoder_use_batchnorm=False).eval()
+        with torch.no_grad():
+            mask = model(torch.randn(1, 3, 63, 65))
+    assert mask.shape == (1, 1, 63, 65)
+    center = model.decoder.center
+    assert isinstance(center, UnetCenterBlock)
+    assert [(c[0].in_channels, c[0].out_channels) for c in center] == [(40, 40), (40, 40)]
+    assert center[0][0].bias is not None  # follows the decoder norm (none here)
+    assert "decoder.center.1.0.weight" in model.state_dict()
+
+
+# -- decoder math against a hand-written reference ----------------------------------------
+def _reference_conv_bn_relu(x, layer):
+    conv, norm = layer[0], layer[1]
+    x = F.conv2d(x, conv.weight, conv.bias, padding=1)
+    if isinstance(norm, nn.BatchNorm2d):
+        x = (x - norm.running_mean[None, :, None, None]) / torch.sqrt(
+            norm.running_var[None, :, None, None] + norm.eps
+        ) * norm.weight[None, :, None, None] + norm.bias[None, :, None, None]
+    return torch.clamp(x, min=0)
+
+
+def _reference_scse(x, scse):
+    pooled = x.mean(dim=(2, 3), keepdim=True)
+    hidden = torch.clamp(F.conv2d(pooled, scse.cSE[1].weight, scse.cSE[1].bias), min=0)
+    channel_gate = torch.sigmoid(F.conv2d(hidden, scse.cSE[3].weight, scse.cSE[3].bias))
+    spatial_gate = torch.sigmoid(F.conv2d(x, scse.sSE[0].weight, scse.sSE[0].bias))
+    return x * channel_gate + x * spatial_gate
+
+
+def _randomise(module):
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, tensor in module.state_dict().items():
+            if tensor.is_floating_point():
+                if name.endswith("running_var"):
+                    tensor.copy_(torch.rand_like(tensor) + 0.5)
+                else:
+                    tensor.copy_(torch.randn_like(tensor) * 0.3)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic", "area", "nearest-exact"])
+@pytest.mark.parametrize("attention", [None, "scse"])
+@pytest.mark.parametrize("use_norm", [True, False])
+def test_block_matches_reference_formula(mode, attention, use_norm):
+    block = UnetDecoderBlock(6, 4, 5, use_norm=use_norm, attention_type=attention,
+                             interpolation_mode=mode).eval()
+    _randomise(block)
+    x, skip = torch.randn(2, 6, 5, 7), torch.randn(2, 4, 11, 13)
+    with torch.no_grad():
+        actual = block(x, 11, 13, skip)
+        expected = torch.cat([F.interpolate(x, size=(11, 13), mode=mode), skip], dim=1)
+        if attention == "scse":
+            expected = _reference_scse(expected, block.attention1.attention)
+        expected = _reference_conv_bn_relu(expected, block.conv1)
+        expected = _reference_conv_bn_relu(expected, block.conv2)
+        if attention == "scse":
+            expected = _reference_scse(expected, block.attention2.attention)
+    assert actual.shape == (2, 5, 11, 13)
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_whole_decoder_matches_reference_chain():
+    model = tiny_unet(encoder_depth=3, decoder_channels=(12, 10, 6)).eval()
+    _randomise(model.decoder)
+    x = torch.randn(1, 3, 29, 35)
+    with torch.no_grad():
+        features = model.encoder(x)  # sizes 29x35, 15x18, 8x9, 4x5
+        out = features[3]
+        for block, skip, target in zip(model.decoder.blocks, [features[2], features[1], None],
+                                       [features[2], features[1], features[0]]):
+            out = F.interpolate(out, size=target.shape[2:], mode="nearest")
+            if skip is not None:
+                out = torch.cat([out, skip], 1)
+            out = _reference_conv_bn_relu(_reference_conv_bn_relu(out, block.conv1), block.conv2)
+        torch.testing.assert_close(model.decoder(features), out, rtol=1e-4, atol=1e-5)
+
+
+# -- options -------------------------------------------------------------------------------
+def _decoder_norms(model):
+    return [block.conv1[1] for block in model.decoder.blocks] + [
+        block.conv2[1] for block in model.decoder.blocks
+    ]
+
+
+def _decoder_convs(model):
+    return [m for m in model.decoder.modules() if isinstance(m, nn.Conv2d)]
+
+
+def test_default_norm_is_batchnorm_without_conv_bias():
+    model = tiny_unet()
+    assert all(isinstance(n, nn.BatchNorm2d) for n in _decoder_norms(model))
+    assert all(c.bias is None for c in _decoder_convs(model))
+
+
+def test_decoder_use_batchnorm_false_removes_batchnorm_and_adds_bias():
+    model = tiny_unet(decoder_use_batchnorm=False)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.decoder.modules())
+    assert all(c.bias is not None for c in _decoder_convs(model))
+    assert model.config["decoder_use_norm"] is False
+
+
+@pytest.mark.parametrize(
+    ("use_norm", "norm_type"),
+    [(True, nn.BatchNorm2d), (False, nn.Identity), ("batchnorm", nn.BatchNorm2d),
+     ("identity", nn.Identity), ("layernorm", LayerNorm2d), ("instancenorm", nn.InstanceNorm2d)],
+)
+def test_decoder_use_norm_values(use_norm, norm_type):
+    model = tiny_unet(decoder_use_norm=use_norm).eval()
+    assert all(type(n) is norm_type for n in _decoder_norms(model))
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 64, 64)).shape == (2, 1, 64, 64)
+
+
+def test_layernorm_normalises_over_channels():
+    model = tiny_unet(decoder_use_norm="layernorm").eval()
+    norm = model.decoder.blocks[0].conv1[1]
+    x = torch.randn(2, norm.normalized_shape[0], 5, 7) * 3 + 2
+    with torch.no_grad():
+        y = norm(x)
+    torch.testing.assert_close(y.mean(1), torch.zeros(2, 5, 7), atol=1e-5, rtol=0)
+    torch.testing.assert_close(y.var(1, unbiased=False), torch.ones(2, 5, 7), atol=1e-3, rtol=0)
+
+
+def test_decoder_use_norm_dict_passes_keyword_arguments():
+    model = tiny_unet(decoder_use_norm={"type": "layernorm", "eps": 1e-2})
+    assert all(isinstance(n, LayerNorm2d) and n.eps == 1e-2 for n in _decoder_norms(model))
+    model = tiny_unet(decoder_use_norm={"type": "batchnorm", "momentum": 0.5})
+    assert all(n.momentum == 0.5 for n in _decoder_norms(model))
+
+
+def test_decoder_use_norm_wins_over_decoder_use_batchnorm():
+    model = tiny_unet(decoder_use_batchnorm=False, decoder_use_norm="batchnorm")
+    assert all(isinstance(n, nn.BatchNorm2d) for n in _decoder_norms(model))
+    model = tiny_unet(decoder_use_batchnorm=True, decoder_use_norm=False)
+    assert all(isinstance(n, nn.Identity) for n in _decoder_norms(model))
+
+
+def test_scse_attention_sits_after_fusion_and_after_conv2():
+    model = tiny_unet(decoder_attention_type="scse")
+    first, last = model.decoder.blocks[0], model.decoder.blocks[-1]
+    assert first.attention1.attention.cSE[1].in_channels == 40 + 32  # deepest + skip
+    assert first.attention2.attention.cSE[1].in_channels == SMALL[0]
+    assert last.attention1.attention.cSE[1].in_channels == SMALL[3]  # no skip at full size
+    # channel reduction 16: 72 -> 4 hidden channels
+    assert first.attention1.attention.cSE[1].out_channels == 72 // 16
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic", "area", "nearest-exact"])
+def test_each_interpolation_mode_is_used(mode):
+    model = tiny_unet(decoder_interpolation=mode).eval()
+    assert {b.interpolation_mode for b in model.decoder.blocks} == {mode}
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 63, 65)).shape == (1, 1, 63, 65)
+
+
+def test_interpolation_modes_change_the_output():
+    torch.manual_seed(0)
+    nearest = tiny_unet(decoder_interpolation="nearest").eval()
+    bilinear = tiny_unet(decoder_interpolation="bilinear").eval()
+    bilinear.load_state_dict(nearest.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert not torch.allclose(nearest(x), bilinear(x))
+
+
+def test_options_are_normalised_and_stored_in_config():
+    model = tiny_unet(decoder_channels=[20, 18, 16, 14, 12], decoder_attention_type="scse",
+                      decoder_interpolation="bicubic")
+    assert model.options.decoder_channels == (20, 18, 16, 14, 12)
+    assert isinstance(model.options, UnetOptions)
+    config = model.config
+    assert config["architecture"] == "unet"
+    assert config["decoder_channels"] == [20, 18, 16, 14, 12]
+    assert config["decoder_attention_type"] == "scse"
+    assert config["decoder_interpolation"] == "bicubic"
+    assert config["decoder_use_norm"] is True
+
+
+def test_encoder_kwargs_are_passed_to_the_encoder(monkeypatch):
+    received = {}
+
+    def factory(name, in_channels, depth, output_stride, weights=None, **kwargs):
+        received.update(kwargs)
+        return testing.TinyEncoder(in_channels=in_channels, depth=depth)
+
+    spec = EncoderSpec(name="kwargs_tiny_test", family="Testing", factory=factory,
+                               out_channels=TINY_CHANNELS, accepts_kwargs=True)
+    with testing.specs_installed(encoders=[spec]):
+        model = Unet("kwargs_tiny_test", encoder_weights=None, decoder_channels=SMALL,
+                     drop_path_rate=0.1)
+    assert received == {"drop_path_rate": 0.1}
+    assert model.config["encoder_params"] == {"drop_path_rate": 0.1}
+
+
+# -- errors --------------------------------------------------------------------------------
+@pytest.mark.parametrize("via_build", [False, True])
+def test_unknown_option_suggests_the_right_name(via_build):
+    with pytest.raises(UnknownOptionError, match=r"decoder_chanels.*decoder_channels"):
+        if via_build:
+            segcore.build("unet", encoder=TINY, decoder_chanels=(16, 8, 8, 8, 8))
+        else:
+            Unet(TINY, encoder_weights=None, decoder_chanels=(16, 8, 8, 8, 8))
+
+
+def test_unknown_non_decoder_option_is_refused_by_an_encoder_without_kwargs():
+    with pytest.raises(UnknownOptionError, match="'colour_mode'"):
+        tiny_unet(colour_mode="rgb")
+
+
+def test_unknown_option_error_is_a_type_error_like_python():
+    with pytest.raises(TypeError):
+        tiny_unet(decoder_attention="scse")
+
+
+def test_decoder_channels_of_the_wrong_length():
+    with pytest.raises(InvalidOptionError) as info:
+        Unet(TINY, encoder_weights=None, decoder_channels=(256, 128, 64, 32))
+    assert str(info.value).startswith(
+        "decoder_channels has 4 values but encoder_depth=5 needs 5: use (256, 128, 64, 32, 16)"
+    )
+    assert "encoder_depth=4" in str(info.value)
+    with pytest.raises(InvalidOptionError, match="encoder_depth=3 needs 3: use \\(256, 128, 64\\)"):
+        Unet(TINY, encoder_weights=None, encoder_depth=3)
+
+
+@pytest.mark.parametrize("channels", [(0, 8, 8, 8, 8), (16.0, 8, 8, 8, 8), "abc", 16])
+def test_decoder_channels_must_be_positive_ints(channels):
+    with pytest.raises(InvalidOptionError, match="decoder_channels"):
+        tiny_unet(decoder_channels=channels)
+
+
+@pytest.mark.parametrize("depth", [2, 6, 0])
+def test_encoder_depth_out_of_range(depth):
+    with pytest.raises(InvalidOptionError, match="encoder_depth must be one of \\(3, 4, 5\\)"):
+        Unet(TINY, encoder_weights=None, encoder_depth=depth, decoder_channels=(8,) * max(depth, 1))
+
+
+def test_bad_attention_type():
+    with pytest.raises(InvalidOptionError, match=r"decoder_attention_type.*'scse'.*'cbam'"):
+        tiny_unet(decoder_attention_type="cbam")
+
+
+def test_bad_interpolation():
+    with pytest.raises(InvalidOptionError, match=r"decoder_interpolation.*'nearest'.*'bilinear'"):
+        tiny_unet(decoder_interpolation="linear")
+
+
+@pytest.mark.parametrize("value", ["groupnorm", 3, {"type": "batchnorm2d"}])
+def test_bad_decoder_use_norm(value):
+    with pytest.raises(InvalidOptionError, match="decoder_use_norm"):
+        tiny_unet(decoder_use_norm=value)
+
+
+@pytest.mark.parametrize("value", ["yes", None, 2.5])
+def test_bad_decoder_use_batchnorm(value):
+    with pytest.raises(InvalidOptionError, match="decoder_use_batchnorm"):
+        tiny_unet(decoder_use_batchnorm=value)
+
+
+def test_norm_dict_with_a_keyword_the_layer_refuses():
+    with pytest.raises(InvalidOptionError, match=r"decoder_use_norm.*momentun"):
+        tiny_unet(decoder_use_norm={"type": "batchnorm", "momentun": 0.5})
+
+
+@pytest.mark.parametrize("kwargs", [{"decoder_use_batchnorm": "inplace"},
+                                    {"decoder_use_norm": "inplace"}])
+def test_inplace_without_inplace_abn_says_what_to_install(monkeypatch, kwargs):
+    monkeypatch.setitem(__import__("sys").modules, "inplace_abn", None)  # import fails
+    # encoder_weights="imagenet" would fail for the tiny encoder: the norm is checked first
+    with pytest.raises(MissingDependencyError, match="pip install inplace-abn"):
+        Unet(TINY, decoder_channels=SMALL, **kwargs)
+
+
+# -- public API ----------------------------------------------------------------------------
+def test_segcore_unet_resolves_to_the_plugin_class():
+    assert segcore.Unet is segcore_unet.Unet
+    assert "unet" in segcore.list_architectures()
+
+
+def test_documented_signature():
+    parameters = inspect.signature(Unet).parameters
+    assert list(parameters)[:10] == [
+        "encoder_name", "encoder_depth", "encoder_weights", "decoder_use_batchnorm",
+        "decoder_channels", "decoder_attention_type", "in_channels", "classes", "activation",
+        "aux_params",
+    ]
+    defaults = {name: p.default for name, p in parameters.items()}
+    assert defaults["encoder_name"] == "resnet34"
+    assert defaults["encoder_depth"] == 5
+    assert defaults["encoder_weights"] == "imagenet"
+    assert defaults["decoder_use_batchnorm"] is True
+    assert defaults["decoder_channels"] == (256, 128, 64, 32, 16)
+    assert defaults["decoder_attention_type"] is None
+    assert (defaults["in_channels"], defaults["classes"]) == (3, 1)
+    assert defaults["activation"] is None and defaults["aux_params"] is None
+    assert parameters["decoder_use_norm"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert defaults["decoder_interpolation"] == "nearest"
+    assert parameters["kwargs"].kind is inspect.Parameter.VAR_KEYWORD
+
+
+def test_build_defaults_to_no_weights():
+    assert inspect.signature(segcore.build).parameters["encoder_weights"].default is None
+    # the tiny encoder has no "imagenet" weights: build works only because it passes None
+    model = segcore.build("unet", encoder=TINY, decoder_channels=SMALL)
+    assert isinstance(model, Unet)
+    with pytest.raises(segcore.WeightsError):
+        Unet(TINY, decoder_channels=SMALL)  # the class keeps the documented "imagenet"
+
+
+def test_positional_arguments_follow_the_documented_order():
+    model = Unet(TINY, 4, None, False, (16, 12, 10, 8), "scse", 2, 3, "sigmoid")
+    assert model.encoder.depth == 4
+    assert model.options.decoder_use_norm is False
+    assert model.options.decoder_attention_type == "scse"
+    with torch.no_grad():
+        mask = model.eval()(torch.randn(1, 2, 32, 32))
+    assert mask.shape == (1, 3, 32, 32)
+    assert bool(((mask >= 0) & (mask <= 1)).all())
+
+
+def test_unused_attention_of_the_last_block_is_frozen():
+    model = tiny_unet(decoder_attention_type="scse").train()
+    model(torch.randn(2, 3, 64, 64)).mean().backward()
+    last = model.decoder.blocks[-1]
+    assert all(not p.requires_grad and p.grad is None for p in last.attention1.parameters())
+    trainable = [p for p in model.decoder.parameters() if p.requires_grad]
+    assert trainable and all(p.grad is not None for p in trainable)
