@@ -1,0 +1,111 @@
+"""The common base of the overlap losses (Jaccard, Dice, Tversky): ``1 - Tversky index``."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+from torch import Tensor, nn
+
+from segcore_losses._functional import (
+    ClassWeights,
+    activate,
+    check_class_options,
+    check_class_weights,
+    check_classes,
+    check_ignore_index,
+    check_inputs,
+    check_mode,
+    check_number,
+    flat_targets,
+    reduce_classes,
+    soft_overlap_counts,
+    tversky_index,
+)
+
+
+class OverlapLoss(nn.Module):
+    """``1 - T`` (or ``-log T``) per class, averaged over classes, where ``T`` is the Tversky index.
+
+    ``T_c = (TP_c + smooth) / max(TP_c + alpha FP_c + beta FN_c + smooth, eps)``, with soft counts
+    summed over the batch and all pixels. Classes without any target pixel in the batch add 0
+    (but still count in the average). The result is raised to the power ``gamma``.
+
+    Subclasses fix ``alpha``/``beta`` (Dice 0.5/0.5, Jaccard 1/1) and the public signature.
+    """
+
+    #: Set to False to skip the target value check (one host sync per call) outside compilation.
+    check_target_values: bool = True
+
+    def __init__(
+        self,
+        mode: str,
+        classes: Sequence[int] | Tensor | None,
+        log_loss: bool,
+        from_logits: bool,
+        smooth: float,
+        ignore_index: int | None,
+        eps: float,
+        alpha: float,
+        beta: float,
+        gamma: float,
+        class_weights: ClassWeights,
+    ) -> None:
+        super().__init__()
+        name = type(self).__name__
+        self.mode = check_mode(mode, name)
+        self.classes = check_classes(classes, self.mode, name)
+        self.log_loss = bool(log_loss)
+        self.from_logits = bool(from_logits)
+        self.smooth = check_number(smooth, "smooth", name, minimum=0.0)
+        self.ignore_index = check_ignore_index(ignore_index, name)
+        self.eps = check_number(eps, "eps", name, minimum=0.0)
+        self.alpha = check_number(alpha, "alpha", name, minimum=0.0)
+        self.beta = check_number(beta, "beta", name, minimum=0.0)
+        self.gamma = check_number(gamma, "gamma", name, minimum=0.0, exclusive_minimum=True)
+        self.class_weights: Tensor | None
+        self.register_buffer(
+            "class_weights", check_class_weights(class_weights, self.mode, name), persistent=False
+        )
+
+    def per_class_loss(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
+        """The loss of each class, shape ``(C,)`` (0 for classes absent from the target)."""
+        name = type(self).__name__
+        check_inputs(y_pred, y_true, self.mode, self.ignore_index, name, self.check_target_values)
+        num_classes = y_pred.shape[1]
+        check_class_options(num_classes, self.classes, self.class_weights, name)
+
+        probs = activate(y_pred, self.mode, self.from_logits)
+        probs = probs.reshape(probs.shape[0], num_classes, -1)
+        target, valid = flat_targets(num_classes, y_true, self.mode, self.ignore_index, probs.dtype)
+        if valid is not None:
+            probs = probs * valid
+
+        dims = (0, 2)
+        tp, fp, fn = soft_overlap_counts(probs, target, dims)
+        score = tversky_index(tp, fp, fn, self.alpha, self.beta, self.smooth, self.eps)
+        loss = -torch.log(score.clamp_min(self.eps)) if self.log_loss else 1.0 - score
+        present = target.sum(dims) > 0
+        return loss * present.to(loss.dtype)
+
+    def forward(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
+        """Args: ``y_pred`` (N, C, H, W) logits or probabilities; ``y_true`` (N, H, W) or
+        (N, C, H, W) (see the class docstring). Returns a scalar tensor."""
+        loss = reduce_classes(self.per_class_loss(y_pred, y_true), self.classes, self.class_weights)
+        if self.gamma != 1.0:
+            loss = loss**self.gamma
+        return loss
+
+    def extra_repr(self) -> str:
+        parts = [f"mode={self.mode!r}"]
+        if self.classes is not None:
+            parts.append(f"classes={list(self.classes)}")
+        if self.ignore_index is not None:
+            parts.append(f"ignore_index={self.ignore_index}")
+        if self.smooth:
+            parts.append(f"smooth={self.smooth}")
+        if self.log_loss:
+            parts.append("log_loss=True")
+        if not self.from_logits:
+            parts.append("from_logits=False")
+        return ", ".join(parts)
