@@ -22,7 +22,7 @@ import attrs
 import pluggy
 
 from segcore import hookspecs
-from segcore.errors import PluginLoadError
+from segcore.errors import PluginLoadError, SegcoreError
 
 ENTRY_POINT_GROUP = "segcore"
 CORE_PLUGIN_NAME = "segcore.core"
@@ -188,6 +188,8 @@ class PluginManager:
         for implementation in reversed(hook.get_hookimpls()):
             try:
                 answer = implementation.function(name=name)
+            except SegcoreError:  # a deliberate answer, e.g. an unknown name with suggestions
+                raise
             except Exception as error:
                 self._hook_failed(implementation.plugin_name, "segcore_resolve_encoder", error)
                 continue
