@@ -43,15 +43,20 @@ def import_times(repeats: int) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def _median_seconds(function: Callable[[], object], repeats: int, warmup: int = 1) -> float:
-    for _ in range(warmup):
-        function()
-    samples = []
+def _interleaved_medians(
+    functions: dict[str, Callable[[], object]], repeats: int, warmup: int = 1
+) -> dict[str, float]:
+    """Median seconds of each function, running them in turn so load affects all alike."""
+    for function in functions.values():
+        for _ in range(warmup):
+            function()
+    samples: dict[str, list[float]] = {name: [] for name in functions}
     for _ in range(repeats):
-        started = time.perf_counter()
-        function()
-        samples.append(time.perf_counter() - started)
-    return statistics.median(samples)
+        for name, function in functions.items():
+            started = time.perf_counter()
+            function()
+            samples[name].append(time.perf_counter() - started)
+    return {name: statistics.median(values) for name, values in samples.items()}
 
 
 def _builders() -> dict[str, Callable[[], torch.nn.Module]]:
@@ -70,11 +75,10 @@ def _builders() -> dict[str, Callable[[], torch.nn.Module]]:
 def model_times(repeats: int, batch: int, size: int) -> dict[str, dict[str, float]]:
     builders = _builders()
     results: dict[str, dict[str, float]] = {name: {} for name in builders}
-    for name, build in builders.items():
-        results[name]["build"] = _median_seconds(build, repeats)
-
     x = torch.randn(batch, 3, size, size)
     target = torch.rand(batch, 1, size, size)
+    train_steps: dict[str, Callable[[], object]] = {}
+    inferences: dict[str, Callable[[], object]] = {}
     for name, build in builders.items():
         torch.manual_seed(0)
         model = build()
@@ -92,8 +96,12 @@ def model_times(repeats: int, batch: int, size: int) -> dict[str, dict[str, floa
             with torch.inference_mode():
                 model(x)
 
-        results[name]["train step"] = _median_seconds(train_step, repeats)
-        results[name]["inference"] = _median_seconds(inference, repeats)
+        train_steps[name] = train_step
+        inferences[name] = inference
+    for key, functions in (("build", builders), ("train step", train_steps),
+                           ("inference", inferences)):
+        for name, seconds in _interleaved_medians(functions, repeats).items():
+            results[name][key] = seconds
     return results
 
 
