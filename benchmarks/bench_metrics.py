@@ -23,9 +23,13 @@ the same way for both libraries; ``tracemalloc`` cannot see torch's CPU tensors 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
+
+# Quiet the profiler's own log lines (it is used only to read tensor allocations).
+os.environ.setdefault("KINETO_LOG_LEVEL", "5")
 
 import torch
 from torch.profiler import ProfilerActivity, profile
