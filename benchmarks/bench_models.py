@@ -46,13 +46,15 @@ def import_times(repeats: int) -> dict[str, float]:
 def _interleaved_medians(
     functions: dict[str, Callable[[], object]], repeats: int, warmup: int = 1
 ) -> dict[str, float]:
-    """Median seconds of each function, running them in turn so load affects all alike."""
+    """Median seconds of each function, run in turn so that load affects all alike."""
     for function in functions.values():
         for _ in range(warmup):
             function()
     samples: dict[str, list[float]] = {name: [] for name in functions}
-    for _ in range(repeats):
-        for name, function in functions.items():
+    order = list(functions.items())
+    for round_index in range(repeats):
+        # alternate who goes first, so that neither always runs after the other's cleanup
+        for name, function in order if round_index % 2 == 0 else order[::-1]:
             started = time.perf_counter()
             function()
             samples[name].append(time.perf_counter() - started)
