@@ -20,7 +20,8 @@ from __future__ import annotations
 
 import importlib
 import re
-from collections.abc import Mapping
+import sys
+from collections.abc import Callable, Mapping
 from types import MappingProxyType
 from typing import Any
 
@@ -63,6 +64,36 @@ def load(reference: str | Any) -> Any:
     for part in attribute_path.split("."):
         target = getattr(target, part)
     return target
+
+
+def lazy_exports(
+    module_name: str, exports: Mapping[str, str]
+) -> tuple[Callable[[str], Any], Callable[[], list[str]]]:
+    """``__getattr__`` and ``__dir__`` for a package whose public names load on first use.
+
+    A plugin package is imported whenever its entry point is discovered, so its
+    ``__init__`` must not import model code. Example (a plugin's ``__init__.py``)::
+
+        from segcore.specs import lazy_exports
+
+        __all__ = ["Unet", "UnetOptions"]
+        __getattr__, __dir__ = lazy_exports(
+            __name__, {"Unet": "segcore_unet.model", "UnetOptions": "segcore_unet.options"}
+        )
+    """
+    module = sys.modules[module_name]
+
+    def __getattr__(name: str) -> Any:
+        if name not in exports:
+            raise AttributeError(f"module {module_name!r} has no attribute {name!r}")
+        value = getattr(importlib.import_module(exports[name]), name)
+        setattr(module, name, value)  # later lookups skip this function
+        return value
+
+    def __dir__() -> list[str]:
+        return sorted(set(vars(module)) | set(exports))
+
+    return __getattr__, __dir__
 
 
 @attrs.frozen

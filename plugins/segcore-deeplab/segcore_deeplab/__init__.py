@@ -11,13 +11,21 @@ while listing what is installed imports no torch module.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from segcore.specs import lazy_exports
 
 if TYPE_CHECKING:
     from segcore_deeplab.model import DeepLabV3, DeepLabV3Plus
     from segcore_deeplab.options import DeepLabOptions, DeepLabV3Options, DeepLabV3PlusOptions
 
+_EXPORTS = {
+    "DeepLabV3": "segcore_deeplab.model",
+    "DeepLabV3Plus": "segcore_deeplab.model",
+    "DeepLabOptions": "segcore_deeplab.options",
+    "DeepLabV3Options": "segcore_deeplab.options",
+    "DeepLabV3PlusOptions": "segcore_deeplab.options",
+}
 __all__ = [
     "DeepLabOptions",
     "DeepLabV3",
@@ -25,21 +33,4 @@ __all__ = [
     "DeepLabV3Plus",
     "DeepLabV3PlusOptions",
 ]
-
-_LOCATIONS = {
-    "DeepLabV3": "segcore_deeplab.model",
-    "DeepLabV3Plus": "segcore_deeplab.model",
-    "DeepLabOptions": "segcore_deeplab.options",
-    "DeepLabV3Options": "segcore_deeplab.options",
-    "DeepLabV3PlusOptions": "segcore_deeplab.options",
-}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LOCATIONS:
-        return getattr(importlib.import_module(_LOCATIONS[name]), name)
-    raise AttributeError(f"module 'segcore_deeplab' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

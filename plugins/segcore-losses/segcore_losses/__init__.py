@@ -13,10 +13,8 @@ package before ``segcore_losses.plugin``) imports no torch code.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
 from segcore import BINARY_MODE, MULTICLASS_MODE, MULTILABEL_MODE
+from segcore.specs import lazy_exports
 
 _EXPORTS = {
     "DiceLoss": "segcore_losses.dice",
@@ -28,17 +26,5 @@ _EXPORTS = {
     "SoftCrossEntropyLoss": "segcore_losses.soft_ce",
     "TverskyLoss": "segcore_losses.tversky",
 }
-
 __all__ = ["BINARY_MODE", "MULTICLASS_MODE", "MULTILABEL_MODE", *sorted(_EXPORTS)]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        value = getattr(importlib.import_module(_EXPORTS[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'segcore_losses' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

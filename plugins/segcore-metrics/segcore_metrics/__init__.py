@@ -19,9 +19,8 @@ no implementation module.
 
 from __future__ import annotations
 
-from typing import Any
-
 from segcore import BINARY_MODE, MULTICLASS_MODE, MULTILABEL_MODE
+from segcore.specs import lazy_exports
 
 _FUNCTIONAL = (
     "METRICS",
@@ -47,28 +46,9 @@ _FUNCTIONAL = (
     "sensitivity",
     "specificity",
 )
-
-__all__ = [
-    "BINARY_MODE",
-    "MULTICLASS_MODE",
-    "MULTILABEL_MODE",
-    "MetricAccumulator",
-    *_FUNCTIONAL,
-]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _FUNCTIONAL:
-        from segcore_metrics import functional
-
-        value = getattr(functional, name)
-    elif name == "MetricAccumulator":
-        from segcore_metrics.accumulator import MetricAccumulator as value
-    else:
-        raise AttributeError(f"module 'segcore_metrics' has no attribute {name!r}")
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+_EXPORTS = {
+    "MetricAccumulator": "segcore_metrics.accumulator",
+    **{name: "segcore_metrics.functional" for name in _FUNCTIONAL},
+}
+__all__ = ["BINARY_MODE", "MULTICLASS_MODE", "MULTILABEL_MODE", *_EXPORTS]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -14,18 +14,7 @@ so that discovering the plugin imports no torch model code.
 
 from __future__ import annotations
 
-from typing import Any
+from segcore.specs import lazy_exports
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNetEncoder", "build_encoder"]
-
-
-def __getattr__(name: str) -> Any:
-    if name in __all__:
-        from segcore_resnet import encoder
-
-        return getattr(encoder, name)
-    raise AttributeError(f"module 'segcore_resnet' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, dict.fromkeys(__all__, "segcore_resnet.encoder"))

@@ -13,28 +13,16 @@ The encoder keeps timm's feature extractor in ``encoder.model``, so SMP checkpoi
 
 from __future__ import annotations
 
-from typing import Any
+from segcore.specs import lazy_exports
 
-PREFIX = "tu-"
+PREFIX = "tu-"  # the name prefix of every encoder this plugin resolves
 
-_LAZY = {
+_EXPORTS = {
     "TimmUniversalEncoder": "segcore_timm.encoder",
     "build_timm_encoder": "segcore_timm.encoder",
     "FeatureLayout": "segcore_timm.layout",
     "probe_layout": "segcore_timm.layout",
     "encoder_spec": "segcore_timm.layout",
 }
-
-__all__ = ["PREFIX", *_LAZY]
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module 'segcore_timm' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__all__ = ["PREFIX", *_EXPORTS]
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -29,8 +29,8 @@ from torch import nn
 
 from segcore.errors import EncoderCapabilityError, UnknownNameError, did_you_mean
 from segcore.specs import EncoderSpec, Preprocessing, WeightSource
+from segcore_timm import PREFIX
 
-PREFIX = "tu-"
 FACTORY = "segcore_timm.encoder:build_timm_encoder"
 WEIGHTS_TAG = "imagenet"
 

@@ -8,8 +8,7 @@ from __future__ import annotations
 
 from segcore.hookspecs import hookimpl
 from segcore.specs import EncoderSpec
-
-PREFIX = "tu-"
+from segcore_timm import PREFIX
 
 
 @hookimpl

@@ -12,8 +12,7 @@ package before ``segcore_unet.plugin``) imports no model code.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from segcore.specs import lazy_exports
 
 _EXPORTS = {
     "Unet": "segcore_unet.model",
@@ -22,15 +21,5 @@ _EXPORTS = {
     "UnetDecoderBlock": "segcore_unet.decoder",
     "UnetCenterBlock": "segcore_unet.decoder",
 }
-
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    if name in _EXPORTS:
-        return getattr(importlib.import_module(_EXPORTS[name]), name)
-    raise AttributeError(f"module 'segcore_unet' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
