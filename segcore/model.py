@@ -101,8 +101,6 @@ class SegmentationModel(nn.Module):
     options_class: ClassVar[type[ArchitectureOptions]] = ArchitectureOptions
     #: whether H and W must be multiples of the encoder's output stride
     requires_divisible_input_shape: ClassVar[bool] = True
-    #: whether the encoder must support dilation (output_stride 8/16)
-    requires_dilation: ClassVar[bool] = False
     #: the smallest encoder depth the decoder works with
     min_encoder_depth: ClassVar[int] = 3
 

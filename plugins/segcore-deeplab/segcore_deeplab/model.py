@@ -39,7 +39,6 @@ def default_upsampling(encoder_depth: int, output_stride: int) -> int:
 class _DeepLab(SegmentationModel):
     """What DeepLabV3 and DeepLabV3Plus share: a dilated encoder, divisible input sizes."""
 
-    requires_dilation: ClassVar[bool] = True
     requires_divisible_input_shape: ClassVar[bool] = True
     min_encoder_depth: ClassVar[int] = 3
 
