@@ -18,7 +18,8 @@ ROOT = Path(__file__).parent
 PYTHON = "3.11"
 PLUGINS = sorted(path.name for path in (ROOT / "plugins").iterdir() if path.is_dir())
 SMP = "segmentation-models-pytorch==0.6.0"
-TEST_TOOLS = ["pytest>=7", "hypothesis>=6"]
+# uv: the out-of-tree plugin test installs a package with it (uv environments have no pip)
+TEST_TOOLS = ["pytest>=7", "hypothesis>=6", "uv>=0.4"]
 
 
 def _install_everything(session: nox.Session, *extra: str) -> None:
