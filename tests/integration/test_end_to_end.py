@@ -91,3 +91,19 @@ def test_cli_lists_and_describes(capsys):
     assert main(["info", "resnet50"]) == 0
     assert "sswl" in capsys.readouterr().out
     assert main(["info", "resnet43"]) == 2
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_channels_last_and_autocast(architecture):
+    torch.manual_seed(0)
+    model = segcore.build(architecture, encoder="resnet18", classes=3).eval()
+    x = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        reference = model(x)
+        model_cl = model.to(memory_format=torch.channels_last)
+        torch.testing.assert_close(model_cl(x.to(memory_format=torch.channels_last)), reference,
+                                   atol=1e-4, rtol=1e-4)
+        with torch.autocast("cpu", dtype=torch.bfloat16):
+            mixed = model_cl(x)
+    assert mixed.dtype == torch.bfloat16 and torch.isfinite(mixed).all()
+    assert (mixed.float() - reference).abs().mean() < 0.1 * reference.abs().mean() + 1e-3
