@@ -107,3 +107,15 @@ def test_channels_last_and_autocast(architecture):
             mixed = model_cl(x)
     assert mixed.dtype == torch.bfloat16 and torch.isfinite(mixed).all()
     assert (mixed.float() - reference).abs().mean() < 0.1 * reference.abs().mean() + 1e-3
+
+
+@pytest.mark.parametrize("architecture", ARCHITECTURES)
+def test_export_and_compile_with_real_encoders(architecture):
+    model = segcore.build(architecture, encoder="tu-resnet18", classes=2).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        expected = model(x)
+        exported = torch.export.export(model, (x,))
+        torch.testing.assert_close(exported.module()(x), expected)
+        compiled = torch.compile(model, fullgraph=True, backend="eager")
+        torch.testing.assert_close(compiled(x), expected)
