@@ -100,6 +100,15 @@ def check_reduction(value: Any, loss_name: str) -> str:
     return value
 
 
+def apply_reduction(loss: Tensor, reduction: str) -> Tensor:
+    """``loss`` reduced by ``"mean"`` or ``"sum"``, or unchanged for ``"none"``."""
+    if reduction == "mean":
+        return loss.mean()
+    if reduction == "sum":
+        return loss.sum()
+    return loss
+
+
 def check_classes(classes: Any, mode: str, loss_name: str) -> tuple[int, ...] | None:
     """The indices of the classes that contribute to the loss, as a tuple of ints."""
     if classes is None:

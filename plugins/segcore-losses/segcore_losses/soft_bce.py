@@ -11,6 +11,7 @@ from torch import Tensor, nn
 from segcore import BINARY_MODE, MULTILABEL_MODE
 from segcore.errors import InvalidOptionError, InvalidTargetError
 from segcore_losses._functional import (
+    apply_reduction,
     check_ignore_index,
     check_number,
     check_reduction,
@@ -116,8 +117,4 @@ class SoftBCEWithLogitsLoss(nn.Module):
         )
         if valid is not None:
             loss = loss * valid.to(loss.dtype)
-        if self.reduction == "mean":
-            return loss.mean()
-        if self.reduction == "sum":
-            return loss.sum()
-        return loss
+        return apply_reduction(loss, self.reduction)

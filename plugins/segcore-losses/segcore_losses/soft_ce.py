@@ -9,6 +9,7 @@ from torch import Tensor, nn
 from segcore import MULTICLASS_MODE
 from segcore.errors import InvalidOptionError
 from segcore_losses._functional import (
+    apply_reduction,
     check_ignore_index,
     check_inputs,
     check_number,
@@ -88,8 +89,4 @@ class SoftCrossEntropyLoss(nn.Module):
             loss = (1.0 - self.smooth_factor) * loss + (self.smooth_factor / num_classes) * uniform
         if valid is not None:
             loss = loss * valid.to(loss.dtype)
-        if self.reduction == "mean":
-            return loss.mean()
-        if self.reduction == "sum":
-            return loss.sum()
-        return loss
+        return apply_reduction(loss, self.reduction)
