@@ -10,9 +10,8 @@ from typing import Any
 
 import timm
 import torch
-from torch import nn
 
-from segcore.encoder import VALID_OUTPUT_STRIDES, check_depth, patch_first_conv
+from segcore.encoder import EncoderBase
 from segcore.errors import (
     EncoderCapabilityError,
     InvalidOptionError,
@@ -39,7 +38,7 @@ RESERVED_TIMM_OPTIONS = {
 }
 
 
-class TimmUniversalEncoder(nn.Module):
+class TimmUniversalEncoder(EncoderBase):
     """Any timm model with ``features_only`` support, as a segcore encoder.
 
     ``forward(x)`` returns ``depth + 1`` maps: the input, then reductions 2, 4, ... ``2**depth``
@@ -72,12 +71,7 @@ class TimmUniversalEncoder(nn.Module):
         pretrained: bool = False,
         **timm_kwargs: Any,
     ) -> None:
-        super().__init__()
-        check_depth(depth)
-        if output_stride not in VALID_OUTPUT_STRIDES:
-            raise InvalidOptionError(
-                f"output_stride must be one of {VALID_OUTPUT_STRIDES}, got {output_stride!r}"
-            )
+        super().__init__(depth=depth, output_stride=output_stride)  # validates both
         if not isinstance(in_channels, int) or isinstance(in_channels, bool) or in_channels < 1:
             raise InvalidOptionError(f"in_channels must be a positive int, got {in_channels!r}")
         _check_reserved(timm_kwargs)
@@ -122,34 +116,9 @@ class TimmUniversalEncoder(nn.Module):
         missing = (0,) if self._adds_reduction_2 else ()
         self._out_channels: tuple[int, ...] = (in_channels, *missing, *channels)
         self._in_channels = in_channels
-        self._depth = depth
-        self._output_stride = output_stride
 
-    @property
-    def depth(self) -> int:
-        return self._depth
-
-    @property
-    def out_channels(self) -> tuple[int, ...]:
-        """Channels of the ``depth + 1`` features, the input first (0 for an empty level)."""
-        return self._out_channels
-
-    @property
-    def output_stride(self) -> int:
-        return min(self._output_stride, 2**self._depth)
-
-    @property
-    def in_channels(self) -> int:
-        return self._in_channels
-
-    def set_in_channels(self, in_channels: int, pretrained: bool = True) -> None:
-        """Adapt the first convolution to ``in_channels`` (``segcore.encoder.patch_first_conv``)."""
-        if in_channels == self._in_channels:
-            return
-        patch_first_conv(self.model, in_channels, default_in_channels=self._in_channels,
-                         pretrained=pretrained)
-        self._out_channels = (in_channels, *self._out_channels[1:])
-        self._in_channels = in_channels
+    # depth, out_channels, output_stride, in_channels and set_in_channels come from
+    # EncoderBase; dilation is timm's own (output_stride at creation), not make_dilated.
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Features of ``x`` (``N, C, H, W``): the input, then one map per reduction."""
