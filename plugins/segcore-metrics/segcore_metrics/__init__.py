@@ -22,7 +22,7 @@ from __future__ import annotations
 from segcore import BINARY_MODE, MULTICLASS_MODE, MULTILABEL_MODE
 from segcore.specs import lazy_exports
 
-_FUNCTIONAL = (
+FUNCTIONAL_EXPORTS = (
     "METRICS",
     "MODES",
     "REDUCTIONS",
@@ -48,7 +48,7 @@ _FUNCTIONAL = (
 )
 _EXPORTS = {
     "MetricAccumulator": "segcore_metrics.accumulator",
-    **{name: "segcore_metrics.functional" for name in _FUNCTIONAL},
+    **{name: "segcore_metrics.functional" for name in FUNCTIONAL_EXPORTS},
 }
 __all__ = ["BINARY_MODE", "MULTICLASS_MODE", "MULTILABEL_MODE", *_EXPORTS]
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

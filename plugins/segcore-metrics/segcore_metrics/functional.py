@@ -25,30 +25,10 @@ from torch import Tensor
 
 from segcore import BINARY_MODE, MULTICLASS_MODE, MULTILABEL_MODE
 from segcore.errors import InvalidOptionError, InvalidTargetError
+from segcore_metrics import FUNCTIONAL_EXPORTS
 
-__all__ = [
-    "MODES",
-    "REDUCTIONS",
-    "UndefinedMetricWarning",
-    "accuracy",
-    "balanced_accuracy",
-    "f1_score",
-    "false_discovery_rate",
-    "false_negative_rate",
-    "false_omission_rate",
-    "false_positive_rate",
-    "fbeta_score",
-    "get_stats",
-    "iou_score",
-    "negative_likelihood_ratio",
-    "negative_predictive_value",
-    "positive_likelihood_ratio",
-    "positive_predictive_value",
-    "precision",
-    "recall",
-    "sensitivity",
-    "specificity",
-]
+# The public names are listed once, in the package (which loads them lazily from here).
+__all__ = list(FUNCTIONAL_EXPORTS)
 
 MODES = (BINARY_MODE, MULTILABEL_MODE, MULTICLASS_MODE)
 #: Every valid ``reduction``; ``"none"`` and ``None`` both keep the (N, C) scores.
