@@ -1,5 +1,5 @@
-"""Every task of the project: ``nox -s tests``, ``isolated``, ``lint``, ``parity``, ``demo``,
-``bench``.
+"""Every task of the project: ``nox -s tests``, ``isolated``, ``lint``, ``reliability``,
+``security``, ``parity``, ``demo``, ``bench``, ``soak``.
 
 Environments are made with uv, whose cache makes the second torch install take seconds.
 """
@@ -45,6 +45,39 @@ def isolated(session: nox.Session, package: str) -> None:
         return
     session.install("-e", ".", "-e", f"plugins/{package}", *TEST_TOOLS)
     session.run("pytest", f"plugins/{package}/tests", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def reliability(session: nox.Session) -> None:
+    """The reliability catalogue alone (bad input, hostile files, faults); also in ``tests``."""
+    _install_everything(session)
+    session.run("pytest", "tests/reliability", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def security(session: nox.Session) -> None:
+    """Malicious saved-model folders against the oldest timm that segcore-timm allows."""
+    import tomllib
+
+    dependencies = tomllib.loads((ROOT / "plugins" / "segcore-timm" / "pyproject.toml")
+                                 .read_text())["project"]["dependencies"]
+    floor = next(d for d in dependencies if d.startswith("timm>=")).split(">=")[1].split(",")[0]
+    _install_everything(session, f"timm=={floor}")
+    session.run("pytest", "tests/security", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def soak(session: nox.Session) -> None:
+    """The distributed tests 20 times in a row under a parallel CPU load (not part of CI)."""
+    _install_everything(session)
+    session.run("bash", "benchmarks/soak_distributed.sh", *session.posargs, external=True)
+
+
+@nox.session(python=PYTHON)
+def docs(session: nox.Session) -> None:
+    """Regenerate the pages whose facts come from the code (docs/errors.md, ...)."""
+    _install_everything(session)
+    session.run("python", "tests/reliability/errors_doc.py")
 
 
 @nox.session(python=PYTHON)

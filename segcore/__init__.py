@@ -13,9 +13,10 @@ in the installed plugins; importing segcore imports no architecture, encoder, or
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any as _Any
 
 from segcore.errors import (
+    BrokenPluginError,
     ChecksumError,
     DuplicateNameError,
     EncoderCapabilityError,
@@ -37,13 +38,19 @@ from segcore.hookspecs import hookimpl
 BINARY_MODE = "binary"
 MULTICLASS_MODE = "multiclass"
 MULTILABEL_MODE = "multilabel"
+#: The three modes of losses and metrics (the single definition; plugins import it).
+MODES = (BINARY_MODE, MULTICLASS_MODE, MULTILABEL_MODE)
 
-__version__ = "0.1.0"
+#: The package version (the single source: pyproject.toml reads it). Its major version is the
+#: plugin contract's (``segcore.hookspecs.CONTRACT_VERSION``).
+__version__ = "1.0.0"
 
 __all__ = [
     "BINARY_MODE",
+    "MODES",
     "MULTICLASS_MODE",
     "MULTILABEL_MODE",
+    "BrokenPluginError",
     "ChecksumError",
     "DuplicateNameError",
     "EncoderCapabilityError",
@@ -53,6 +60,7 @@ __all__ = [
     "MissingDependencyError",
     "PluginLoadError",
     "SegcoreError",
+    "SegmentationModel",
     "UnknownNameError",
     "UnknownOptionError",
     "UnknownWeightsError",
@@ -63,6 +71,7 @@ __all__ = [
     "build_loss",
     "from_config",
     "from_pretrained",
+    "get_architecture_class",
     "get_encoder",
     "get_metric",
     "get_preprocessing_fn",
@@ -98,7 +107,7 @@ def list_heads(pattern: str | None = None) -> list[str]:
     return get_registry().names("heads", pattern)
 
 
-def plugin_records() -> list[Any]:
+def plugin_records() -> list[_Any]:
     """Every discovered plugin with its status: loaded, failed (and why) or blocked."""
     from segcore.plugins import plugin_records as records
 
@@ -106,10 +115,11 @@ def plugin_records() -> list[Any]:
 
 
 _LAZY_FUNCTIONS = {
-    "build": "segcore.resolver:build",
-    "get_encoder": "segcore.resolver:get_encoder",
-    "get_preprocessing_fn": "segcore.resolver:get_preprocessing_fn",
-    "get_preprocessing_params": "segcore.resolver:get_preprocessing_params",
+    "build": "segcore.factory:build",
+    "get_encoder": "segcore.factory:get_encoder",
+    "get_architecture_class": "segcore.factory:get_architecture_class",
+    "get_preprocessing_fn": "segcore.preprocessing:get_preprocessing_fn",
+    "get_preprocessing_params": "segcore.preprocessing:get_preprocessing_params",
     "from_config": "segcore.model:from_config",
     "from_pretrained": "segcore.model:from_pretrained",
     "SegmentationModel": "segcore.model:SegmentationModel",
@@ -120,7 +130,7 @@ _LAZY_FUNCTIONS = {
 }
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> _Any:
     from segcore.specs import load
 
     if name in _LAZY_FUNCTIONS:
@@ -133,7 +143,7 @@ def __getattr__(name: str) -> Any:
         registry = get_registry()
         for entry in registry.entries("architectures"):
             if entry.spec.class_name == name:
-                return load(entry.spec.model)
+                return entry.load("model", "architectures")
         from segcore import _catalog
 
         if name in _catalog.ARCHITECTURE_CLASSES:
@@ -144,4 +154,4 @@ def __getattr__(name: str) -> Any:
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY_FUNCTIONS))
+    return sorted(set(__all__) | set(_LAZY_FUNCTIONS) | {"__version__"})

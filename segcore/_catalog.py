@@ -1,10 +1,30 @@
-"""Documented names and the first-party package that provides each.
+"""The documented names (architectures, encoders, losses, metrics) and who provides each.
 
-Used only to tell a user which package to ``pip install`` for a name that no installed
-plugin provides. Generated from the reference catalogue (encoders.tsv).
+Used only for messages: which first-party package to ``pip install`` for a documented name
+that no installed plugin provides, or that no segcore package provides yet. The encoder names
+are read from ``encoders.tsv`` beside this file (the reference documentation's list, one name
+a line with its family, weight tags and size), when a message needs them.
 """
 
 from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+#: The first-party plugin packages that exist (a test compares this with plugins/).
+FIRST_PARTY_PACKAGES: frozenset[str] = frozenset({
+    "segcore-deeplab",
+    "segcore-fpn",
+    "segcore-linknet",
+    "segcore-losses",
+    "segcore-manet",
+    "segcore-metrics",
+    "segcore-pspnet",
+    "segcore-resnet",
+    "segcore-timm",
+    "segcore-unet",
+    "segcore-unetplusplus",
+})
 
 ARCHITECTURE_PACKAGES: dict[str, str] = {
     "unet": "segcore-unet",
@@ -36,175 +56,98 @@ ARCHITECTURE_CLASSES: dict[str, str] = {
     "DPT": "dpt",
 }
 
-_ENCODERS_BY_PACKAGE: dict[str, tuple[str, ...]] = {
-    "segcore-resnet": (
-        "resnet18",
-        "resnet34",
-        "resnet50",
-        "resnet101",
-        "resnet152",
-        "resnext50_32x4d",
-        "resnext101_32x4d",
-        "resnext101_32x8d",
-        "resnext101_32x16d",
-        "resnext101_32x32d",
-        "resnext101_32x48d",
-    ),
-    "segcore-resnest": (
-        "timm-resnest14d",
-        "timm-resnest26d",
-        "timm-resnest50d",
-        "timm-resnest101e",
-        "timm-resnest200e",
-        "timm-resnest269e",
-        "timm-resnest50d_4s2x40d",
-        "timm-resnest50d_1s4x24d",
-    ),
-    "segcore-res2net": (
-        "timm-res2net50_26w_4s",
-        "timm-res2net101_26w_4s",
-        "timm-res2net50_26w_6s",
-        "timm-res2net50_26w_8s",
-        "timm-res2net50_48w_2s",
-        "timm-res2net50_14w_8s",
-        "timm-res2next50",
-    ),
-    "segcore-regnet": (
-        "timm-regnetx_002",
-        "timm-regnetx_004",
-        "timm-regnetx_006",
-        "timm-regnetx_008",
-        "timm-regnetx_016",
-        "timm-regnetx_032",
-        "timm-regnetx_040",
-        "timm-regnetx_064",
-        "timm-regnetx_080",
-        "timm-regnetx_120",
-        "timm-regnetx_160",
-        "timm-regnetx_320",
-        "timm-regnety_002",
-        "timm-regnety_004",
-        "timm-regnety_006",
-        "timm-regnety_008",
-        "timm-regnety_016",
-        "timm-regnety_032",
-        "timm-regnety_040",
-        "timm-regnety_064",
-        "timm-regnety_080",
-        "timm-regnety_120",
-        "timm-regnety_160",
-        "timm-regnety_320",
-    ),
-    "segcore-gernet": (
-        "timm-gernet_s",
-        "timm-gernet_m",
-        "timm-gernet_l",
-    ),
-    "segcore-senet": (
-        "senet154",
-        "se_resnet50",
-        "se_resnet101",
-        "se_resnet152",
-        "se_resnext50_32x4d",
-        "se_resnext101_32x4d",
-    ),
-    "segcore-skresnet": (
-        "timm-skresnet18",
-        "timm-skresnet34",
-        "timm-skresnext50_32x4d",
-    ),
-    "segcore-densenet": (
-        "densenet121",
-        "densenet169",
-        "densenet201",
-        "densenet161",
-    ),
-    "segcore-inception": (
-        "inceptionresnetv2",
-        "inceptionv4",
-        "xception",
-    ),
-    "segcore-efficientnet": (
-        "efficientnet-b0",
-        "efficientnet-b1",
-        "efficientnet-b2",
-        "efficientnet-b3",
-        "efficientnet-b4",
-        "efficientnet-b5",
-        "efficientnet-b6",
-        "efficientnet-b7",
-        "timm-efficientnet-b0",
-        "timm-efficientnet-b1",
-        "timm-efficientnet-b2",
-        "timm-efficientnet-b3",
-        "timm-efficientnet-b4",
-        "timm-efficientnet-b5",
-        "timm-efficientnet-b6",
-        "timm-efficientnet-b7",
-        "timm-efficientnet-b8",
-        "timm-efficientnet-l2",
-        "timm-efficientnet-lite0",
-        "timm-efficientnet-lite1",
-        "timm-efficientnet-lite2",
-        "timm-efficientnet-lite3",
-        "timm-efficientnet-lite4",
-    ),
-    "segcore-mobilenet": (
-        "mobilenet_v2",
-        "timm-mobilenetv3_large_075",
-        "timm-mobilenetv3_large_100",
-        "timm-mobilenetv3_large_minimal_100",
-        "timm-mobilenetv3_small_075",
-        "timm-mobilenetv3_small_100",
-        "timm-mobilenetv3_small_minimal_100",
-    ),
-    "segcore-dpn": (
-        "dpn68",
-        "dpn68b",
-        "dpn92",
-        "dpn98",
-        "dpn107",
-        "dpn131",
-    ),
-    "segcore-vgg": (
-        "vgg11",
-        "vgg11_bn",
-        "vgg13",
-        "vgg13_bn",
-        "vgg16",
-        "vgg16_bn",
-        "vgg19",
-        "vgg19_bn",
-    ),
-    "segcore-mit": (
-        "mit_b0",
-        "mit_b1",
-        "mit_b2",
-        "mit_b3",
-        "mit_b4",
-        "mit_b5",
-    ),
+LOSSES: tuple[str, ...] = (
+    "jaccard", "dice", "tversky", "focal", "lovasz", "soft_bce", "soft_ce", "mcc",
+)
+
+METRICS: tuple[str, ...] = (
+    "fbeta_score", "f1_score", "iou_score", "accuracy", "precision", "recall", "sensitivity",
+    "specificity", "balanced_accuracy", "positive_predictive_value", "negative_predictive_value",
+    "false_negative_rate", "false_positive_rate", "false_discovery_rate", "false_omission_rate",
+    "positive_likelihood_ratio", "negative_likelihood_ratio",
+)
+
+#: Encoder names newer than the reference documentation, with their package.
+EXTRA_ENCODERS: dict[str, str] = {
+    f"mobileone_s{index}": "segcore-mobileone" for index in range(5)
 }
 
-ENCODER_PACKAGES: dict[str, str] = {
-    name: package for package, names in _ENCODERS_BY_PACKAGE.items() for name in names
-}
+#: Name prefix -> package, checked in order (the first match wins); see the encoder issues.
+_ENCODER_PREFIXES: tuple[tuple[str, str], ...] = (
+    ("timm-efficientnet-", "segcore-timm-efficientnet"),
+    ("timm-skresne", "segcore-skresnet"),
+    ("timm-", "segcore-timm-families"),
+    ("resne", "segcore-resnet"),
+    ("vgg", "segcore-vgg"),
+    ("densenet", "segcore-densenet"),
+    ("se", "segcore-senet"),
+    ("dpn", "segcore-dpn"),
+    ("inception", "segcore-inception"),
+    ("xception", "segcore-inception"),
+    ("efficientnet-", "segcore-efficientnet"),
+    ("mobilenet_v2", "segcore-mobilenet"),
+    ("mit_", "segcore-mit"),
+)
 
 OPEN_ENCODER_PREFIXES: dict[str, str] = {"tu-": "segcore-timm"}
 
+CATALOG_FILE = Path(__file__).with_name("encoders.tsv")
+
+
+@functools.cache
+def documented_encoders() -> dict[str, tuple[str, tuple[str, ...], float]]:
+    """``{name: (family, weight tags, params in millions)}`` from ``encoders.tsv``."""
+    table: dict[str, tuple[str, tuple[str, ...], float]] = {}
+    for line in CATALOG_FILE.read_text(encoding="utf-8").splitlines():
+        if not line.strip() or line.startswith("#"):
+            continue
+        name, family, tags, millions = line.split("\t")
+        table[name] = (family, tuple(t for t in tags.split(",") if t), float(millions))
+    return table
+
+
+def encoder_package(name: str) -> str | None:
+    """The package meant to provide a documented encoder name (``None`` if not documented)."""
+    if name in EXTRA_ENCODERS:
+        return EXTRA_ENCODERS[name]
+    if name not in documented_encoders():
+        return None
+    for prefix, package in _ENCODER_PREFIXES:
+        if name.startswith(prefix):
+            return package
+    return None
+
 
 def package_for(kind: str, name: str) -> str | None:
-    """The first-party package that provides ``name``, or ``None``."""
+    """The first-party package meant to provide ``name`` of ``kind``, or ``None``."""
     if kind == "architectures":
         return ARCHITECTURE_PACKAGES.get(name.lower())
     if kind == "encoders":
-        if name in ENCODER_PACKAGES:
-            return ENCODER_PACKAGES[name]
-        for prefix, package in OPEN_ENCODER_PREFIXES.items():
+        package = encoder_package(name)
+        if package is not None:
+            return package
+        for prefix, open_package in OPEN_ENCODER_PREFIXES.items():
             if name.startswith(prefix):
-                return package
-    if kind == "losses":
+                return open_package
+    if kind == "losses" and name in LOSSES:
         return "segcore-losses"
-    if kind == "metrics":
+    if kind == "metrics" and name in METRICS:
         return "segcore-metrics"
     return None
+
+
+def is_published(package: str) -> bool:
+    """Whether the package exists (is part of this release) rather than planned."""
+    return package in FIRST_PARTY_PACKAGES
+
+
+def is_first_party(distribution: str) -> bool:
+    """Whether a distribution is one of segcore's own (released or planned) packages.
+
+    First-party plugins load before third-party ones, so a third-party plugin that repeats
+    one of their names is the one reported as the duplicate.
+    """
+    planned = {*ARCHITECTURE_PACKAGES.values(), *(p for _, p in _ENCODER_PREFIXES),
+               *EXTRA_ENCODERS.values(), *OPEN_ENCODER_PREFIXES.values(), "segcore-losses",
+               "segcore-metrics"}
+    return distribution in FIRST_PARTY_PACKAGES or distribution in planned

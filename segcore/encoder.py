@@ -28,11 +28,26 @@ VALID_DEPTHS = (1, 2, 3, 4, 5)
 VALID_OUTPUT_STRIDES = (8, 16, 32)
 
 
-def check_depth(depth: int, valid: Sequence[int] = VALID_DEPTHS) -> None:
-    if not isinstance(depth, int) or isinstance(depth, bool) or depth not in valid:
+def check_depth(depth: int, valid: Sequence[int] = VALID_DEPTHS, needed_by: str = "") -> None:
+    """Raise ``InvalidOptionError`` unless ``depth`` is one of ``valid`` (consecutive ints).
+
+    ``needed_by`` names the architecture whose decoder sets the lower bound.
+    """
+    low, high = min(valid), max(valid)
+    if not isinstance(depth, int) or isinstance(depth, bool):
         raise InvalidOptionError(
-            f"encoder_depth must be one of {tuple(valid)}, got {depth!r}. Use a smaller depth "
-            f"for fewer down-sampling stages."
+            f"encoder_depth must be an int from {low} to {high}, got {depth!r}"
+        )
+    if depth < low:
+        who = f"the {needed_by} decoder" if needed_by else "this use"
+        raise InvalidOptionError(
+            f"encoder_depth={depth} is too small: {who} needs at least {low} encoder stages. "
+            f"Use encoder_depth={low}" + (f" to {high}." if high > low else ".")
+        )
+    if depth > high:
+        raise InvalidOptionError(
+            f"encoder_depth={depth} is too large: encoders have at most {high} down-sampling "
+            f"stages (reductions 2 to {2**high}). Use encoder_depth={high} or less."
         )
 
 

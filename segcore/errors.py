@@ -30,6 +30,10 @@ class PluginLoadError(SegcoreError, RuntimeError):
     """A plugin failed to load while strict mode (``SEGCORE_STRICT_PLUGINS=1``) is on."""
 
 
+class BrokenPluginError(SegcoreError, ImportError):
+    """An installed plugin's spec references code that cannot be imported (``"module:attr"``)."""
+
+
 class InvalidOptionError(SegcoreError, ValueError):
     """An option has a wrong value, type or length, or does not exist."""
 
@@ -48,6 +52,10 @@ class EncoderCapabilityError(SegcoreError, ValueError):
 
 class InputShapeError(SegcoreError, RuntimeError):
     """The input tensor has a shape the model cannot take."""
+
+
+class InputTypeError(SegcoreError, TypeError):
+    """The input tensor has a dtype/type the model cannot take."""
 
 
 class WeightsError(SegcoreError, ValueError):
@@ -77,12 +85,23 @@ class MissingDependencyError(SegcoreError, ImportError):
     """An optional package that the requested feature needs is not installed."""
 
 
+class ConfigurationWarning(UserWarning):
+    """An environment variable or setting whose value segcore does not understand."""
+
+
 def suggest(name: str, candidates: Iterable[str], limit: int = 5) -> list[str]:
     """Close matches of ``name`` among ``candidates``, best first."""
     candidates = list(candidates)
     lowered = {c.lower(): c for c in candidates}
     matches = difflib.get_close_matches(name.lower(), list(lowered), n=limit, cutoff=0.6)
     result = [lowered[m] for m in matches]
+    # Names that start with a short query ("f1" -> "f1_score").
+    if len(result) < limit and len(name) >= 2:
+        for candidate in sorted(candidates):
+            if candidate.lower().startswith(name.lower()) and candidate not in result:
+                result.append(candidate)
+            if len(result) >= limit:
+                break
     # Also offer names that contain the query (e.g. "resnet" -> "resnet18", "resnet34").
     if len(result) < limit and len(name) >= 3:
         for candidate in sorted(candidates):

@@ -31,54 +31,17 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, ClassVar
 
-import attrs
 import torch
 from torch import nn
 
 from segcore.encoder import check_depth
-from segcore.errors import InputShapeError, InvalidOptionError, UnknownOptionError, did_you_mean
+from segcore.errors import InputShapeError, InputTypeError, InvalidOptionError
 from segcore.heads import ClassificationHead, SegmentationHead, check_aux_params
 from segcore.nn import ActivationOption, check_activation, initialize_decoder, initialize_head
+from segcore.options import ArchitectureOptions
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
-
-
-class ArchitectureOptions:
-    """Base of the attrs classes that validate an architecture's options.
-
-    Subclasses are ``@attrs.frozen`` classes whose fields are the options, with validators
-    (``segcore.options`` has the common ones). ``check`` does the cross-field checks that need
-    the encoder depth.
-    """
-
-    @classmethod
-    def names(cls) -> list[str]:
-        return [field.name for field in attrs.fields(cls)]
-
-    @classmethod
-    def from_options(cls, architecture: str, **options: Any) -> ArchitectureOptions:
-        """Validate keyword options, with errors that name the valid ones."""
-        valid = cls.names()
-        unknown = [name for name in options if name not in valid]
-        if unknown:
-            hint = "".join(did_you_mean(name, valid) for name in unknown)
-            raise UnknownOptionError(
-                f"unknown option(s) {', '.join(repr(n) for n in unknown)} for {architecture}."
-                f"{hint} Valid options: {', '.join(valid)}."
-            )
-        try:
-            return cls(**options)
-        except InvalidOptionError:
-            raise
-        except (TypeError, ValueError) as error:
-            raise InvalidOptionError(f"invalid option for {architecture}: {error}") from error
-
-    def check(self, encoder_depth: int) -> None:
-        """Cross-field checks (e.g. one decoder channel count per encoder stage)."""
-
-    def as_dict(self) -> dict[str, Any]:
-        return attrs.asdict(self, recurse=False)  # type: ignore[arg-type]
 
 
 def _compiling() -> bool:
@@ -103,6 +66,8 @@ class SegmentationModel(nn.Module):
     requires_divisible_input_shape: ClassVar[bool] = True
     #: the smallest encoder depth the decoder works with
     min_encoder_depth: ClassVar[int] = 3
+    #: whether the encoder must support dilation (``output_stride`` 8/16) with default options
+    requires_dilation: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -117,10 +82,10 @@ class SegmentationModel(nn.Module):
         **options: Any,
     ) -> None:
         super().__init__()
-        from segcore.resolver import get_encoder
+        from segcore.factory import get_encoder, get_encoder_spec
 
         name = self.architecture or type(self).__name__
-        check_depth(encoder_depth, range(self.min_encoder_depth, 6))
+        check_depth(encoder_depth, range(self.min_encoder_depth, 6), needed_by=name)
         _check_positive_int("in_channels", in_channels)
         _check_positive_int("classes", classes)
         check_activation(activation)
@@ -131,6 +96,9 @@ class SegmentationModel(nn.Module):
         self.options = parsed
         self._in_channels = in_channels
         self._is_encoder_frozen = False
+        #: the spec of the encoder (capabilities such as ``deepest_feature_pooled``), for
+        #: ``build_decoder``
+        self.encoder_spec = get_encoder_spec(encoder_name)
 
         self.encoder = get_encoder(
             encoder_name,
@@ -195,23 +163,28 @@ class SegmentationModel(nn.Module):
         return json.loads(json.dumps(self._config, default=list))
 
     def check_input_shape(self, x: torch.Tensor) -> None:
-        """Raise ``InputShapeError`` naming the fix when ``x`` cannot go through the model."""
+        """Raise ``InputShapeError`` naming the fix when ``x`` cannot go through the model.
+
+        ``x`` must be a ``torch.Tensor`` (else ``InputTypeError``) of shape ``(N, C, H, W)``
+        with ``C = in_channels``, ``H, W`` divisible by the output stride when the architecture
+        needs it, and at least the smallest size the model takes once a failed forward pass
+        has found it. Only shapes are read.
+        """
+        if not isinstance(x, torch.Tensor):
+            raise InputTypeError(_not_a_tensor_message(x, self._in_channels))
         if x.dim() != 4:
-            raise InputShapeError(
-                f"expected a 4D tensor (batch, channels, height, width), got shape "
-                f"{tuple(x.shape)}. Add a batch dimension with x.unsqueeze(0)."
-            )
+            raise InputShapeError(_wrong_rank_message(tuple(x.shape), self._in_channels))
         if x.shape[1] != self._in_channels:
-            raise InputShapeError(
-                f"the model takes {self._in_channels} input channel(s), got {x.shape[1]} "
-                f"(input shape {tuple(x.shape)}). Build it with in_channels={x.shape[1]}, or "
-                f"convert the images."
-            )
-        if not self.requires_divisible_input_shape:
-            return
+            raise InputShapeError(_wrong_channels_message(tuple(x.shape), self._in_channels))
         height, width = int(x.shape[-2]), int(x.shape[-1])
+        if height < 1 or width < 1:
+            raise InputShapeError(
+                f"the input has no pixels: shape {tuple(x.shape)}, height x width "
+                f"{height}x{width}. The model takes (N, {self._in_channels}, H, W) with H and W "
+                f"at least 1; check how the images were loaded or cropped."
+            )
         stride = int(self.encoder.output_stride)
-        if height % stride or width % stride:
+        if self.requires_divisible_input_shape and (height % stride or width % stride):
             up = (_round_up(height, stride), _round_up(width, stride))
             nearest = (_round_nearest(height, stride), _round_nearest(width, stride))
             raise InputShapeError(
@@ -219,17 +192,29 @@ class SegmentationModel(nn.Module):
                 f"by {stride}, got {height}x{width}. The nearest valid size is "
                 f"{nearest[0]}x{nearest[1]}; pad the images to {up[0]}x{up[1]} (or resize/crop)."
             )
+        # Encoders with unpadded layers (convnext's 4x4 stride-4 stem) refuse tiny inputs: the
+        # first forward pass that fails finds the smallest size; later inputs are checked here.
+        smallest = self.__dict__.get("_smallest_input_size")
+        if smallest is not None and min(height, width) < smallest:
+            raise InputShapeError(_too_small_message(self, height, width, smallest))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        if not _compiling():
+        checking = not _compiling()
+        if checking:
             self.check_input_shape(x)
-        features = self.encoder(x)
-        decoder_output = self.decoder(features)
-        masks = self.segmentation_head(decoder_output)
-        if self.classification_head is not None:
-            labels = self.classification_head(features[-1])
-            return masks, labels
-        return masks
+            _check_input_dtype(self, x)
+        try:
+            features = self.encoder(x)
+            decoder_output = self.decoder(features)
+            masks = self.segmentation_head(decoder_output)
+            if self.classification_head is not None:
+                labels = self.classification_head(features[-1])
+                return masks, labels
+            return masks
+        except (RuntimeError, ValueError) as error:
+            if checking:
+                _explain_forward_failure(self, x, error)
+            raise
 
     @torch.inference_mode()
     def predict(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -297,31 +282,338 @@ def from_config(
     config: Mapping[str, Any], activation: Callable[..., nn.Module] | None = None
 ) -> SegmentationModel:
     """Rebuild a model (random weights) from ``model.config``."""
-    from segcore.resolver import build
+    from segcore.factory import build
 
     arguments = dict(config)
+    if "encoder_weights" in arguments:
+        raise InvalidOptionError(
+            "a model config never carries 'encoder_weights' (from_config builds random "
+            "weights; from_pretrained loads the saved ones): remove the key"
+        )
     architecture = arguments.pop("architecture")
     encoder = arguments.pop("encoder_name")
     encoder_params = arguments.pop("encoder_params", None) or {}
+    if not isinstance(encoder_params, Mapping):
+        raise InvalidOptionError(
+            f"encoder_params must be a mapping of encoder options, got {encoder_params!r}"
+        )
     if activation is not None:
         arguments["activation"] = activation
     return build(architecture, encoder=encoder, encoder_weights=None, **arguments,
                  **encoder_params)
 
 
+def _read_config(config_path: Path) -> dict[str, Any]:
+    """``config.json`` of a saved model, checked, or ``WeightsFileError`` naming the file."""
+    from segcore.errors import WeightsFileError
+
+    try:
+        config = json.loads(config_path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as error:
+        raise WeightsFileError(
+            f"{str(config_path)!r} is not readable JSON ({type(error).__name__}: {error}); it "
+            f"must be the config.json written by model.save_pretrained()."
+        ) from None
+    if not isinstance(config, dict):
+        raise WeightsFileError(
+            f"{str(config_path)!r} holds a JSON {type(config).__name__}, expected an object "
+            f"with 'architecture', 'encoder_name' and the model's options (as written by "
+            f"model.save_pretrained())."
+        )
+    missing = [key for key in ("architecture", "encoder_name") if key not in config]
+    if missing:
+        raise WeightsFileError(
+            f"{str(config_path)!r} lacks the key(s) {', '.join(map(repr, missing))}; it must be "
+            f"the config.json written by model.save_pretrained()."
+        )
+    if "encoder_weights" in config:
+        raise WeightsFileError(
+            f"{str(config_path)!r} has an 'encoder_weights' key: a saved model carries its own "
+            f"weights (model.safetensors) and never downloads or reads others. Remove the key."
+        )
+    for key in ("architecture", "encoder_name"):
+        if not isinstance(config[key], str):
+            raise WeightsFileError(
+                f"{str(config_path)!r}: {key!r} must be a string, got {config[key]!r}"
+            )
+    encoder_params = config.get("encoder_params") or {}
+    if not isinstance(encoder_params, dict):
+        raise WeightsFileError(
+            f"{str(config_path)!r}: 'encoder_params' must be an object, got "
+            f"{type(encoder_params).__name__}"
+        )
+    return config
+
+
 def from_pretrained(directory: str | os.PathLike[str]) -> SegmentationModel:
-    """Load a model saved with ``save_pretrained``."""
+    """Load a model saved with ``save_pretrained`` (``config.json`` + ``model.safetensors``).
+
+    Nothing in the folder can make code run: the config is validated (no weights, no file
+    paths or loader options for the encoder) and weights are read with safetensors.
+    """
+    from segcore.errors import WeightsNotFoundError
     from segcore.weights import load_into, load_state_dict
 
     directory = Path(directory)
     config_path = directory / CONFIG_FILE
     if not config_path.is_file():
-        from segcore.errors import WeightsNotFoundError
-
         raise WeightsNotFoundError(
             f"{str(directory)!r} has no {CONFIG_FILE}; it must be a directory written by "
             f"model.save_pretrained()."
         )
-    model = from_config(json.loads(config_path.read_text()))
+    model = from_config(_read_config(config_path))
     load_into(model, load_state_dict(directory / WEIGHTS_FILE), f"weights in {directory}")
     return model
+
+
+# -- input checks (eager mode only; shapes and dtypes, never tensor values) -------------------
+#: dtypes that autocast runs in; an input in one of them may differ from the parameters' dtype
+#: while autocast is on for its device
+_AUTOCAST_DTYPES = (torch.float16, torch.bfloat16, torch.float32)
+#: the largest size the smallest-input search tries; a failure of a larger input is not blamed
+#: on its size
+_PROBE_LIMIT = 512
+_BATCHNORM_ONE_VALUE = "Expected more than 1 value per channel when training"
+
+
+def _conversion(dtype: torch.dtype) -> str:
+    """The tensor method that converts to ``dtype``: ``x.float()``, ``x.half()``..."""
+    methods = {torch.float32: "x.float()", torch.float64: "x.double()",
+               torch.float16: "x.half()", torch.bfloat16: "x.bfloat16()"}
+    return methods.get(dtype, f"x.to({dtype})")
+
+
+def _model_conversion(dtype: torch.dtype) -> str:
+    methods = {torch.float32: "model.float()", torch.float64: "model.double()",
+               torch.float16: "model.half()", torch.bfloat16: "model.bfloat16()"}
+    return methods.get(dtype, f"model.to({dtype})")
+
+
+def _autocast_enabled(device_type: str) -> bool:
+    try:
+        return bool(torch.is_autocast_enabled(device_type))
+    except (RuntimeError, TypeError, ValueError):  # a device type autocast does not know
+        return False
+
+
+def _check_input_dtype(model: nn.Module, x: torch.Tensor) -> None:
+    """Raise ``InputTypeError`` unless ``x`` has the dtype of the model's first parameter.
+
+    A float16/bfloat16/float32 input may differ from the parameters while autocast is on for
+    the input's device (autocast casts both).
+    """
+    parameter = next(model.parameters(), None)
+    if parameter is None or x.dtype == parameter.dtype:
+        return
+    expected, actual = parameter.dtype, x.dtype
+    if (actual in _AUTOCAST_DTYPES and expected in _AUTOCAST_DTYPES
+            and _autocast_enabled(x.device.type)):
+        return
+    raise InputTypeError(_dtype_message(actual, expected, x.device.type))
+
+
+def _dtype_message(actual: torch.dtype, expected: torch.dtype, device_type: str) -> str:
+    name = str(expected).removeprefix("torch.")
+    head = (f"the input is {str(actual).removeprefix('torch.')} but the model computes in {name} "
+            f"(the dtype of its parameters).")
+    convert = _conversion(expected)
+    preprocessing = ("segcore.get_preprocessing_fn(encoder_name) scales and normalises images "
+                     "as the encoder's weights expect")
+    if actual == torch.uint8:
+        return (f"{head} An 8-bit image must be converted and scaled: {convert} / 255, then "
+                f"normalised ({preprocessing}).")
+    if actual == torch.bool:
+        return f"{head} Convert the boolean tensor with {convert}."
+    if actual.is_complex:
+        return (f"{head} The model takes real values: use x.real or x.abs(), then {convert}.")
+    if not actual.is_floating_point:
+        return (f"{head} Convert integer images with {convert} and scale them to the range the "
+                f"weights expect (x.float() / 65535 for 16-bit images; {preprocessing}).")
+    if actual == torch.float64 or not expected.is_floating_point:
+        return (f"{head} Convert the input with {convert}, or the model with "
+                f"{_model_conversion(actual)}.")
+    return (f"{head} Convert the input with {convert}, convert the model with "
+            f"{_model_conversion(actual)}, or run it under mixed precision with "
+            f"torch.autocast({device_type!r}, dtype={actual}).")
+
+
+def _not_a_tensor_message(x: object, in_channels: int) -> str:
+    wanted = f"a torch.Tensor of shape (N, {in_channels}, H, W)"
+    kind = type(x).__name__
+    shape = getattr(x, "shape", None)
+    if type(x).__module__ == "numpy" and shape is not None:
+        return (f"expected {wanted}, got a numpy array of shape {tuple(shape)} and dtype "
+                f"{getattr(x, 'dtype', '?')}. Convert it with "
+                f"{_numpy_conversion(tuple(shape), str(getattr(x, 'dtype', '')), in_channels)}.")
+    if x is None:
+        return f"expected {wanted}, got None."
+    if isinstance(x, str | bytes | os.PathLike):
+        return (f"expected {wanted}, got a {kind} ({x!r}): load the image first (e.g. "
+                f"numpy.asarray(PIL.Image.open(path))), then convert it with "
+                f"torch.from_numpy(array).permute(2, 0, 1).unsqueeze(0).float() / 255.")
+    if isinstance(x, list | tuple):
+        return (f"expected {wanted}, got a {kind} of {len(x)} item(s). Stack (C, H, W) image "
+                f"tensors into a batch with torch.stack(images), or convert an array with "
+                f"torch.as_tensor(...).")
+    return (f"expected {wanted}, got {kind}. Convert it to a tensor (torch.as_tensor, or "
+            f"torch.from_numpy(numpy.asarray(image)).permute(2, 0, 1).unsqueeze(0) for an "
+            f"(H, W, C) image).")
+
+
+def _numpy_conversion(shape: tuple[int, ...], dtype: str, in_channels: int) -> str:
+    """The expression that turns a numpy array of ``shape`` into an ``(N, C, H, W)`` tensor."""
+    code = "torch.from_numpy(array)"
+    if len(shape) == 3 and shape[-1] == in_channels:
+        code += ".permute(2, 0, 1).unsqueeze(0)"
+    elif len(shape) == 3 and shape[0] == in_channels:
+        code += ".unsqueeze(0)"
+    elif len(shape) == 4 and shape[-1] == in_channels and shape[1] != in_channels:
+        code += ".permute(0, 3, 1, 2)"
+    elif len(shape) == 2 and in_channels == 1:
+        code += "[None, None]"
+    elif len(shape) != 4:
+        code += f" reshaped to (N, {in_channels}, H, W)"
+    if dtype == "uint8":
+        code += ".float() / 255"
+    elif dtype != "float32":
+        code += ".float()"
+    return code
+
+
+def _wrong_rank_message(shape: tuple[int, ...], in_channels: int) -> str:
+    head = (f"expected a 4D tensor (N, C, H, W) with C = in_channels = {in_channels}, got a "
+            f"{len(shape)}D tensor of shape {shape}.")
+    if len(shape) == 3 and shape[0] == in_channels:
+        return (f"{head} It looks like one (C, H, W) image: add a batch dimension with "
+                f"x.unsqueeze(0).")
+    if len(shape) == 3 and shape[-1] == in_channels:
+        return (f"{head} It looks like one channels-last (H, W, C) image: use "
+                f"x.permute(2, 0, 1).unsqueeze(0).")
+    if len(shape) == 3 and in_channels == 1:
+        return (f"{head} It looks like a batch of single-channel (N, H, W) images: add the "
+                f"channel dimension with x.unsqueeze(1).")
+    if len(shape) == 2 and in_channels == 1:
+        return f"{head} It looks like one (H, W) image: use x[None, None]."
+    if len(shape) == 2:
+        return (f"{head} A 2D (H, W) image has one channel; the model takes {in_channels}: "
+                f"build it with in_channels=1 (then use x[None, None]), or give it "
+                f"{in_channels}-channel images.")
+    if len(shape) == 5 and shape[0] == 1 and shape[2] == in_channels:
+        return f"{head} Remove the extra leading dimension with x.squeeze(0)."
+    if len(shape) == 5 and shape[2] == in_channels:
+        return (f"{head} For a (N, T, C, H, W) stack of frames or slices, fold T into the batch "
+                f"with x.flatten(0, 1) (the model is 2D).")
+    if len(shape) == 5 and shape[1] == in_channels:
+        return (f"{head} The model is 2D: for a (N, C, D, H, W) volume, process its slices as a "
+                f"batch with x.permute(0, 2, 1, 3, 4).flatten(0, 1).")
+    return f"{head} Reshape the input to (N, {in_channels}, H, W)."
+
+
+def _wrong_channels_message(shape: tuple[int, ...], in_channels: int) -> str:
+    message = (f"the model takes {in_channels} input channel(s) (in_channels={in_channels}), got "
+               f"{shape[1]} (input shape {shape}; expected (N, {in_channels}, H, W)).")
+    if shape[-1] == in_channels:
+        return (f"{message} The input looks channels-last (N, H, W, C): use "
+                f"x.permute(0, 3, 1, 2).")
+    return (f"{message} Build the model with in_channels={shape[1]}, or convert the images to "
+            f"{in_channels} channel(s).")
+
+
+def _too_small_message(model: SegmentationModel, height: int, width: int, smallest: int) -> str:
+    return (
+        f"{getattr(model, 'name', type(model).__name__)}: a {height}x{width} input is too small; "
+        f"the smallest height and width this model can take are {smallest}x{smallest} (its "
+        f"encoder's unpadded or strided layers leave no pixels below that). Resize or pad the "
+        f"images to at least {smallest}x{smallest}."
+    )
+
+
+def _explain_forward_failure(model: SegmentationModel, x: torch.Tensor, error: Exception) -> None:
+    """Raise ``InputShapeError`` when ``error`` came from the size of ``x``; else return.
+
+    Called only in eager mode, after a forward pass failed.
+    """
+    if isinstance(error, torch.OutOfMemoryError) or x.dim() != 4:
+        return
+    batch, height, width = int(x.shape[0]), int(x.shape[-2]), int(x.shape[-1])
+    if model.training and _BATCHNORM_ONE_VALUE in str(error):
+        stride = int(model.encoder.output_stride)
+        deepest = f"{-(-height // stride)}x{-(-width // stride)}"
+        raise InputShapeError(
+            f"in training mode, batch normalisation needs more than one value per channel, but "
+            f"a batch of {batch} image(s) of {height}x{width} leaves a single one in a layer "
+            f"(the deepest features are {deepest} at stride {stride}; pooling branches are "
+            f"1x1). Train with at least 2 images per batch (DataLoader(..., drop_last=True) "
+            f"avoids a last batch of one), use larger images, or call model.eval() for "
+            f"inference."
+        ) from error
+    if min(height, width) >= _PROBE_LIMIT:
+        return
+    smallest = _smallest_input_size(model)
+    if smallest is not None and min(height, width) < smallest:
+        raise InputShapeError(_too_small_message(model, height, width, smallest)) from error
+
+
+def _smallest_input_size(model: SegmentationModel) -> int | None:
+    """The smallest square size (a multiple of the output stride when the architecture needs
+    it) that goes through the model, or ``None`` when none up to ``_PROBE_LIMIT`` does.
+
+    Found once, after a forward pass failed, by running the model in eval mode without
+    gradients on growing zero inputs (normalisation statistics do not change; forward hooks
+    see these calls), then cached on the model for ``check_input_shape``.
+    """
+    cached = model.__dict__.get("_smallest_input_size", ...)
+    if cached is not ...:
+        return cached
+    unit = int(model.encoder.output_stride) if model.requires_divisible_input_shape else 1
+    modes = [(module, module.training) for module in model.modules()]
+    try:
+        for module, _ in modes:
+            module.training = False
+        with torch.no_grad():
+            smallest = _search_smallest(lambda k: _runs(model, unit * k), _PROBE_LIMIT // unit)
+    finally:
+        for module, mode in modes:
+            module.training = mode
+    result = None if smallest is None else unit * smallest
+    model.__dict__["_smallest_input_size"] = result
+    return result
+
+
+def _search_smallest(runs: Callable[[int], bool], limit: int) -> int | None:
+    """The smallest ``k`` in ``1..limit`` with ``runs(k)``, assuming larger ``k`` also run.
+
+    Doubles ``k`` until it runs, tries one less (strided networks mostly need a power of
+    two), then bisects.
+    """
+    low, high = 0, 1  # runs(low) is False (or low is 0); runs(high) is to be found True
+    while not runs(high):
+        if high >= limit:
+            return None
+        low, high = high, min(2 * high, limit)
+    if high - low > 1:
+        if not runs(high - 1):
+            return high
+        high -= 1
+    while high - low > 1:
+        middle = (low + high) // 2
+        if runs(middle):
+            high = middle
+        else:
+            low = middle
+    return high
+
+
+def _runs(model: SegmentationModel, size: int) -> bool:
+    """Whether a ``size`` x ``size`` input goes through encoder, decoder and head."""
+    parameter = next(model.parameters(), None)
+    x = torch.zeros(
+        1, model._in_channels, size, size,
+        dtype=parameter.dtype if parameter is not None else None,
+        device=parameter.device if parameter is not None else None,
+    )
+    try:
+        model.segmentation_head(model.decoder(model.encoder(x)))
+    except Exception:  # any failure means "not at this size"
+        return False
+    return True

@@ -11,7 +11,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from segcore.errors import InvalidOptionError, MissingDependencyError
+from segcore.errors import InvalidOptionError, MissingDependencyError, did_you_mean
 
 NormOption = bool | str | Mapping[str, Any] | None
 ActivationOption = str | Callable[..., nn.Module] | None
@@ -191,7 +191,10 @@ class Activation(nn.Module):
 
 
 def make_activation(name: ActivationOption, **params: Any) -> nn.Module:
-    """The module for an activation option (see ``Activation``)."""
+    """The module for an activation option (see ``Activation``).
+
+    A callable is called with ``params`` (none for the heads) and must return a module.
+    """
     if name is None or name == "identity":
         return nn.Identity()
     if name == "sigmoid":
@@ -211,16 +214,46 @@ def make_activation(name: ActivationOption, **params: Any) -> nn.Module:
     if isinstance(name, nn.Module):
         return name
     if callable(name):
-        return name(**params)
+        return _call_activation(name, params)
+    hint = did_you_mean(name, ACTIVATIONS) if isinstance(name, str) else ""
     raise InvalidOptionError(
-        f"unknown activation {name!r}; valid values are None, a callable, or one of "
-        f"{', '.join(repr(a) for a in ACTIVATIONS)}"
+        f"unknown activation {name!r}.{hint} Valid values are None, a callable returning a "
+        f"torch.nn.Module (torch.nn.ReLU), or one of {_VALID_ACTIVATIONS}"
     )
 
 
+_VALID_ACTIVATIONS = ", ".join(repr(a) for a in ACTIVATIONS)
+
+
+def _call_activation(factory: Callable[..., Any], params: Mapping[str, Any]) -> nn.Module:
+    """``factory(**params)``, refused unless it is a module."""
+    label = getattr(factory, "__qualname__", None) or repr(factory)
+    try:
+        module = factory(**params)
+    except TypeError as error:
+        arguments = f"the arguments {dict(params)}" if params else "no arguments"
+        raise InvalidOptionError(
+            f"activation {label} cannot be called with {arguments} ({error}). Pass a class "
+            f"or function that returns a torch.nn.Module (torch.nn.ReLU, "
+            f"lambda: torch.nn.Softmax(dim=1)), or one of {_VALID_ACTIVATIONS}"
+        ) from error
+    if not isinstance(module, nn.Module):
+        shown = repr(module)
+        shown = shown if len(shown) <= 60 else shown[:57] + "..."
+        raise InvalidOptionError(
+            f"activation {label} returned {shown} (type {type(module).__name__}), not a "
+            f"torch.nn.Module. Pass a class or function that returns a module (torch.nn.ReLU, "
+            f"lambda: torch.nn.Softmax(dim=1)), or one of {_VALID_ACTIVATIONS}"
+        )
+    return module
+
+
 def check_activation(name: ActivationOption) -> None:
-    """Raise ``InvalidOptionError`` for an activation name that ``make_activation`` refuses."""
-    if name is None or callable(name) or name in ACTIVATIONS:
+    """Raise ``InvalidOptionError`` for an activation that ``make_activation`` refuses.
+
+    A callable is called once, with no arguments (as the heads do), and must return a module.
+    """
+    if name is None or (isinstance(name, str) and name in ACTIVATIONS):
         return
     make_activation(name)
 

@@ -1,4 +1,5 @@
-"""Validators and converters for architecture option classes (attrs fields).
+"""Architecture options: the ``ArchitectureOptions`` base class and the validators and
+converters of its attrs fields.
 
 Example::
 
@@ -12,12 +13,12 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import attrs
 
-from segcore.errors import InvalidOptionError
+from segcore.errors import InvalidOptionError, UnknownOptionError, did_you_mean
 from segcore.nn import norm_params
 
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
@@ -94,3 +95,92 @@ def norm_option(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
 
 INTERPOLATION_MODES = ("nearest", "bilinear", "bicubic", "area", "nearest-exact")
 interpolation_mode = one_of(*INTERPOLATION_MODES)
+
+
+def error_message(error: BaseException) -> str:
+    """The message of an error, without the internals attrs adds to its validator errors.
+
+    attrs' own validators raise ``TypeError(message, attribute, expected, value)``, whose
+    ``str()`` is the repr of that whole tuple; only the message is meant for people.
+    """
+    if len(error.args) > 1 and isinstance(error.args[0], str):
+        return error.args[0]
+    return str(error)
+
+
+class ArchitectureOptions:
+    """Base of the attrs classes that validate an architecture's options.
+
+    Subclasses are ``@attrs.frozen`` classes whose fields are the options, with validators
+    (``segcore.options`` has the common ones). ``check`` does the cross-field checks that need
+    the encoder depth.
+    """
+
+    @classmethod
+    def names(cls) -> list[str]:
+        return [field.name for field in attrs.fields(cls)]
+
+    @classmethod
+    def from_options(cls, architecture: str, **options: Any) -> ArchitectureOptions:
+        """Validate keyword options, with errors that name the valid ones."""
+        valid = cls.names()
+        unknown = [name for name in options if name not in valid]
+        if unknown:
+            hint = "".join(did_you_mean(name, valid) for name in unknown)
+            raise UnknownOptionError(
+                f"unknown option(s) {', '.join(repr(n) for n in unknown)} for {architecture}."
+                f"{hint} Valid options: {', '.join(valid)}."
+            )
+        try:
+            return cls(**options)
+        except InvalidOptionError:
+            raise
+        except (TypeError, ValueError) as error:
+            raise InvalidOptionError(
+                f"invalid option for {architecture}: {error_message(error)}"
+            ) from error
+
+    def check(self, encoder_depth: int) -> None:
+        """Cross-field checks (e.g. one decoder channel count per encoder stage)."""
+
+    def as_dict(self) -> dict[str, Any]:
+        return attrs.asdict(self, recurse=False)  # type: ignore[arg-type]
+
+
+def refuse_decoder_typos(
+    architecture: str, encoder_kwargs: Mapping[str, Any], valid: Sequence[str]
+) -> None:
+    """Refuse ``decoder_*`` names among the keyword arguments a constructor passes to the encoder.
+
+    A documented constructor sends its ``**kwargs`` to the encoder; an argument named
+    ``decoder_...`` there is a misspelt decoder option, so it is refused with suggestions.
+
+    Example::
+
+        refuse_decoder_typos("unet", kwargs, ("decoder_use_batchnorm", *UnetOptions.names()))
+    """
+    wrong = [name for name in encoder_kwargs if name.startswith("decoder_")]
+    if wrong:
+        hint = "".join(did_you_mean(name, valid) for name in wrong)
+        raise UnknownOptionError(
+            f"unknown option(s) {', '.join(repr(n) for n in wrong)} for {architecture}.{hint} "
+            f"Valid decoder options: {', '.join(valid)}."
+        )
+
+
+def batchnorm_option(value: Any, name: str = "decoder_use_batchnorm") -> Any:
+    """Check a documented ``*_use_batchnorm`` argument and return it as a normalisation option.
+
+    SMP's documented constructors take ``True`` (BatchNorm), ``False`` (none) or ``"inplace"``
+    (InPlaceABN); SMP 0.6's ``decoder_use_norm`` values are accepted too.
+    """
+    if value is None:
+        raise InvalidOptionError(f"{name} must be True, False or 'inplace', got None")
+    try:
+        norm_params(value)
+    except InvalidOptionError as error:
+        raise InvalidOptionError(
+            f"{name} must be True, False or 'inplace' (decoder_use_norm takes the other "
+            f"normalisations), got {value!r}: {error}"
+        ) from None
+    return value

@@ -135,12 +135,23 @@ class WeightSource:
         description: one line shown by ``segcore info``.
     """
 
-    url: str | None = None
+    url: str | None = attrs.field(default=None)
     sha256: str | None = attrs.field(default=None)
     filename: str | None = None
     preprocessing: Preprocessing = attrs.field(factory=Preprocessing)
     delegate: bool = False
     description: str = ""
+
+    @url.validator
+    def _check_url(self, attribute: attrs.Attribute, value: str | None) -> None:
+        if value is None:
+            return
+        if not isinstance(value, str) or not re.match(r"^(https?|file)://", value):
+            raise ValueError(
+                f"WeightSource.url must be an http://, https:// or file:// address, got "
+                f"{value!r}. For a local file use its file:// URL "
+                f"(pathlib.Path('/abs/path/weights.safetensors').as_uri())."
+            )
 
     @sha256.validator
     def _check_sha256(self, attribute: attrs.Attribute, value: str | None) -> None:
@@ -167,17 +178,27 @@ class EncoderSpec:
         name: the documented name (``"resnet34"``, ``"tu-convnext_tiny"``).
         family: the family shown in listings (``"ResNet"``).
         factory: ``"module:callable"`` building the encoder module. It is called as
-            ``factory(name=..., in_channels=3, depth=..., output_stride=..., weights=None,
-            **params, **user_kwargs)`` and returns an ``nn.Module`` that follows the encoder
-            contract (``segcore.encoder``). ``weights`` is only passed a tag for delegated
-            sources.
+            ``factory(name=..., depth=..., **params, **user_kwargs)`` (plus ``weights=TAG``
+            for a delegated weight source) and returns an ``nn.Module`` that follows the
+            encoder contract (``segcore.encoder``) for 3 input channels and output stride 32.
+            The core then loads weights, adapts the input channels (``set_in_channels``) and
+            dilates (``make_dilated``): a factory only constructs. With ``native_setup`` the
+            factory also receives ``in_channels`` and ``output_stride`` and builds them in.
         params: fixed keyword arguments for the factory (block type, layer counts...).
-        out_channels: channels of the ``depth + 1`` features at depth 5, the input first.
-        weights: pretrained weight tags and their sources.
-        weight_aliases: other spellings of tags (``{"swsl": "sswl"}``).
-        supports_dilation: whether ``output_stride`` 8 and 16 work.
+        out_channels: channels of the ``depth + 1`` features at depth 5, the input first
+            (6 values); ``check_encoder`` compares them with the module's.
+        weights: pretrained weight tags and their sources (the first is the default tag).
+        weight_aliases: other spellings of tags (``{"swsl": "sswl"}``); each must name a tag
+            of ``weights``.
+        supports_dilation: whether ``output_stride`` 8 and 16 work (``make_dilated`` for the
+            core's set-up, the factory's own for ``native_setup``). Default ``False``.
         supports_compile: whether ``torch.compile(fullgraph=True)`` works.
-        accepts_kwargs: whether the factory takes extra keyword arguments from the user.
+        accepts_kwargs: whether the factory takes extra keyword arguments from the user
+            (``Unet("tu-x", drop_path_rate=0.1)``) and from saved configurations.
+        native_setup: the factory takes ``in_channels`` and ``output_stride`` itself (timm
+            models are created with them); the core does not adapt or dilate afterwards.
+        deepest_feature_pooled: the deepest feature comes straight from a pooling layer (VGG);
+            decoders that want convolved features there (Unet) add a center block.
         params_millions: documented parameter count (information only).
         description: one line for ``segcore info``.
     """
@@ -191,32 +212,70 @@ class EncoderSpec:
     )
     weights: Mapping[str, WeightSource] = attrs.field(factory=dict, converter=_freeze_mapping)
     weight_aliases: Mapping[str, str] = attrs.field(factory=dict, converter=_freeze_mapping)
-    supports_dilation: bool = True
+    supports_dilation: bool = False
     supports_compile: bool = True
     accepts_kwargs: bool = False
+    native_setup: bool = False
+    deepest_feature_pooled: bool = False
     params_millions: float | None = None
     description: str = ""
+
+    @out_channels.validator
+    def _check_out_channels(self, attribute: attrs.Attribute, value: Any) -> None:
+        if value is None:
+            return
+        if len(value) != 6 or not all(
+            isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in value
+        ):
+            raise ValueError(
+                f"EncoderSpec {self.name!r}: out_channels must be 6 non-negative ints (the "
+                f"input, then reductions 2..32 at depth 5), got {value!r}"
+            )
+
+    @weights.validator
+    def _check_weights(self, attribute: attrs.Attribute, value: Mapping[str, Any]) -> None:
+        for tag, source in value.items():
+            if not isinstance(source, WeightSource):
+                raise ValueError(
+                    f"EncoderSpec {self.name!r}: weights[{tag!r}] must be a WeightSource, got "
+                    f"{type(source).__name__}"
+                )
+
+    @weight_aliases.validator
+    def _check_aliases(self, attribute: attrs.Attribute, value: Mapping[str, str]) -> None:
+        dangling = {alias: tag for alias, tag in value.items() if tag not in self.weights}
+        if dangling:
+            raise ValueError(
+                f"EncoderSpec {self.name!r}: weight_aliases {dangling} point at tags the encoder "
+                f"does not have (its tags: {', '.join(self.weights) or 'none'})"
+            )
 
 
 @attrs.frozen
 class ArchitectureSpec:
-    """One architecture (decoder + heads).
+    """One architecture (encoder + decoder + heads).
+
+    Only what must be known without importing the model: its name and where the class is.
+    What the class knows itself is read from it: the class name (``segcore.Unet``) is the
+    attribute part of ``model``; the options class is ``model.options_class``; the class's
+    ``architecture`` attribute must equal ``name`` (``check_architecture`` verifies it).
 
     Attributes:
         name: the lowercase name used by ``segcore.build`` (``"unet"``).
-        class_name: the documented class (``"Unet"``); ``segcore.Unet`` resolves to it.
         model: ``"module:Class"`` of the ``SegmentationModel`` subclass.
-        options: ``"module:Class"`` of the attrs class validating its options.
-        requires_dilation: the encoder must support ``output_stride`` 8/16.
         description: one line for listings.
     """
 
     name: str = attrs.field(validator=_check_name)
-    class_name: str
     model: str = attrs.field(validator=_check_reference)
-    options: str = attrs.field(validator=_check_reference)
-    requires_dilation: bool = False
     description: str = ""
+
+    @property
+    def class_name(self) -> str:
+        """The class's name, from the reference (``"pkg.model:Unet"`` -> ``"Unet"``)."""
+        if isinstance(self.model, str):
+            return self.model.rpartition(":")[2].rpartition(".")[2]
+        return getattr(self.model, "__name__", str(self.model))
 
 
 @attrs.frozen
@@ -259,14 +318,27 @@ class CommandSpec:
     help: str = ""
 
 
-#: The kinds of things plugins provide, with their spec class and hook name.
-KINDS: Mapping[str, tuple[type, str]] = MappingProxyType(
+#: The kinds of things plugins provide, with their spec class and the hooks that list them
+#: (the deprecated ``segcore_decoders`` still fills ``architectures``).
+KINDS: Mapping[str, tuple[type, tuple[str, ...]]] = MappingProxyType(
     {
-        "encoders": (EncoderSpec, "segcore_encoders"),
-        "architectures": (ArchitectureSpec, "segcore_decoders"),
-        "heads": (HeadSpec, "segcore_heads"),
-        "losses": (LossSpec, "segcore_losses"),
-        "metrics": (MetricSpec, "segcore_metrics"),
-        "commands": (CommandSpec, "segcore_commands"),
+        "encoders": (EncoderSpec, ("segcore_encoders",)),
+        "architectures": (ArchitectureSpec, ("segcore_architectures", "segcore_decoders")),
+        "heads": (HeadSpec, ("segcore_heads",)),
+        "losses": (LossSpec, ("segcore_losses",)),
+        "metrics": (MetricSpec, ("segcore_metrics",)),
+        "commands": (CommandSpec, ("segcore_commands",)),
+    }
+)
+
+#: The singular of each kind, for messages.
+SINGULAR: Mapping[str, str] = MappingProxyType(
+    {
+        "encoders": "encoder",
+        "architectures": "architecture",
+        "heads": "head",
+        "losses": "loss",
+        "metrics": "metric",
+        "commands": "command",
     }
 )

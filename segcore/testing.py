@@ -27,12 +27,14 @@ import itertools
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
+import attrs
 import torch
 from torch import nn
 
 from segcore.encoder import EncoderBase
 from segcore.errors import InputShapeError
 from segcore.hookspecs import hookimpl
+from segcore.options import ArchitectureOptions
 from segcore.specs import ArchitectureSpec, EncoderSpec, HeadSpec, LossSpec, MetricSpec
 
 TINY_ENCODER = "segcore-testing-tiny"
@@ -42,7 +44,7 @@ _TINY_CHANNELS = (3, 8, 16, 24, 32, 40)
 class TinyEncoder(EncoderBase):
     """A five-stage strided CNN that follows the contract; for tests only (fast on CPU)."""
 
-    def __init__(self, in_channels: int = 3, depth: int = 5, output_stride: int = 32) -> None:
+    def __init__(self, depth: int = 5) -> None:
         super().__init__(depth=depth)
         self._out_channels = _TINY_CHANNELS
         stages = []
@@ -56,8 +58,6 @@ class TinyEncoder(EncoderBase):
                 )
             )
         self.stages = nn.ModuleList(stages)
-        self.set_in_channels(in_channels, pretrained=False)
-        self.make_dilated(output_stride)
 
     def get_stages(self) -> dict[int, list[nn.Module]]:
         return {16: [self.stages[3]], 32: [self.stages[4]]}
@@ -70,10 +70,9 @@ class TinyEncoder(EncoderBase):
         return features
 
 
-def build_tiny_encoder(
-    name: str, in_channels: int, depth: int, output_stride: int, weights: Any = None
-) -> TinyEncoder:
-    return TinyEncoder(in_channels=in_channels, depth=depth, output_stride=output_stride)
+def build_tiny_encoder(name: str, depth: int) -> TinyEncoder:
+    """The factory of ``TINY_ENCODER`` (constructs only; the core adapts and dilates)."""
+    return TinyEncoder(depth=depth)
 
 
 TINY_ENCODER_SPEC = EncoderSpec(
@@ -81,6 +80,7 @@ TINY_ENCODER_SPEC = EncoderSpec(
     family="Testing",
     factory="segcore.testing:build_tiny_encoder",
     out_channels=_TINY_CHANNELS,
+    supports_dilation=True,
     description="a tiny CNN for tests of architecture plugins",
 )
 
@@ -94,7 +94,7 @@ class _SpecPlugin:
         return list(self._specs.get("encoders", ()))
 
     @hookimpl
-    def segcore_decoders(self) -> list[ArchitectureSpec]:
+    def segcore_architectures(self) -> list[ArchitectureSpec]:
         return list(self._specs.get("architectures", ()))
 
     @hookimpl
@@ -116,20 +116,15 @@ _counter = itertools.count()
 @contextlib.contextmanager
 def plugin_installed(plugin: Any, name: str | None = None) -> Iterator[None]:
     """Register a plugin (an object or module with ``@hookimpl`` functions) within the block."""
-    from segcore import registry
     from segcore.plugins import get_plugin_manager
 
-    manager = get_plugin_manager()
+    manager = get_plugin_manager(strict=False)
     plugin_name = name or f"segcore.testing.{next(_counter)}"
     manager.register_module(plugin, plugin_name)
-    registry.reset()
     try:
         yield
     finally:
-        with contextlib.suppress(ValueError):
-            manager._manager.unregister(name=plugin_name)
-        manager.records.pop(plugin_name, None)
-        registry.reset()
+        manager.unregister(plugin_name)
 
 
 @contextlib.contextmanager
@@ -220,10 +215,16 @@ def check_encoder(
     spec); that gradients flow; and ``torch.compile(fullgraph=True)`` when the spec declares it
     (``compile_backend="eager"`` checks graph capture without compiling kernels).
     """
-    from segcore.resolver import get_encoder, get_encoder_spec
+    from segcore.factory import get_encoder, get_encoder_spec
 
     spec = get_encoder_spec(name)
     torch.manual_seed(0)
+    if spec.out_channels is not None:
+        module_channels = tuple(get_encoder(name, depth=5, **kwargs).out_channels)
+        assert module_channels == tuple(spec.out_channels), (
+            f"encoder {name!r}: the spec says out_channels={tuple(spec.out_channels)} but the "
+            f"module built at depth 5 has {module_channels}"
+        )
     for depth, channels in itertools.product(tuple(depths), tuple(in_channels)):
         encoder = get_encoder(name, in_channels=channels, depth=depth, **kwargs).eval()
         x = torch.randn(batch, channels, size, size)
@@ -278,9 +279,34 @@ def check_architecture(
     that does not require divisible sizes must return masks of the input size for odd sizes;
     one that does must refuse them with ``InputShapeError``.
     """
+    from segcore.factory import build, get_architecture_class
     from segcore.model import SegmentationModel, from_config
-    from segcore.resolver import build
+    from segcore.registry import get_registry
 
+    spec = get_registry().get("architectures", name)
+    model_class = get_architecture_class(name)
+    assert isinstance(model_class, type) and issubclass(model_class, SegmentationModel), (
+        f"{name}: the spec's model {spec.model!r} must be a SegmentationModel subclass"
+    )
+    assert model_class.architecture == spec.name, (
+        f"{name}: the spec's name {spec.name!r} differs from {model_class.__name__}.architecture "
+        f"{model_class.architecture!r}; they must be equal (config.json stores the class's)"
+    )
+    assert model_class.__name__ == spec.class_name, (
+        f"{name}: the spec's model reference {spec.model!r} names {spec.class_name!r} but the "
+        f"class is {model_class.__name__!r}"
+    )
+    options_class = model_class.options_class
+    assert attrs.has(options_class) and issubclass(options_class, ArchitectureOptions), (
+        f"{name}: {model_class.__name__}.options_class must be an attrs class deriving from "
+        f"segcore.options.ArchitectureOptions"
+    )
+    default_model = build(name, encoder=encoder)
+    stride = default_model.encoder_output_stride(default_model.options)
+    assert (stride < 32) == model_class.requires_dilation, (
+        f"{name}: {model_class.__name__}.requires_dilation is {model_class.requires_dilation} but "
+        f"its default options give encoder_output_stride {stride}"
+    )
     torch.manual_seed(0)
     for depth in tuple(depths):
         for class_count, channels in itertools.product(tuple(classes), tuple(in_channels)):
@@ -346,3 +372,52 @@ def _options_for_depth(options: Mapping[str, Any], depth: int) -> dict[str, Any]
     if isinstance(channels, list | tuple) and len(channels) == 5:
         result["decoder_channels"] = tuple(channels[:depth])
     return result
+
+
+# -- pytest plugin ---------------------------------------------------------------------------
+# ``pytest_plugins = ["segcore.testing"]`` in a root conftest.py gives every test a fresh plugin
+# registry, an empty weights cache and none of the user's SEGCORE_* settings.
+
+try:
+    import pytest
+except ImportError:  # the kit's functions work without pytest; the fixtures need it
+    pytest = None  # type: ignore[assignment]
+
+_SETTINGS = (
+    "SEGCORE_DISABLE_PLUGINS", "SEGCORE_STRICT_PLUGINS", "SEGCORE_OFFLINE",
+    "SEGCORE_TRACE_PLUGINS", "SEGCORE_DOWNLOAD_TIMEOUT", "SEGCORE_DOWNLOAD_STALL_TIMEOUT",
+)
+
+
+if pytest is not None:
+
+    @pytest.fixture(autouse=True)
+    def segcore_isolation(tmp_path: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+        """Each test: plugins discovered afresh, ``SEGCORE_CACHE`` in a temporary directory."""
+        from segcore import plugins
+
+        monkeypatch.setenv("SEGCORE_CACHE", str(tmp_path / "segcore-cache"))
+        for variable in _SETTINGS:
+            monkeypatch.delenv(variable, raising=False)
+        plugins.reset()
+        yield
+        plugins.reset()
+
+    @pytest.fixture
+    def segcore_offline(monkeypatch: pytest.MonkeyPatch) -> None:
+        """No download is attempted in this test (``SEGCORE_OFFLINE=1``)."""
+        monkeypatch.setenv("SEGCORE_OFFLINE", "1")
+
+    @pytest.fixture
+    def segcore_without_plugins(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+        """Only the core: every installed plugin is blocked (before import) for this test."""
+        import importlib_metadata
+
+        from segcore import plugins
+
+        names = {entry_point.name for entry_point in
+                 importlib_metadata.entry_points(group=plugins.ENTRY_POINT_GROUP)}
+        monkeypatch.setenv("SEGCORE_DISABLE_PLUGINS", ",".join(sorted(names)))
+        plugins.reset()
+        yield
+        plugins.reset()

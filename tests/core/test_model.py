@@ -6,6 +6,7 @@ tiny encoder stand in for real plugins.
 
 from __future__ import annotations
 
+import importlib.util
 import subprocess
 import sys
 
@@ -26,7 +27,8 @@ from segcore.errors import (
     UnknownNameError,
     UnknownOptionError,
 )
-from segcore.model import ArchitectureOptions, SegmentationModel
+from segcore.model import SegmentationModel
+from segcore.options import ArchitectureOptions
 from segcore.specs import ArchitectureSpec
 
 
@@ -69,8 +71,7 @@ class _LastFeatureConv(nn.Module):
         return self.conv(features[-1])
 
 
-PROBE_SPEC = ArchitectureSpec(name="probenet", class_name="ProbeNet", model=ProbeNet,
-                              options=ProbeOptions, description="test architecture")
+PROBE_SPEC = ArchitectureSpec(name="probenet", model=ProbeNet, description="test architecture")
 
 
 @pytest.fixture
@@ -145,8 +146,11 @@ def test_option_errors(installed):
         segcore.build("probenet", encoder=testing.TINY_ENCODER, decoder_chanels=4)
     with pytest.raises(InvalidOptionError, match="decoder_channels must be a positive int"):
         segcore.build("probenet", encoder=testing.TINY_ENCODER, decoder_channels=0)
-    with pytest.raises(InvalidOptionError, match=r"encoder_depth must be one of \(3, 4, 5\)"):
+    with pytest.raises(InvalidOptionError, match=r"encoder_depth=6 is too large.*at most 5"):
         segcore.build("probenet", encoder=testing.TINY_ENCODER, encoder_depth=6)
+    too_small = r"encoder_depth=2 is too small: the probenet decoder needs at least 3 .*3 to 5"
+    with pytest.raises(InvalidOptionError, match=too_small):
+        segcore.build("probenet", encoder=testing.TINY_ENCODER, encoder_depth=2)
     with pytest.raises(InvalidOptionError, match="classes must be a positive int"):
         segcore.build("probenet", encoder=testing.TINY_ENCODER, classes=0)
     with pytest.raises(InvalidOptionError, match="unknown activation"):
@@ -156,13 +160,16 @@ def test_option_errors(installed):
 def test_unknown_names_get_suggestions_and_install_hints(installed):
     with pytest.raises(UnknownNameError, match="Did you mean 'probenet'"):
         segcore.build("probnet")
-    with pytest.raises(UnknownNameError, match="pip install segcore-deeplab"):
-        segcore.build("deeplabv3plus")
-    with pytest.raises(UnknownNameError, match="pip install segcore-timm"):
-        segcore.get_encoder("tu-resnest50d")
+    # core_only blocks the first-party plugins: installed ones are "blocked", others missing
+    for build, name, package in ((segcore.build, "deeplabv3plus", "segcore_deeplab"),
+                                 (segcore.get_encoder, "tu-resnest50d", "segcore_timm")):
+        hint = ("blocked by SEGCORE_DISABLE_PLUGINS" if importlib.util.find_spec(package)
+                else f"pip install {package.replace('_', '-')}")
+        with pytest.raises(UnknownNameError, match=hint):
+            build(name)
     with pytest.raises(UnknownNameError, match="Did you mean 'segcore-testing-tiny'"):
         segcore.get_encoder("segcore-testing-tinny")
-    with pytest.raises(AttributeError, match="pip install segcore-unet"):
+    with pytest.raises(AttributeError, match="segcore-unet"):
         segcore.Unet  # noqa: B018
 
 

@@ -72,14 +72,18 @@ def segcore_encoders():
 
 
 def make_distribution(
-    site: Path, distribution: str, entry_name: str, module: str, code: str
+    site: Path, distribution: str, entry_name: str, module: str, code: str,
+    requires: str | None = None,
 ) -> None:
     """Write an installed distribution with one ``segcore`` entry point."""
     site.mkdir(parents=True, exist_ok=True)
     (site / f"{module}.py").write_text(textwrap.dedent(code))
     info = site / f"{distribution.replace('-', '_')}-1.2.3.dist-info"
     info.mkdir()
-    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.2.3\n")
+    metadata = f"Metadata-Version: 2.1\nName: {distribution}\nVersion: 1.2.3\n"
+    if requires:
+        metadata += f"Requires-Dist: {requires}\n"
+    (info / "METADATA").write_text(metadata)
     (info / "entry_points.txt").write_text(f"[segcore]\n{entry_name} = {module}\n")
 
 
@@ -168,12 +172,20 @@ def test_strict_mode_raises_on_the_first_failure(site):
     assert "importerror" in result.stderr and "SEGCORE_DISABLE_PLUGINS" in result.stderr
 
 
-def test_duplicate_names_name_both_providers(site):
+def test_duplicate_names_name_both_providers_and_fail_only_the_newcomer(site):
     make_distribution(site, "segcore-copy", "copy", "copy_plugin", DUPLICATE_PLUGIN)
     result = run_segcore(site, REPORT)
-    assert result.returncode != 0
-    assert "DuplicateNameError" in result.stderr
-    assert "segcore-good" in result.stderr and "segcore-copy" in result.stderr
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert "good-encoder" in report["encoders"]
+    assert report["records"]["good"][2] == "loaded"
+    copy = report["records"]["copy"]
+    assert copy[2] == "failed"
+    assert "DuplicateNameError" in copy[3]
+    assert "segcore-good" in copy[3] and "segcore-copy" in copy[3]
+    strict = run_segcore(site, REPORT, SEGCORE_STRICT_PLUGINS="1")
+    assert strict.returncode != 0
+    assert "PluginLoadError" in strict.stderr and "DuplicateNameError" in strict.stderr
 
 
 def test_error_for_a_name_of_a_failed_plugin_points_at_it(tmp_path):
@@ -189,3 +201,84 @@ except segcore.UnknownNameError as error:
     result = run_segcore(site, script, SEGCORE_DISABLE_PLUGINS="")
     assert "segcore-unet, which is installed but failed to load" in result.stdout
     assert "segcore plugins" in result.stdout
+
+
+def test_a_plugin_outside_its_contract_range_is_incompatible_and_not_imported(site, tmp_path):
+    marker = tmp_path / "marker.txt"
+    make_distribution(site, "segcore-future", "future", "future_plugin", MARKER_PLUGIN,
+                      requires="segcore>=2.0,<3")
+    make_distribution(site, "segcore-current", "current", "current_plugin", GOOD_PLUGIN.replace(
+        "good-encoder", "current-encoder"), requires="segcore>=1.0,<2")
+    result = run_segcore(site, REPORT, MARKER_FILE=str(marker))
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    future = report["records"]["future"]
+    assert future[2] == "incompatible"
+    assert "segcore<3,>=2.0" in future[3] or "segcore>=2.0,<3" in future[3]
+    assert "1.0" in future[3]
+    assert not marker.exists(), "an incompatible plugin was imported"
+    assert report["records"]["current"][2] == "loaded"
+    assert "current-encoder" in report["encoders"]
+
+
+SYSTEM_EXIT_PLUGIN = '''
+print("hello from a noisy plugin")
+import sys
+sys.exit(3)
+'''
+
+NOISY_PLUGIN = '''
+print("noise at import")
+from segcore.hookspecs import hookimpl
+from segcore.specs import EncoderSpec
+
+@hookimpl
+def segcore_encoders():
+    print("noise in a hook")
+    return [EncoderSpec(name="noisy-encoder", family="Noisy",
+                        factory="segcore.testing:build_tiny_encoder")]
+'''
+
+IMPOSTOR_PLUGIN = '''
+from segcore.hookspecs import hookimpl
+from segcore.specs import EncoderSpec
+
+@hookimpl
+def segcore_encoders():
+    return [EncoderSpec(name="impostor-encoder", family="Impostor",
+                        factory="segcore.testing:build_tiny_encoder")]
+'''
+
+
+def test_sys_exit_and_prints_of_plugins_never_reach_the_host(site):
+    make_distribution(site, "segcore-exiting", "exiting", "exiting_plugin", SYSTEM_EXIT_PLUGIN)
+    make_distribution(site, "segcore-noisy", "noisy", "noisy_plugin", NOISY_PLUGIN)
+    result = run_segcore(site, "from segcore.cli import main; raise SystemExit(main(['list', "
+                               "'encoders', '*-encoder']))")
+    assert result.returncode == 0, result.stderr
+    assert "noise" not in result.stdout and "hello" not in result.stdout
+    assert "noisy-encoder" in result.stdout and "good-encoder" in result.stdout
+    report = run_segcore(site, REPORT)
+    records = json.loads(report.stdout)["records"]
+    assert records["exiting"][2] == "failed" and "sys.exit(3)" in records["exiting"][3]
+    verbose = run_segcore(site, "from segcore.cli import main; raise SystemExit(main(['plugins', "
+                                "'-v']))")
+    assert "printed: noise at import" in verbose.stdout
+
+
+def test_a_third_party_reusing_an_entry_point_name_does_not_knock_out_the_first(site):
+    pytest.importorskip("segcore_resnet")
+    make_distribution(site, "acme-impostor", "resnet", "impostor_plugin", IMPOSTOR_PLUGIN)
+    result = run_segcore(site, REPORT)
+    assert result.returncode == 0, result.stderr
+    encoders = json.loads(result.stdout)["encoders"]
+    assert "resnet34" in encoders and "impostor-encoder" in encoders
+
+
+def test_disabled_names_match_any_spelling_and_typos_are_warned_about(site):
+    script = REPORT.replace("import json, segcore", "import json, warnings, segcore\n"
+                            "warnings.simplefilter('always')")
+    result = run_segcore(site, script, SEGCORE_DISABLE_PLUGINS="Segcore_Good,segcore-typo")
+    report = json.loads(result.stdout)
+    assert report["records"]["good"][2] == "blocked"
+    assert "segcore-typo" in result.stderr and "matches no installed plugin" in result.stderr

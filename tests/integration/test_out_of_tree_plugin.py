@@ -17,8 +17,10 @@ FIXTURE = Path(__file__).parents[1] / "fixtures" / "segcore-example-encoder"
 
 def _install(target: Path) -> None:
     """Install the fixture package (no dependencies) into ``target`` with uv, else pip."""
-    if shutil.which("uv"):
-        command = ["uv", "pip", "install", "--python", sys.executable, "--no-deps",
+    beside = Path(sys.executable).parent / "uv"  # the test environment's own uv
+    uv = str(beside) if beside.is_file() else shutil.which("uv")
+    if uv:
+        command = [uv, "pip", "install", "--python", sys.executable, "--no-deps",
                    "--target", str(target), str(FIXTURE)]
     else:
         command = [sys.executable, "-m", "pip", "install", "--no-deps", "--target", str(target),

@@ -41,6 +41,7 @@ class _DeepLab(SegmentationModel):
 
     requires_divisible_input_shape: ClassVar[bool] = True
     min_encoder_depth: ClassVar[int] = 3
+    requires_dilation: ClassVar[bool] = True
 
     def __init__(self, **arguments: Any) -> None:
         try:
@@ -54,7 +55,7 @@ class _DeepLab(SegmentationModel):
 
 def _dilation_hint(error: EncoderCapabilityError, arguments: Mapping[str, Any]) -> str:
     """The core's message, plus how DeepLab's options decide whether dilation is needed."""
-    from segcore.resolver import get_encoder_spec
+    from segcore.factory import get_encoder_spec
 
     if get_encoder_spec(arguments["encoder_name"]).supports_dilation:
         return str(error)

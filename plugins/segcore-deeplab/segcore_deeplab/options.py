@@ -17,8 +17,8 @@ from typing import Any
 import attrs
 
 from segcore.errors import InvalidOptionError
-from segcore.model import ArchitectureOptions
 from segcore.options import (
+    ArchitectureOptions,
     boolean,
     int_sequence,
     optional_positive_int,

@@ -17,7 +17,7 @@ ARCHITECTURES = ["deeplabv3", "deeplabv3plus"]
 
 
 @pytest.fixture(autouse=True)
-def _tiny_encoder() -> Iterator[None]:
+def _tiny_encoder(segcore_isolation) -> Iterator[None]:
     with testing.tiny_encoder_installed():
         yield
 

@@ -30,7 +30,7 @@ SMALL = {"decoder_channels": 16}  # fast models; the decoder's width does not ch
 
 
 @pytest.fixture(autouse=True)
-def _tiny_encoder() -> Iterator[None]:
+def _tiny_encoder(segcore_isolation) -> Iterator[None]:
     with testing.tiny_encoder_installed():
         yield
 
@@ -50,12 +50,12 @@ def test_plugin_registers_both_architectures():
     for name, class_name in (("deeplabv3", "DeepLabV3"), ("deeplabv3plus", "DeepLabV3Plus")):
         spec = get_registry().get("architectures", name)
         assert spec.class_name == class_name
-        assert spec.requires_dilation
+        assert segcore.get_architecture_class(name).requires_dilation
 
 
 def test_loading_the_plugin_imports_no_model_code():
     code = (
-        "import sys, segcore_deeplab.plugin as p; p.segcore_decoders(); "
+        "import sys, segcore_deeplab.plugin as p; p.segcore_architectures(); "
         "print(sorted(m for m in ('torch', 'segcore_deeplab.model', 'segcore_deeplab.decoder', "
         "'segcore_deeplab.options') if m in sys.modules))"
     )

@@ -195,26 +195,16 @@ class ResNetEncoder(EncoderBase):
         return {k: v for k, v in state_dict.items() if k not in ("fc.weight", "fc.bias")}
 
 
-def build_encoder(name: str, in_channels: int = 3, depth: int = 5, output_stride: int = 32,
-                  weights: Any = None, *, block: str, layers: Sequence[int], groups: int = 1,
-                  width_per_group: int = 64) -> ResNetEncoder:
-    """The factory of the specs: build, adapt the input channels, dilate.
+def build_encoder(name: str, depth: int = 5, *, block: str, layers: Sequence[int],
+                  groups: int = 1, width_per_group: int = 64) -> ResNetEncoder:
+    """The factory of the specs: construct the encoder (3 input channels, output stride 32).
 
-    Pretrained weights are loaded by the core afterwards (``weights`` is only set for delegated
-    sources, which this family has none of).
+    The core loads pretrained weights, adapts the input channels (``set_in_channels``) and
+    dilates (``make_dilated``) afterwards.
 
     Example::
 
-        encoder = build_encoder("resnet18", in_channels=1, depth=4, output_stride=16,
-                                block="basic", layers=(2, 2, 2, 2))
+        encoder = build_encoder("resnet18", depth=4, block="basic", layers=(2, 2, 2, 2))
     """
-    if weights is not None:
-        raise InvalidOptionError(
-            f"encoder {name!r} does not load weights itself; pass encoder_weights to "
-            f"segcore.get_encoder / the model instead (got weights={weights!r})."
-        )
-    encoder = ResNetEncoder(block=block, layers=layers, groups=groups,
-                            width_per_group=width_per_group, depth=depth)
-    encoder.set_in_channels(in_channels, pretrained=False)
-    encoder.make_dilated(output_stride)
-    return encoder
+    return ResNetEncoder(block=block, layers=layers, groups=groups,
+                         width_per_group=width_per_group, depth=depth)

@@ -103,7 +103,7 @@ def _spec(name: str) -> EncoderSpec:
                 "width_per_group": width_per_group},
         out_channels=_BASIC_CHANNELS if block == "basic" else _BOTTLENECK_CHANNELS,
         weights={tag: _weight_source(name, tag, rev) for tag, rev in revisions.items()},
-        weight_aliases={smp: ours for ours, smp in SMP_TAG_SPELLING.items()},
+        weight_aliases={smp: ours for ours, smp in SMP_TAG_SPELLING.items() if ours in revisions},
         supports_dilation=True,
         params_millions=millions,
         description=f"{family} ({block} blocks {'-'.join(map(str, layers))}"

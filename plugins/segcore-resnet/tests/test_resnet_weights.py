@@ -16,7 +16,7 @@ from safetensors.torch import save_file
 import segcore
 from segcore import testing
 from segcore.errors import ChecksumError
-from segcore.resolver import get_encoder_spec
+from segcore.factory import get_encoder_spec
 from segcore.specs import WeightSource
 
 
@@ -146,7 +146,8 @@ def test_download_with_a_wrong_digest_is_refused(server, tmp_path: Path, monkeyp
     monkeypatch.delenv("SEGCORE_OFFLINE", raising=False)
     base = get_encoder_spec("resnet18")
     source = WeightSource(url=url, sha256="0" * 64, filename="resnet18.imagenet.safetensors")
-    spec = attrs.evolve(base, name="resnet18-bad-digest", weights={"imagenet": source})
+    spec = attrs.evolve(base, name="resnet18-bad-digest", weights={"imagenet": source},
+                        weight_aliases={})
     with testing.specs_installed(encoders=[spec]), pytest.raises(ChecksumError):
         segcore.get_encoder("resnet18-bad-digest", weights="imagenet")
     assert not (tmp_path / "cache" / "resnet18-bad-digest" / "resnet18.imagenet.safetensors"

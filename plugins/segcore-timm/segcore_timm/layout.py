@@ -267,6 +267,7 @@ def encoder_spec(name: str) -> EncoderSpec:
         supports_dilation=layout.supports_dilation,
         supports_compile=True,
         accepts_kwargs=True,
+        native_setup=True,
         params_millions=layout.params_millions,
         description=f"timm model {timm_name!r} as an encoder (features_only)",
     )

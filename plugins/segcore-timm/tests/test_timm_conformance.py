@@ -8,7 +8,7 @@ import torch
 
 import segcore
 from segcore import testing
-from segcore.resolver import get_encoder_spec
+from segcore.factory import get_encoder_spec
 
 
 def test_resnet18_follows_the_contract_with_dilation() -> None:

@@ -13,7 +13,7 @@ from torch import nn
 
 import segcore
 from segcore.errors import EncoderCapabilityError, UnknownNameError
-from segcore.resolver import get_encoder_spec
+from segcore.factory import get_encoder_spec
 
 
 def test_hook_ignores_other_names() -> None:

@@ -8,9 +8,10 @@ from typing import Any
 
 from torch import nn
 
-from segcore.errors import InvalidOptionError, UnknownOptionError, did_you_mean
+from segcore.errors import InvalidOptionError
 from segcore.model import SegmentationModel
 from segcore.nn import NormOption, norm_params
+from segcore.options import refuse_decoder_typos
 from segcore_unet.decoder import UnetDecoder
 from segcore_unet.options import UnetOptions
 
@@ -78,12 +79,9 @@ class Unet(SegmentationModel):
         decoder_interpolation: str = "nearest",
         **kwargs: Any,
     ) -> None:
-        _refuse_decoder_typos(kwargs)
+        refuse_decoder_typos("unet", kwargs, CONSTRUCTOR_OPTIONS)
         if decoder_use_norm is None:
             decoder_use_norm = _batchnorm_option(decoder_use_batchnorm)
-        # SMP adds a center block for VGG encoders (their last feature map comes from pooling).
-        # A plain attribute may be set before nn.Module.__init__; build_decoder reads it.
-        self._add_center_block = isinstance(encoder_name, str) and encoder_name.startswith("vgg")
         super().__init__(
             encoder_name=encoder_name,
             encoder_depth=encoder_depth,
@@ -105,7 +103,9 @@ class Unet(SegmentationModel):
             decoder_channels=options.decoder_channels,
             use_norm=options.decoder_use_norm,
             attention_type=options.decoder_attention_type,
-            add_center_block=self._add_center_block,
+            # As SMP does for VGG: an encoder whose deepest feature comes straight from a
+            # pooling layer declares it, and gets two convolutions there.
+            add_center_block=self.encoder_spec.deepest_feature_pooled,
             interpolation_mode=options.decoder_interpolation,
         )
 
@@ -125,14 +125,3 @@ def _batchnorm_option(value: Any) -> NormOption:
             f"for other normalisations), got {value!r}: {error}"
         ) from None
     return value
-
-
-def _refuse_decoder_typos(kwargs: Mapping[str, Any]) -> None:
-    """Extra keyword arguments go to the encoder; none of them is a ``decoder_*`` option."""
-    wrong = [name for name in kwargs if name.startswith("decoder_")]
-    if wrong:
-        hint = "".join(did_you_mean(name, CONSTRUCTOR_OPTIONS) for name in wrong)
-        raise UnknownOptionError(
-            f"unknown option(s) {', '.join(repr(n) for n in wrong)} for unet.{hint} Valid "
-            f"decoder options: {', '.join(CONSTRUCTOR_OPTIONS)}."
-        )

@@ -8,9 +8,15 @@ from typing import Any
 import attrs
 
 from segcore.errors import InvalidOptionError
-from segcore.model import ArchitectureOptions
 from segcore.nn import ATTENTION_TYPES, NormOption, make_norm
-from segcore.options import int_sequence, interpolation_mode, norm_option, one_of, to_tuple
+from segcore.options import (
+    ArchitectureOptions,
+    int_sequence,
+    interpolation_mode,
+    norm_option,
+    one_of,
+    to_tuple,
+)
 
 DEFAULT_DECODER_CHANNELS = (256, 128, 64, 32, 16)
 

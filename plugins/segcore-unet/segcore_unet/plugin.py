@@ -7,13 +7,11 @@ from segcore.specs import ArchitectureSpec
 
 
 @hookimpl
-def segcore_decoders() -> list[ArchitectureSpec]:
+def segcore_architectures() -> list[ArchitectureSpec]:
     return [
         ArchitectureSpec(
             name="unet",
-            class_name="Unet",
             model="segcore_unet.model:Unet",
-            options="segcore_unet.options:UnetOptions",
             description=(
                 "U-Net: upsampling decoder fusing encoder features through concatenated skip "
                 "connections; any input size"

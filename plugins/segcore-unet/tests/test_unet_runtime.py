@@ -16,8 +16,8 @@ TINY = testing.TINY_ENCODER
 SMALL = (32, 24, 16, 12, 8)
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _tiny_encoder():
+@pytest.fixture(autouse=True)
+def _tiny_encoder(segcore_isolation):
     with testing.tiny_encoder_installed():
         yield
 
