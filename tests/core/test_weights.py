@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import os
 import pickle
 import threading
+import time
 from pathlib import Path
 
 import attrs
@@ -27,28 +29,80 @@ REVISION = "0123456789abcdef0123456789abcdef01234567"
 
 
 class _Server:
-    """A tiny HTTP server on 127.0.0.1 serving files from memory and counting requests."""
+    """A tiny HTTP server on 127.0.0.1 serving files from memory and counting requests.
+
+    ``files`` maps a path to its bytes; ``headers`` adds headers to a path's answer;
+    ``status`` answers a path with that HTTP error; ``modes`` makes a path misbehave:
+
+    * ``"cut"``: a chunked answer that stops after the first chunk (no final chunk);
+    * ``"short"``: a ``Content-Length`` answer closed after half of the bytes;
+    * ``"trickle"``: a chunked answer of one byte every 0.3 s (for 15 s at most);
+    * ``"hang"``: accepts the request and never answers (until the server closes).
+
+    ``delay`` waits that many seconds before each GET answer (to make downloads overlap).
+    """
 
     def __init__(self) -> None:
         self.files: dict[str, bytes] = {}
         self.headers: dict[str, dict[str, str]] = {}
+        self.status: dict[str, int] = {}
+        self.modes: dict[str, str] = {}
+        self.delay = 0.0
         self.requests: list[tuple[str, str]] = []
+        self.release = threading.Event()
+        self._closed = False
         server = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
             def _answer(self, body: bool) -> None:
                 server.requests.append((self.command, self.path))
+                if self.path in server.status:
+                    self.send_error(server.status[self.path])
+                    return
+                mode = server.modes.get(self.path)
+                if mode == "hang":
+                    server.release.wait(120)
+                    self.close_connection = True
+                    return
                 data = server.files.get(self.path)
                 if data is None:
                     self.send_error(404)
                     return
+                if body and server.delay:
+                    time.sleep(server.delay)
                 self.send_response(200)
-                self.send_header("Content-Length", str(len(data)))
+                if mode in ("cut", "trickle"):
+                    self.send_header("Transfer-Encoding", "chunked")
+                else:
+                    self.send_header("Content-Length", str(len(data)))
                 for key, value in server.headers.get(self.path, {}).items():
                     self.send_header(key, value)
                 self.end_headers()
-                if body:
+                if not body:
+                    return
+                if mode == "cut":
+                    half = data[: len(data) // 2]
+                    self.wfile.write(b"%x\r\n%s\r\n" % (len(half), half))
+                    self.close_connection = True
+                elif mode == "short":
+                    self.wfile.write(data[: len(data) // 2])
+                    self.close_connection = True
+                elif mode == "trickle":
+                    self._trickle(data)
+                else:
                     self.wfile.write(data)
+
+            def _trickle(self, data: bytes) -> None:
+                try:
+                    for index in range(min(len(data), 50)):
+                        if server.release.wait(0.3):
+                            break
+                        self.wfile.write(b"1\r\n%s\r\n" % data[index : index + 1])
+                        self.wfile.flush()
+                    self.wfile.write(b"0\r\n\r\n")
+                except OSError:  # the client gave up
+                    pass
+                self.close_connection = True
 
             def do_GET(self) -> None:
                 self._answer(body=True)
@@ -60,19 +114,30 @@ class _Server:
                 pass
 
         self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.httpd.server_address[1]
         self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
         self.thread.start()
 
     def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.httpd.server_address[1]}{path}"
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def gets(self, path: str) -> int:
+        return sum(1 for method, asked in self.requests if method == "GET" and asked == path)
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self.release.set()
         self.httpd.shutdown()
         self.httpd.server_close()
+        self.thread.join()
 
 
 @pytest.fixture
-def server():
+def server(monkeypatch):
+    for variable in ("no_proxy", "NO_PROXY"):
+        monkeypatch.setenv(variable, "127.0.0.1,localhost")
     instance = _Server()
     yield instance
     instance.close()
@@ -177,14 +242,11 @@ def test_offline_error_names_the_file_and_where_to_put_it(monkeypatch):
 
 
 def test_unreachable_server_error_says_where_to_put_the_file(server):
-    port = server.httpd.server_address[1]
     server.close()
-    spec = _spec_with(f"http://127.0.0.1:{port}/tiny.safetensors", "1" * 64)
+    spec = _spec_with(server.url("/tiny.safetensors"), "1" * 64)
     with testing.specs_installed(encoders=[spec]):
         with pytest.raises(WeightsNotFoundError, match="put it at"):
             segcore.get_encoder("tiny-pretrained", weights="imagenet")
-    server.httpd = type("Closed", (), {"shutdown": lambda self: None,
-                                       "server_close": lambda self: None})()
 
 
 def test_source_without_url_asks_for_the_file():
@@ -208,8 +270,283 @@ def test_preprocessing_params_come_with_the_weights():
         assert params == {"input_space": "RGB", "input_range": [0.0, 1.0],
                           "mean": [0.5, 0.5, 0.5], "std": [0.25, 0.25, 0.25]}
         preprocess = segcore.get_preprocessing_fn("tiny-pretrained", pretrained="imagenet")
-    image = torch.full((4, 4, 3), 255.0)
+    image = torch.full((4, 4, 3), 255, dtype=torch.uint8)  # 8-bit data is scaled by 255
     torch.testing.assert_close(preprocess(image), torch.full((4, 4, 3), 2.0))
+
+
+# -- failed downloads (items 2, 4, 5) ------------------------------------------------------
+HUB_PATH = f"/smp-hub/tiny.imagenet/resolve/{REVISION}/model.safetensors"
+HUB_CACHED = "tiny-pretrained.imagenet.safetensors"
+
+
+def _fetch(url: str | None, sha256: str | None) -> Path:
+    """``weights.fetch`` of the tag 'imagenet' of a test encoder 'tiny-pretrained'."""
+    spec = _spec_with(url, sha256)
+    return weights.fetch(spec, "imagenet", spec.weights["imagenet"])
+
+
+def _assert_download_failure(message: str, url: str, cached: Path) -> None:
+    assert url in message
+    assert str(cached) in message, "the error says where to put the file"
+    assert "SEGCORE_OFFLINE" in message
+
+
+@pytest.mark.parametrize("status", [500, 503, 404])
+def test_hub_download_failing_with_an_http_error_is_not_a_checksum_error(server, status):
+    server.status[HUB_PATH] = status
+    url = server.url(HUB_PATH)
+    with pytest.raises(WeightsNotFoundError) as error:
+        _fetch(url, None)
+    _assert_download_failure(str(error.value), url,
+                             weights.cache_dir() / "tiny-pretrained" / HUB_CACHED)
+    assert f"HTTP {status}" in str(error.value)
+
+
+def test_hub_download_without_network_is_not_a_checksum_error(server):
+    server.close()  # nothing listens on the port any more: connection refused
+    url = server.url(HUB_PATH)
+    with pytest.raises(WeightsNotFoundError) as error:
+        _fetch(url, None)
+    _assert_download_failure(str(error.value), url,
+                             weights.cache_dir() / "tiny-pretrained" / HUB_CACHED)
+
+
+def test_hub_download_whose_digest_request_hangs_times_out(server, monkeypatch):
+    monkeypatch.setenv("SEGCORE_DOWNLOAD_STALL_TIMEOUT", "1")
+    server.modes[HUB_PATH] = "hang"
+    url = server.url(HUB_PATH)
+    with pytest.raises(WeightsNotFoundError) as error:
+        _fetch(url, None)
+    _assert_download_failure(str(error.value), url,
+                             weights.cache_dir() / "tiny-pretrained" / HUB_CACHED)
+    assert "SEGCORE_DOWNLOAD_STALL_TIMEOUT" in str(error.value)
+
+
+def test_hub_answer_without_a_digest_is_still_refused(server, tmp_path):
+    server.files[HUB_PATH] = _safetensors_bytes(tmp_path, _encoder_state())  # no X-Linked-Etag
+    with pytest.raises(ChecksumError, match="no sha256 is known"):
+        _fetch(server.url(HUB_PATH), None)
+    assert server.gets(HUB_PATH) == 0
+
+
+def test_http_error_of_a_file_with_a_known_digest(server):
+    server.status["/tiny.safetensors"] = 500
+    url = server.url("/tiny.safetensors")
+    with pytest.raises(WeightsNotFoundError, match="HTTP 500") as error:
+        _fetch(url, "1" * 64)
+    _assert_download_failure(str(error.value), url,
+                             weights.cache_dir() / "tiny-pretrained" / "tiny.safetensors")
+
+
+@pytest.mark.parametrize("mode", ["cut", "short"])
+def test_transfer_cut_midway_is_a_failed_download_and_leaves_nothing(server, tmp_path, mode):
+    data = _safetensors_bytes(tmp_path, _encoder_state())
+    server.files["/tiny.safetensors"] = data
+    server.modes["/tiny.safetensors"] = mode
+    url = server.url("/tiny.safetensors")
+    with pytest.raises(WeightsNotFoundError) as error:
+        _fetch(url, hashlib.sha256(data).hexdigest())
+    folder = weights.cache_dir() / "tiny-pretrained"
+    _assert_download_failure(str(error.value), url, folder / "tiny.safetensors")
+    assert not (folder / "tiny.safetensors").exists()
+    assert not list(folder.glob("*.part")), "no partial file may be left"
+
+
+def test_trickling_server_hits_the_total_deadline(server, tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGCORE_DOWNLOAD_TIMEOUT", "2")
+    monkeypatch.setenv("SEGCORE_DOWNLOAD_STALL_TIMEOUT", "10")  # a byte comes every 0.3 s
+    data = _safetensors_bytes(tmp_path, _encoder_state())
+    server.files["/tiny.safetensors"] = data
+    server.modes["/tiny.safetensors"] = "trickle"
+    url = server.url("/tiny.safetensors")
+    with pytest.raises(WeightsNotFoundError) as error:
+        _fetch(url, hashlib.sha256(data).hexdigest())
+    message = str(error.value)
+    assert "did not finish within 2 s" in message and "SEGCORE_DOWNLOAD_TIMEOUT" in message
+    _assert_download_failure(message, url,
+                             weights.cache_dir() / "tiny-pretrained" / "tiny.safetensors")
+    assert not list((weights.cache_dir() / "tiny-pretrained").glob("*.part"))
+
+
+def test_server_that_never_answers_hits_the_stall_timeout(server, monkeypatch):
+    monkeypatch.setenv("SEGCORE_DOWNLOAD_STALL_TIMEOUT", "1")
+    server.modes["/tiny.safetensors"] = "hang"
+    url = server.url("/tiny.safetensors")
+    with pytest.raises(WeightsNotFoundError) as error:
+        _fetch(url, "1" * 64)
+    message = str(error.value)
+    assert "no data arrived for 1 s" in message and "SEGCORE_DOWNLOAD_STALL_TIMEOUT" in message
+    _assert_download_failure(message, url,
+                             weights.cache_dir() / "tiny-pretrained" / "tiny.safetensors")
+
+
+# -- concurrent downloads and stale partial files (item 6) ---------------------------------
+def test_concurrent_fetches_download_once(server, tmp_path):
+    data = _safetensors_bytes(tmp_path, _encoder_state())
+    server.files["/tiny.safetensors"] = data
+    server.delay = 1.0  # the first download is still running when the others ask
+    url, digest = server.url("/tiny.safetensors"), hashlib.sha256(data).hexdigest()
+    barrier = threading.Barrier(4)
+    results: list[object] = []
+
+    def work() -> None:
+        barrier.wait()
+        try:
+            results.append(_fetch(url, digest))
+        except Exception as error:  # reported below
+            results.append(error)
+
+    threads = [threading.Thread(target=work) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    cached = weights.cache_dir() / "tiny-pretrained" / "tiny.safetensors"
+    assert results == [cached] * 4
+    assert server.gets("/tiny.safetensors") == 1
+    assert cached.read_bytes() == data
+
+
+def _age(path: Path, seconds: float) -> None:
+    when = time.time() - seconds
+    os.utime(path, (when, when))
+
+
+def test_stale_partial_files_are_removed_when_the_cache_is_used(server, tmp_path):
+    data = _safetensors_bytes(tmp_path, _encoder_state())
+    server.files["/tiny.safetensors"] = data
+    folder = weights.cache_dir() / "tiny-pretrained"
+    folder.mkdir(parents=True)
+    killed = folder / "tiny.safetensors.k1ll3d.part"  # this file's download, killed
+    stale = folder / "other.safetensors.abc123.part"  # another file's, killed long ago
+    live = folder / "other.safetensors.xyz789.part"  # another file's, still downloading
+    for part in (killed, stale, live):
+        part.write_bytes(b"partial")
+    _age(stale, weights.DEFAULT_DOWNLOAD_TIMEOUT_S + 60)
+    _fetch(server.url("/tiny.safetensors"), hashlib.sha256(data).hexdigest())
+    assert not killed.exists(), "with the file's lock held, its partial files are dead"
+    assert not stale.exists(), "partial files older than the deadline are dead"
+    assert live.exists(), "a recent partial file of another file may be a live download"
+
+
+def test_stale_partial_files_are_removed_on_a_cache_hit(tmp_path, monkeypatch):
+    monkeypatch.setenv("SEGCORE_DOWNLOAD_TIMEOUT", "100")
+    data = _safetensors_bytes(tmp_path, _encoder_state())
+    cached = weights.cache_dir() / "tiny-pretrained" / "tiny-pretrained.imagenet.safetensors"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(data)
+    stale = cached.parent / "tiny-pretrained.imagenet.safetensors.old.part"
+    fresh = cached.parent / "tiny-pretrained.imagenet.safetensors.new.part"
+    for part, age in ((stale, 150), (fresh, 50)):
+        part.write_bytes(b"partial")
+        _age(part, age)
+    assert _fetch(None, hashlib.sha256(data).hexdigest()) == cached
+    assert not stale.exists() and fresh.exists()
+
+
+# -- verification of cached files (item 7) -------------------------------------------------
+def _flip_a_byte_keeping_size(path: Path) -> None:
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF  # in the tensor data: the file still loads, with a wrong value
+    path.write_bytes(bytes(data))
+
+
+def test_corrupt_cached_file_is_downloaded_again(server, tmp_path):
+    data = _safetensors_bytes(tmp_path, _encoder_state())
+    server.files["/tiny.safetensors"] = data
+    url, digest = server.url("/tiny.safetensors"), hashlib.sha256(data).hexdigest()
+    cached = _fetch(url, digest)
+    _flip_a_byte_keeping_size(cached)
+    assert _fetch(url, digest) == cached
+    assert server.gets("/tiny.safetensors") == 2
+    assert cached.read_bytes() == data
+
+
+def test_corrupt_cached_file_is_refused_offline(server, tmp_path, monkeypatch):
+    data = _safetensors_bytes(tmp_path, _encoder_state())
+    server.files["/tiny.safetensors"] = data
+    url, digest = server.url("/tiny.safetensors"), hashlib.sha256(data).hexdigest()
+    cached = _fetch(url, digest)
+    _flip_a_byte_keeping_size(cached)
+    actual = weights.sha256_of(cached)
+    monkeypatch.setenv("SEGCORE_OFFLINE", "1")
+    weights._VERIFIED.clear()  # as in a new process
+    with pytest.raises(ChecksumError) as error:
+        _fetch(url, digest)
+    message = str(error.value)
+    for part in (str(cached), digest, actual, url, "SEGCORE_OFFLINE"):
+        assert part in message
+    assert server.gets("/tiny.safetensors") == 1
+
+
+def test_corrupt_cached_file_without_url_is_refused(tmp_path):
+    data = _safetensors_bytes(tmp_path, _encoder_state())
+    digest = hashlib.sha256(data).hexdigest()
+    cached = weights.cache_dir() / "tiny-pretrained" / "tiny-pretrained.imagenet.safetensors"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(data[:-1] + bytes([data[-1] ^ 0xFF]))
+    with pytest.raises(ChecksumError, match="put a good copy") as error:
+        _fetch(None, digest)
+    assert str(cached) in str(error.value) and digest in str(error.value)
+
+
+def test_corrupt_cached_file_whose_new_download_fails(server, tmp_path):
+    data = _safetensors_bytes(tmp_path, _encoder_state())
+    server.files["/tiny.safetensors"] = data
+    url, digest = server.url("/tiny.safetensors"), hashlib.sha256(data).hexdigest()
+    cached = _fetch(url, digest)
+    _flip_a_byte_keeping_size(cached)
+    server.status["/tiny.safetensors"] = 500
+    with pytest.raises(ChecksumError, match="Downloading it again failed") as error:
+        _fetch(url, digest)
+    assert str(cached) in str(error.value) and "HTTP 500" in str(error.value)
+
+
+def test_digest_reported_by_the_hub_is_recorded_and_checked(server, tmp_path, monkeypatch):
+    data = _safetensors_bytes(tmp_path, _encoder_state())
+    digest = hashlib.sha256(data).hexdigest()
+    server.files[HUB_PATH] = data
+    server.headers[HUB_PATH] = {"X-Linked-Etag": f'"{digest}"'}
+    url = server.url(HUB_PATH)
+    cached = _fetch(url, None)
+    _flip_a_byte_keeping_size(cached)
+    monkeypatch.setenv("SEGCORE_OFFLINE", "1")
+    with pytest.raises(ChecksumError, match=digest):
+        _fetch(url, None)
+    monkeypatch.delenv("SEGCORE_OFFLINE")
+    assert _fetch(url, None) == cached  # online: downloaded again, verified by the hub
+    assert cached.read_bytes() == data and server.gets(HUB_PATH) == 2
+
+
+def test_record_spares_rehashing_in_a_later_process(server, tmp_path, monkeypatch):
+    data = _safetensors_bytes(tmp_path, _encoder_state())
+    server.files["/tiny.safetensors"] = data
+    url, digest = server.url("/tiny.safetensors"), hashlib.sha256(data).hexdigest()
+    cached = _fetch(url, digest)
+    hashed: list[Path] = []
+    original = weights.sha256_of
+    monkeypatch.setattr(weights, "sha256_of", lambda path: hashed.append(path) or original(path))
+    weights._VERIFIED.clear()  # a new process: the record's size and time still match
+    assert _fetch(url, digest) == cached
+    assert hashed == []
+    stat = cached.stat()
+    os.utime(cached, ns=(stat.st_atime_ns, stat.st_mtime_ns + 5_000_000_000))  # touched
+    weights._VERIFIED.clear()
+    assert _fetch(url, digest) == cached
+    assert hashed == [cached], "a changed file is hashed again"
+    assert _fetch(url, digest) == cached
+    assert hashed == [cached], "once verified in this process, it is not hashed again"
+    assert server.gets("/tiny.safetensors") == 1
+
+
+def test_file_placed_by_hand_is_verified_against_the_spec(tmp_path):
+    data = _safetensors_bytes(tmp_path, _encoder_state())
+    cached = weights.cache_dir() / "tiny-pretrained" / "tiny-pretrained.imagenet.safetensors"
+    cached.parent.mkdir(parents=True)
+    cached.write_bytes(data)
+    assert _fetch(None, hashlib.sha256(data).hexdigest()) == cached
+    with pytest.raises(ChecksumError):
+        _fetch(None, "2" * 64)
 
 
 # -- local files ---------------------------------------------------------------------------

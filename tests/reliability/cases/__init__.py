@@ -1,0 +1,1 @@
+"""Rows of the reliability catalogue, one module per concern."""
