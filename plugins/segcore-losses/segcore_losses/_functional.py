@@ -17,10 +17,8 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from segcore import BINARY_MODE, MULTICLASS_MODE, MULTILABEL_MODE
-from segcore.errors import InvalidOptionError, InvalidTargetError
-
-MODES: tuple[str, ...] = (BINARY_MODE, MULTICLASS_MODE, MULTILABEL_MODE)
+from segcore import BINARY_MODE, MODES, MULTICLASS_MODE, MULTILABEL_MODE
+from segcore.errors import InvalidOptionError, InvalidTargetError, did_you_mean
 
 #: Reductions of the losses that take ``reduction`` (focal, soft BCE, soft CE).
 REDUCTIONS: tuple[str, ...] = ("mean", "sum", "none")
@@ -32,10 +30,11 @@ ClassWeights = Sequence[float] | Tensor | None
 def check_mode(mode: Any, loss_name: str, supported: Sequence[str] = MODES) -> str:
     """Return ``mode`` if it is one of ``supported``; raise ``InvalidOptionError`` otherwise."""
     if not isinstance(mode, str) or mode not in MODES:
+        hint = did_you_mean(mode, supported) if isinstance(mode, str) else ""
         raise InvalidOptionError(
             f"{loss_name}: unknown mode {mode!r}; valid modes are "
             f"{', '.join(repr(m) for m in supported)} "
-            "(segcore.BINARY_MODE, segcore.MULTICLASS_MODE, segcore.MULTILABEL_MODE)"
+            f"(segcore.BINARY_MODE, segcore.MULTICLASS_MODE, segcore.MULTILABEL_MODE).{hint}"
         )
     if mode not in supported:
         raise InvalidOptionError(
@@ -55,11 +54,11 @@ def check_number(
     exclusive_minimum: bool = False,
     allow_none: bool = False,
 ) -> float | None:
-    """Return ``value`` as a float after checking its type and range."""
+    """Return ``value`` as a float after checking its type (a finite real number) and range."""
     if value is None and allow_none:
         return None
-    if isinstance(value, bool) or not isinstance(value, Real) or math.isnan(value):
-        expected = "a number or None" if allow_none else "a number"
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+        expected = "a finite number or None" if allow_none else "a finite number"
         raise InvalidOptionError(f"{loss_name}: {name} must be {expected}, got {value!r}")
     value = float(value)
     too_small = minimum is not None and (
@@ -77,10 +76,11 @@ def check_number(
 
 
 def check_ignore_index(value: Any, loss_name: str) -> int | float | None:
-    """``ignore_index`` is None or a number (an int for class indices, any value for masks)."""
+    """``ignore_index`` is None or a finite number (an int for class indices, any value for
+    masks)."""
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, Real):
+    if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
         raise InvalidOptionError(
             f"{loss_name}: ignore_index must be an int (the label of ignored pixels) or None, "
             f"got {value!r}"
@@ -92,18 +92,32 @@ def check_reduction(value: Any, loss_name: str) -> str:
     """``reduction`` is one of ``REDUCTIONS`` (``None`` means ``"none"``)."""
     if value is None:
         return "none"
-    if value not in REDUCTIONS:
+    if not isinstance(value, str) or value not in REDUCTIONS:
+        hint = did_you_mean(value, REDUCTIONS) if isinstance(value, str) else ""
         raise InvalidOptionError(
             f"{loss_name}: unknown reduction {value!r}; valid reductions are "
-            f"{', '.join(repr(r) for r in REDUCTIONS)}"
+            f"{', '.join(repr(r) for r in REDUCTIONS)}.{hint}"
         )
     return value
 
 
+def check_flag(value: Any, name: str, loss_name: str) -> bool:
+    """A yes/no option: ``True``/``False`` (or 0/1). Refuses strings such as ``"False"``, which
+    ``bool()`` would silently turn into ``True``."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, Real) and value in (0, 1):
+        return bool(value)
+    raise InvalidOptionError(f"{loss_name}: {name} must be True or False, got {value!r}")
+
+
 def apply_reduction(loss: Tensor, reduction: str) -> Tensor:
-    """``loss`` reduced by ``"mean"`` or ``"sum"``, or unchanged for ``"none"``."""
+    """``loss`` reduced by ``"mean"`` or ``"sum"``, or unchanged for ``"none"``.
+
+    The mean of an empty tensor is 0 (its sum), not NaN: an empty batch adds nothing.
+    """
     if reduction == "mean":
-        return loss.mean()
+        return loss.mean() if loss.numel() else loss.sum()
     if reduction == "sum":
         return loss.sum()
     return loss
@@ -235,7 +249,17 @@ def check_inputs(
             f"{loss_name}: the output must have shape (N, C, H, W) (or (N, C, ...)), got "
             f"{_shape(y_pred.shape)}"
         )
+    if y_true.device != y_pred.device:
+        raise InvalidTargetError(
+            f"{loss_name}: output and target are on different devices ({y_pred.device} and "
+            f"{y_true.device}); move the target with target.to(output.device)"
+        )
     batch, num_classes = y_pred.shape[0], y_pred.shape[1]
+    if num_classes == 0:
+        raise InvalidTargetError(
+            f"{loss_name}: the output {_shape(y_pred.shape)} has no class channel; it must be "
+            "(N, C, H, W) with C >= 1 (C = 1 in binary mode)"
+        )
     spatial = tuple(y_pred.shape[2:])
     target_shape = tuple(y_true.shape)
     if mode == BINARY_MODE:
@@ -323,6 +347,23 @@ def check_target_range(
 
 
 # -- targets and probabilities ------------------------------------------------------------
+def pixel_count(y_true: Tensor, mode: str) -> int:
+    """Pixels per image ``P`` of a checked target (``(N, H, W)``, ``(N, 1, H, W)`` or, in
+    multilabel mode, ``(N, C, H, W)``). Computed from the shape, so that reshapes never use
+    ``-1``, which is ambiguous for an empty batch."""
+    spatial = y_true.shape[2:] if mode == MULTILABEL_MODE else y_true.shape[1:]
+    return math.prod(spatial)
+
+
+def empty_batch_loss(y_pred: Tensor) -> Tensor:
+    """The loss of an output without elements (an empty batch, N = 0, or no pixels): 0.
+
+    A 0-dim zero computed from ``y_pred``, so it requires grad when ``y_pred`` does and
+    ``backward()`` gives zero gradients, like any batch that contributes nothing.
+    """
+    return upcast(y_pred).sum()
+
+
 def upcast(tensor: Tensor) -> Tensor:
     """Half precision sums over many pixels overflow: compute losses in float32 at least."""
     if tensor.dtype in (torch.float16, torch.bfloat16):
@@ -357,8 +398,9 @@ def flat_targets(
         ``None`` when ``ignore_index`` is None.
     """
     batch = y_true.shape[0]
+    pixels = pixel_count(y_true, mode)
     if mode == MULTICLASS_MODE:
-        labels = y_true.reshape(batch, 1, -1)
+        labels = y_true.reshape(batch, 1, pixels)
         classes = torch.arange(num_classes, device=y_true.device).view(1, num_classes, 1)
         target = labels == classes
         valid = None
@@ -366,7 +408,7 @@ def flat_targets(
             valid = labels != ignore_index
             target = target & valid
         return target.to(dtype), valid
-    target = y_true.reshape(batch, num_classes, -1)
+    target = y_true.reshape(batch, num_classes, pixels)
     valid = None
     if ignore_index is not None:
         valid = target != ignore_index

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 
 import torch
@@ -13,10 +14,12 @@ from segcore_losses._functional import (
     check_class_options,
     check_class_weights,
     check_classes,
+    check_flag,
     check_ignore_index,
     check_inputs,
     check_mode,
     check_number,
+    empty_batch_loss,
     flat_targets,
     reduce_classes,
     soft_overlap_counts,
@@ -55,8 +58,8 @@ class OverlapLoss(nn.Module):
         name = type(self).__name__
         self.mode = check_mode(mode, name)
         self.classes = check_classes(classes, self.mode, name)
-        self.log_loss = bool(log_loss)
-        self.from_logits = bool(from_logits)
+        self.log_loss = check_flag(log_loss, "log_loss", name)
+        self.from_logits = check_flag(from_logits, "from_logits", name)
         self.smooth = check_number(smooth, "smooth", name, minimum=0.0)
         self.ignore_index = check_ignore_index(ignore_index, name)
         self.eps = check_number(eps, "eps", name, minimum=0.0)
@@ -76,7 +79,7 @@ class OverlapLoss(nn.Module):
         check_class_options(num_classes, self.classes, self.class_weights, name)
 
         probs = activate(y_pred, self.mode, self.from_logits)
-        probs = probs.reshape(probs.shape[0], num_classes, -1)
+        probs = probs.reshape(probs.shape[0], num_classes, math.prod(probs.shape[2:]))
         target, valid = flat_targets(num_classes, y_true, self.mode, self.ignore_index, probs.dtype)
         if valid is not None:
             probs = probs * valid
@@ -90,10 +93,18 @@ class OverlapLoss(nn.Module):
 
     def forward(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
         """Args: ``y_pred`` (N, C, H, W) logits or probabilities; ``y_true`` (N, H, W) or
-        (N, C, H, W) (see the class docstring). Returns a scalar tensor."""
-        loss = reduce_classes(self.per_class_loss(y_pred, y_true), self.classes, self.class_weights)
+        (N, C, H, W) (see the class docstring). Returns a scalar tensor (0 for an empty batch).
+        """
+        per_class = self.per_class_loss(y_pred, y_true)
+        if y_pred.numel() == 0:
+            return empty_batch_loss(y_pred)
+        loss = reduce_classes(per_class, self.classes, self.class_weights)
         if self.gamma != 1.0:
-            loss = loss**self.gamma
+            # 0 ** gamma has an infinite derivative for gamma < 1; take 0 there (the loss is at
+            # its minimum), without a data-dependent branch.
+            positive = loss > 0
+            safe = torch.where(positive, loss, torch.ones_like(loss))
+            loss = torch.where(positive, safe**self.gamma, torch.zeros_like(loss))
         return loss
 
     def extra_repr(self) -> str:

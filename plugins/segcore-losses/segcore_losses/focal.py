@@ -10,12 +10,15 @@ from segcore_losses._functional import (
     ClassWeights,
     check_class_options,
     check_class_weights,
+    check_flag,
     check_ignore_index,
     check_inputs,
     check_mode,
     check_number,
     check_reduction,
+    empty_batch_loss,
     flat_targets,
+    pixel_count,
     reduce_classes,
     upcast,
 )
@@ -89,10 +92,10 @@ class FocalLoss(nn.Module):
         self.alpha = check_number(alpha, "alpha", name, minimum=0.0, maximum=1.0, allow_none=True)
         self.gamma = 0.0 if gamma is None else check_number(gamma, "gamma", name, minimum=0.0)
         self.ignore_index = check_ignore_index(ignore_index, name)
-        self.from_logits = bool(from_logits)
+        self.from_logits = check_flag(from_logits, "from_logits", name)
         self.eps = check_number(eps, "eps", name, minimum=0.0, maximum=0.5, exclusive_minimum=True)
         self.reduction = check_reduction(reduction, name)
-        self.normalized = bool(normalized)
+        self.normalized = check_flag(normalized, "normalized", name)
         self.reduced_threshold = check_number(
             reduced_threshold, "reduced_threshold", name, minimum=0.0, maximum=1.0,
             exclusive_minimum=True, allow_none=True,
@@ -118,17 +121,20 @@ class FocalLoss(nn.Module):
 
     def forward(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
         """Args: ``y_pred`` (N, C, H, W) logits (or probabilities), ``y_true`` as documented.
-        Returns a scalar, or the per-element loss for ``reduction="none"``."""
+        Returns a scalar (0 for an empty batch), or the per-element loss for
+        ``reduction="none"``."""
         name = type(self).__name__
         check_inputs(y_pred, y_true, self.mode, self.ignore_index, name, self.check_target_values)
         batch, num_classes = y_pred.shape[0], y_pred.shape[1]
         check_class_options(num_classes, None, self.class_weights, name)
+        if y_pred.numel() == 0 and self.reduction != "none":
+            return empty_batch_loss(y_pred)
 
         logits = upcast(y_pred)
         if not self.from_logits:
             probs = logits.clamp(self.eps, 1.0 - self.eps)
             logits = torch.log(probs / (1.0 - probs))
-        logits = logits.reshape(batch, num_classes, -1)
+        logits = logits.reshape(batch, num_classes, pixel_count(y_true, self.mode))
         target, valid = flat_targets(
             num_classes, y_true, self.mode, self.ignore_index, logits.dtype
         )

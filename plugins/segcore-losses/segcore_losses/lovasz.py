@@ -7,15 +7,19 @@ batch), without data-dependent Python control flow, so the loss compiles.
 
 from __future__ import annotations
 
+import math
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from segcore import MULTICLASS_MODE
 from segcore_losses._functional import (
+    check_flag,
     check_ignore_index,
     check_inputs,
     check_mode,
+    empty_batch_loss,
     upcast,
 )
 
@@ -103,7 +107,8 @@ class LovaszLoss(nn.Module):
       sum; averaged over the classes present in the target.
 
     The loss is computed over the whole batch, or per image and averaged when ``per_image``.
-    Ignored pixels do not count; an image (or batch) without valid pixels gives 0.
+    Ignored pixels do not count; an image (or batch) without valid pixels, and an empty
+    batch, give 0.
 
     Args:
         mode: ``"binary"``, ``"multiclass"`` or ``"multilabel"``.
@@ -135,30 +140,35 @@ class LovaszLoss(nn.Module):
         super().__init__()
         name = type(self).__name__
         self.mode = check_mode(mode, name)
-        self.per_image = bool(per_image)
+        self.per_image = check_flag(per_image, "per_image", name)
         self.ignore_index = check_ignore_index(ignore_index, name)
-        self.from_logits = bool(from_logits)
+        self.from_logits = check_flag(from_logits, "from_logits", name)
 
     def forward(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
-        """Args: ``y_pred`` (N, C, H, W), ``y_true`` as documented. Returns a scalar."""
+        """Args: ``y_pred`` (N, C, H, W), ``y_true`` as documented. Returns a scalar (0 for an
+        empty batch)."""
         name = type(self).__name__
         check_inputs(y_pred, y_true, self.mode, self.ignore_index, name, self.check_target_values)
+        if y_pred.numel() == 0:
+            return empty_batch_loss(y_pred)
         batch, num_classes = y_pred.shape[0], y_pred.shape[1]
         rows = batch if self.per_image else 1
         y_pred = upcast(y_pred)
 
         if self.mode == MULTICLASS_MODE:
+            pixels = math.prod(y_pred.shape[2:])
             probs = y_pred.softmax(dim=1) if self.from_logits else y_pred
-            probs = probs.reshape(batch, num_classes, -1)
+            probs = probs.reshape(batch, num_classes, pixels)
             if not self.per_image:
-                probs = probs.transpose(0, 1).reshape(1, num_classes, -1)
-            labels = y_true.reshape(rows, -1)
+                probs = probs.transpose(0, 1).reshape(1, num_classes, batch * pixels)
+            labels = y_true.reshape(rows, batch * pixels // rows)
             valid = labels != self.ignore_index if self.ignore_index is not None else None
             return lovasz_softmax(probs, labels, valid).mean()
 
+        elements = y_pred.numel() // rows  # binary: C = 1, so the target has as many elements
         logits = y_pred if self.from_logits else torch.logit(y_pred, eps=_PROBABILITY_EPS)
-        logits = logits.reshape(rows, -1)
-        labels = y_true.reshape(rows, -1)
+        logits = logits.reshape(rows, elements)
+        labels = y_true.reshape(rows, elements)
         valid = labels != self.ignore_index if self.ignore_index is not None else None
         return lovasz_hinge(logits, labels.to(logits.dtype), valid).mean()
 

@@ -7,9 +7,11 @@ from torch import Tensor, nn
 from segcore import BINARY_MODE
 from segcore.errors import InvalidTargetError
 from segcore_losses._functional import (
+    check_flag,
     check_inputs,
     check_mode,
     check_number,
+    empty_batch_loss,
     soft_confusion_counts,
     upcast,
 )
@@ -52,10 +54,11 @@ class MCCLoss(nn.Module):
         name = type(self).__name__
         self.eps = check_number(eps, "eps", name, minimum=0.0)
         self.mode = check_mode(mode, name, supported=(BINARY_MODE,))
-        self.from_logits = bool(from_logits)
+        self.from_logits = check_flag(from_logits, "from_logits", name)
 
     def forward(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
-        """Args: ``y_pred`` probabilities (logits with ``from_logits``), ``y_true`` 0/1 masks."""
+        """Args: ``y_pred`` probabilities (logits with ``from_logits``), ``y_true`` 0/1 masks.
+        Returns a scalar (0 for an empty batch)."""
         name = type(self).__name__
         if isinstance(y_pred, Tensor) and isinstance(y_true, Tensor):
             if y_pred.dim() == 3:
@@ -66,6 +69,8 @@ class MCCLoss(nn.Module):
                     f"(N, H, W), got {tuple(y_pred.shape)} with {y_pred.shape[1]} channels"
                 )
         check_inputs(y_pred, y_true, BINARY_MODE, None, name, self.check_target_values)
+        if y_pred.numel() == 0:
+            return empty_batch_loss(y_pred)
         probs = upcast(y_pred)
         if self.from_logits:
             probs = probs.sigmoid()

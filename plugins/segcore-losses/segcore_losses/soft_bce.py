@@ -33,6 +33,22 @@ def _optional_tensor(value: Tensor | Sequence[float] | None, name: str) -> Tenso
         ) from error
 
 
+def _check_broadcast(value: Tensor | None, option: str, y_pred: Tensor, loss_name: str) -> None:
+    """``weight`` / ``pos_weight`` must broadcast to the output's shape without changing it."""
+    if value is None:
+        return
+    try:
+        shape = torch.broadcast_shapes(value.shape, y_pred.shape)
+    except RuntimeError:
+        shape = None
+    if shape != y_pred.shape:
+        raise InvalidOptionError(
+            f"{loss_name}: {option} of shape {tuple(value.shape)} does not broadcast to the "
+            f"output {tuple(y_pred.shape)}; give one value, or a tensor whose trailing "
+            "dimensions match the output's (e.g. (C, 1, 1) for one value per channel)"
+        )
+
+
 class SoftBCEWithLogitsLoss(nn.Module):
     """Drop-in replacement of ``torch.nn.BCEWithLogitsLoss`` with ``ignore_index`` and smoothing.
 
@@ -83,7 +99,8 @@ class SoftBCEWithLogitsLoss(nn.Module):
         self.register_buffer("pos_weight", _optional_tensor(pos_weight, "pos_weight"))
 
     def forward(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
-        """Args: ``y_pred`` logits, ``y_true`` targets (see the class docstring)."""
+        """Args: ``y_pred`` logits, ``y_true`` targets (see the class docstring). Returns a
+        scalar (0 for an empty batch), or the per-element loss for ``"none"``."""
         name = type(self).__name__
         if not isinstance(y_pred, Tensor) or not isinstance(y_true, Tensor):
             raise InvalidTargetError(f"{name}: output and target must be torch tensors")
@@ -91,6 +108,15 @@ class SoftBCEWithLogitsLoss(nn.Module):
             raise InvalidTargetError(
                 f"{name}: the output must be a floating-point tensor of logits, got dtype "
                 f"{y_pred.dtype}"
+            )
+        if y_true.is_complex():
+            raise InvalidTargetError(
+                f"{name}: the target must hold real 0/1 values, got dtype {y_true.dtype}"
+            )
+        if y_true.device != y_pred.device:
+            raise InvalidTargetError(
+                f"{name}: output and target are on different devices ({y_pred.device} and "
+                f"{y_true.device}); move the target with target.to(output.device)"
             )
         if y_pred.dim() >= 2 and y_pred.shape[1] == 1 and y_true.dim() == y_pred.dim() - 1:
             y_true = y_true.unsqueeze(1)
@@ -100,6 +126,8 @@ class SoftBCEWithLogitsLoss(nn.Module):
                 "match; the target must have the output's shape (or (N, H, W) for an output "
                 "(N, 1, H, W))"
             )
+        for option in ("weight", "pos_weight"):
+            _check_broadcast(getattr(self, option), option, y_pred, name)
         if self.check_target_values and not is_compiling():
             mode = BINARY_MODE if y_pred.dim() < 2 or y_pred.shape[1] == 1 else MULTILABEL_MODE
             check_target_range(y_true, mode, 1, self.ignore_index, name)

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from segcore import MULTICLASS_MODE
-from segcore.errors import InvalidOptionError
+from segcore.errors import InvalidOptionError, InvalidTargetError
 from segcore_losses._functional import (
     apply_reduction,
     check_ignore_index,
@@ -70,8 +70,19 @@ class SoftCrossEntropyLoss(nn.Module):
         self.dim = dim
 
     def forward(self, y_pred: Tensor, y_true: Tensor) -> Tensor:
-        """Args: ``y_pred`` (N, C, H, W) logits, ``y_true`` (N, H, W) class indices."""
+        """Args: ``y_pred`` (N, C, H, W) logits, ``y_true`` (N, H, W) class indices.
+        Returns a scalar (0 for an empty batch), or the per-pixel loss for ``"none"``."""
         name = type(self).__name__
+        if (
+            isinstance(y_pred, Tensor)
+            and y_pred.dim() >= 2
+            and not -y_pred.dim() < self.dim < y_pred.dim()
+        ):
+            raise InvalidTargetError(
+                f"{name}: dim={self.dim} is not a class dimension of the output "
+                f"{tuple(y_pred.shape)}; valid values are 1..{y_pred.dim() - 1} (or "
+                f"{1 - y_pred.dim()}..-1)"
+            )
         if isinstance(y_pred, Tensor) and self.dim not in (1, 1 - y_pred.dim()):
             y_pred = y_pred.movedim(self.dim, 1)
         check_inputs(y_pred, y_true, MULTICLASS_MODE, self.ignore_index, name,

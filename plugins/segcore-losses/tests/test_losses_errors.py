@@ -137,7 +137,7 @@ def test_classes_option():
         (lambda: FocalLoss("binary", alpha=1.5), r"alpha must lie in \[0, 1\]"),
         (lambda: FocalLoss("binary", reduced_threshold=0.0), "reduced_threshold"),
         (lambda: DiceLoss("binary", smooth=-1.0), "smooth must lie"),
-        (lambda: DiceLoss("binary", smooth="1"), "smooth must be a number"),
+        (lambda: DiceLoss("binary", smooth="1"), "smooth must be a finite number"),
         (lambda: TverskyLoss("binary", gamma=0.0), "gamma"),
         (lambda: DiceLoss("binary", ignore_index="255"), "ignore_index must be an int"),
         (lambda: SoftCrossEntropyLoss(smooth_factor=2.0), "smooth_factor"),
@@ -166,3 +166,92 @@ def test_value_checks_can_be_turned_off():
     target = torch.zeros(1, 2, 2, dtype=torch.long)
     target[0, 0, 0] = 7  # out of range: not checked, simply matches no class
     assert torch.isfinite(loss(torch.randn(1, 3, 2, 2), target))
+
+
+@pytest.mark.parametrize(
+    ("factory", "expected"),
+    [
+        (lambda: DiceLoss("binary", smooth=float("inf")), "smooth must be a finite number"),
+        (lambda: TverskyLoss("binary", alpha=float("nan")), "alpha must be a finite number"),
+        (lambda: FocalLoss("binary", gamma=float("inf")), "gamma must be a finite number"),
+        (lambda: MCCLoss(eps=float("inf")), "eps must be a finite number"),
+        (lambda: DiceLoss("binary", ignore_index=float("nan")), "ignore_index must be an int"),
+        (lambda: SoftBCEWithLogitsLoss(ignore_index=float("inf")), "ignore_index must be an int"),
+    ],
+)
+def test_non_finite_options_are_refused(factory, expected):
+    with pytest.raises(InvalidOptionError, match=expected):
+        factory()
+
+
+@pytest.mark.parametrize(
+    ("factory", "option"),
+    [
+        (lambda: DiceLoss("binary", from_logits="False"), "from_logits"),
+        (lambda: JaccardLoss("binary", log_loss="yes"), "log_loss"),
+        (lambda: LovaszLoss("binary", per_image="True"), "per_image"),
+        (lambda: FocalLoss("binary", normalized=None), "normalized"),
+        (lambda: MCCLoss(from_logits=2), "from_logits"),
+    ],
+)
+def test_yes_no_options_must_be_booleans(factory, option):
+    # bool("False") is True: a string would silently turn the option on
+    with pytest.raises(InvalidOptionError, match=f"{option} must be True or False"):
+        factory()
+
+
+def test_yes_no_options_take_booleans_and_zero_one():
+    assert DiceLoss("binary", from_logits=0).from_logits is False
+    assert LovaszLoss("binary", per_image=1).per_image is True
+
+
+def test_typos_get_a_did_you_mean():
+    with pytest.raises(InvalidOptionError, match="Did you mean 'multiclass'"):
+        DiceLoss("multi_class")
+    with pytest.raises(InvalidOptionError, match="Did you mean 'mean'"):
+        FocalLoss("binary", reduction="meen")
+    with pytest.raises(InvalidOptionError, match="Did you mean 'sum'"):
+        SoftCrossEntropyLoss(reduction="summ")
+
+
+@pytest.mark.parametrize("loss_class", MODE_LOSSES)
+def test_output_without_class_channel(loss_class):
+    with pytest.raises(InvalidTargetError, match=r"no class channel.*C >= 1"):
+        loss_class("multilabel")(torch.randn(2, 0, 4, 4), torch.zeros(2, 0, 4, 4))
+
+
+@pytest.mark.parametrize(
+    "loss",
+    [DiceLoss("multiclass"), FocalLoss("multiclass"), LovaszLoss("multiclass"),
+     SoftCrossEntropyLoss(), SoftBCEWithLogitsLoss(), MCCLoss()],
+    ids=lambda loss: type(loss).__name__,
+)
+def test_target_on_another_device(loss):
+    channels = 1 if isinstance(loss, SoftBCEWithLogitsLoss | MCCLoss) else 3
+    target = torch.zeros(2, 4, 4, dtype=torch.long, device="meta")
+    with pytest.raises(InvalidTargetError, match=r"different devices.*target.to\(output.device\)"):
+        loss(torch.randn(2, channels, 4, 4), target)
+
+
+def test_soft_bce_weight_must_broadcast_to_the_output():
+    loss = SoftBCEWithLogitsLoss(pos_weight=torch.ones(3))
+    with pytest.raises(InvalidOptionError, match=r"pos_weight of shape \(3,\).*\(2, 3, 4, 5\)"):
+        loss(torch.randn(2, 3, 4, 5), torch.zeros(2, 3, 4, 5))
+    loss = SoftBCEWithLogitsLoss(weight=torch.ones(3, 1, 1))  # one weight per channel
+    assert loss(torch.randn(2, 3, 4, 5), torch.zeros(2, 3, 4, 5)).dim() == 0
+    with pytest.raises(InvalidOptionError, match="weight of shape"):
+        SoftBCEWithLogitsLoss(weight=torch.ones(2, 2, 3, 4, 5))(
+            torch.randn(2, 3, 4, 5), torch.zeros(2, 3, 4, 5)
+        )  # broadcasting would enlarge the output
+    with pytest.raises(InvalidTargetError, match="real 0/1 values"):
+        SoftBCEWithLogitsLoss()(torch.randn(2, 1, 4), torch.zeros(2, 1, 4, dtype=torch.cfloat))
+
+
+def test_soft_ce_dim_outside_the_output():
+    with pytest.raises(InvalidTargetError, match=r"dim=4 is not a class dimension.*1\.\.3"):
+        SoftCrossEntropyLoss(dim=4)(torch.randn(2, 3, 4, 4), torch.zeros(2, 4, 4).long())
+    with pytest.raises(InvalidTargetError, match="dim=-4"):
+        SoftCrossEntropyLoss(dim=-4)(torch.randn(2, 3, 4, 4), torch.zeros(2, 4, 4).long())
+    # the last dimension as class dimension works
+    value = SoftCrossEntropyLoss(dim=-1)(torch.randn(2, 4, 4, 3), torch.zeros(2, 4, 4).long())
+    assert value.dim() == 0

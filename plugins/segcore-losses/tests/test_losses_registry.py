@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import re
+
 import pytest
 import segcore_losses
 import torch
 
 import segcore
-from segcore.errors import InvalidOptionError, UnknownNameError
+from segcore.errors import InvalidOptionError, UnknownNameError, UnknownOptionError
 from segcore.objectives import WeightedSumLoss
 
 NAMES = {
@@ -51,8 +53,76 @@ def test_build_loss_errors():
         segcore.build_loss("dise", mode="binary")
     with pytest.raises(InvalidOptionError, match="valid modes"):
         segcore.build_loss("dice", mode="multi")
-    with pytest.raises(InvalidOptionError, match="smoothing"):
+    with pytest.raises(UnknownOptionError, match=r"smoothing.*Did you mean 'smooth'"):
         segcore.build_loss("dice", mode="binary", smoothing=1.0)
+    with pytest.raises(InvalidOptionError, match="Did you mean 'multiclass'"):
+        segcore.build_loss("dice", mode="multi-class")
+    with pytest.raises(InvalidOptionError, match=r"loss name.*or a \{name: weight\} mapping"):
+        segcore.build_loss(["dice", "focal"], mode="binary")
+
+
+def test_weighted_sum_refuses_an_option_no_term_takes():
+    with pytest.raises(UnknownOptionError) as info:
+        segcore.build_loss({"dice": 1.0}, mode="binary", smoth=1.0)
+    message = str(info.value)
+    assert "'smoth'" in message and "Did you mean 'smooth'?" in message
+    assert "Valid options: mode, classes" in message
+    assert isinstance(info.value, TypeError)  # like an unexpected keyword argument
+    with pytest.raises(UnknownOptionError, match=r"'ignore_indx'.*Did you mean 'ignore_index'"):
+        segcore.build_loss({"dice": 1.0, "soft_bce": 1.0}, mode="binary", ignore_indx=255)
+
+
+def test_weighted_sum_passes_each_option_to_the_terms_that_take_it():
+    # soft_bce takes no mode, lovasz no smooth, dice no per_image: each is fine for one term
+    loss = segcore.build_loss({"dice": 1.0, "soft_bce": 0.5, "lovasz": 0.0}, mode="binary",
+                              smooth=1.0, per_image=True, smooth_factor=0.1)
+    assert loss.losses["dice"].smooth == 1.0
+    assert loss.losses["lovasz"].per_image is True
+    assert loss.losses["soft_bce"].smooth_factor == 0.1
+    assert loss.weights == {"dice": 1.0, "soft_bce": 0.5, "lovasz": 0.0}
+
+
+@pytest.mark.parametrize(
+    ("weight", "expected"),
+    [
+        (float("nan"), "finite number >= 0, got nan"),
+        (float("inf"), "finite number >= 0, got inf"),
+        (-float("inf"), "finite number >= 0, got -inf"),
+        (-0.5, "negative weight makes training maximise"),
+        (True, "got True"),
+        ("1.0", "got '1.0'"),
+        (None, "got None"),
+        (torch.tensor(1.0), "finite number >= 0"),
+    ],
+)
+def test_weighted_sum_refuses_bad_weights(weight, expected):
+    with pytest.raises(InvalidOptionError, match=re.escape(expected)) as info:
+        segcore.build_loss({"dice": 1.0, "focal": weight}, mode="binary")
+    assert "'focal'" in str(info.value)
+
+
+def test_weighted_sum_takes_zero_and_integer_weights():
+    loss = segcore.build_loss({"dice": 0, "focal": 2}, mode="binary")
+    assert loss.weights == {"dice": 0.0, "focal": 2.0}
+    logits, target = torch.randn(2, 1, 4, 4), torch.randint(0, 2, (2, 4, 4))
+    torch.testing.assert_close(loss(logits, target), 2 * loss.last_values["focal"])
+
+
+def test_weighted_sum_refuses_an_empty_mapping_and_reduction_none():
+    with pytest.raises(InvalidOptionError, match=r"empty mapping.*installed losses: dice"):
+        segcore.build_loss({}, mode="binary")
+    with pytest.raises(InvalidOptionError, match="at least one term"):
+        WeightedSumLoss({}, {})
+    with pytest.raises(InvalidOptionError, match=r"one loss per element.*'mean' or 'sum'"):
+        segcore.build_loss({"dice": 1.0, "focal": 1.0}, mode="binary", reduction="none")
+
+
+def test_weighted_sum_loss_checks_its_weights_itself():
+    dice = segcore_losses.DiceLoss("binary")
+    with pytest.raises(InvalidOptionError, match="finite number >= 0, got -1"):
+        WeightedSumLoss({"dice": dice}, {"dice": -1})
+    with pytest.raises(InvalidOptionError, match="one weight per term"):
+        WeightedSumLoss({"dice": dice}, {"focal": 1.0})
 
 
 def test_weighted_sum_is_the_weighted_sum_of_terms():

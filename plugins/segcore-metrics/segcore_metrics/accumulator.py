@@ -22,8 +22,20 @@ import torch
 from torch import Tensor
 
 from segcore import BINARY_MODE, MULTICLASS_MODE
-from segcore.errors import InvalidOptionError, InvalidTargetError, UnknownNameError, did_you_mean
-from segcore_metrics.functional import METRICS, MODES, Stats, Threshold, _check_choice, get_stats
+from segcore.errors import (
+    InvalidOptionError,
+    InvalidTargetError,
+    UnknownNameError,
+    UnknownOptionError,
+    did_you_mean,
+)
+from segcore_metrics.functional import (
+    METRICS,
+    Stats,
+    Threshold,
+    check_stats_options,
+    get_stats,
+)
 
 __all__ = ["MetricAccumulator"]
 
@@ -62,11 +74,14 @@ class MetricAccumulator:
         distributed: bool = True,
         process_group: Any = None,
     ) -> None:
-        _check_choice("mode", mode, MODES)
         if mode == MULTICLASS_MODE and num_classes is None:
             raise InvalidOptionError(
                 "MetricAccumulator(mode='multiclass') needs num_classes, the number of classes"
             )
+        check_stats_options(mode, ignore_index, threshold, num_classes)
+        for flag, value in (("per_image", per_image), ("distributed", distributed)):
+            if not isinstance(value, bool):
+                raise InvalidOptionError(f"{flag} must be True or False, got {value!r}")
         self.mode = mode
         self.ignore_index = ignore_index
         self.threshold = threshold
@@ -145,11 +160,11 @@ class MetricAccumulator:
         names = [metric] if isinstance(metric, str) or callable(metric) else list(metric)
         functions = [_metric_function(name) for name in names]
         accepted = [_accepted_options(function, options) for function in functions]
-        unused = set(options).difference(*accepted)
+        unused = sorted(set(options).difference(*accepted))
         if unused:
-            raise InvalidOptionError(
-                f"no requested metric takes the option(s) {', '.join(sorted(unused))} "
-                "(beta is an option of fbeta_score)"
+            raise UnknownOptionError(
+                f"no requested metric takes the option(s) {', '.join(unused)} (beta is an "
+                f"option of fbeta_score).{did_you_mean(unused[0], ['beta'])}"
             )
         tp, fp, fn, tn = self.stats()
         scores = {

@@ -23,14 +23,13 @@ from collections.abc import Callable, Iterator, Sequence
 import torch
 from torch import Tensor
 
-from segcore import BINARY_MODE, MULTICLASS_MODE, MULTILABEL_MODE
-from segcore.errors import InvalidOptionError, InvalidTargetError
+from segcore import BINARY_MODE, MODES, MULTICLASS_MODE
+from segcore.errors import InvalidOptionError, InvalidTargetError, did_you_mean
 from segcore_metrics import FUNCTIONAL_EXPORTS
 
 # The public names are listed once, in the package (which loads them lazily from here).
 __all__ = list(FUNCTIONAL_EXPORTS)
 
-MODES = (BINARY_MODE, MULTILABEL_MODE, MULTICLASS_MODE)
 #: Every valid ``reduction``; ``"none"`` and ``None`` both keep the (N, C) scores.
 REDUCTIONS = (
     "micro",
@@ -107,10 +106,15 @@ def get_stats(
         >>> tp
         tensor([[1, 1, 1]])
     """
-    _check_choice("mode", mode, MODES)
+    check_stats_options(mode, ignore_index, threshold, num_classes)
     for name, tensor in (("output", output), ("target", target)):
         if not isinstance(tensor, Tensor):
             raise InvalidTargetError(f"{name} must be a torch.Tensor, got {type(tensor).__name__}")
+    if output.device != target.device:
+        raise InvalidTargetError(
+            f"output and target are on different devices ({output.device} and "
+            f"{target.device}); move one with .to(), e.g. target.to(output.device)"
+        )
     if target.is_floating_point() or target.is_complex() or (
         mode == MULTICLASS_MODE and target.dtype == torch.bool
     ):
@@ -124,7 +128,8 @@ def get_stats(
         )
     with torch.no_grad():
         if mode == MULTICLASS_MODE:
-            return _multiclass_stats(output, target, num_classes, ignore_index, threshold)
+            assert num_classes is not None  # check_stats_options
+            return _multiclass_stats(output, target, num_classes, ignore_index)
         return _binary_stats(output, target, mode, ignore_index, threshold, num_classes)
 
 
@@ -133,9 +138,11 @@ def _is_integer(tensor: Tensor) -> bool:
 
 
 def _check_choice(name: str, value: object, choices: Sequence[object]) -> None:
-    if value not in choices:
+    if not isinstance(value, str | None) or value not in choices:
         valid = ", ".join(repr(choice) for choice in choices)
-        raise InvalidOptionError(f"unknown {name} {value!r}; valid values are {valid}")
+        strings = [choice for choice in choices if isinstance(choice, str)]
+        hint = did_you_mean(value, strings) if isinstance(value, str) else ""
+        raise InvalidOptionError(f"unknown {name} {value!r}; valid values are {valid}.{hint}")
 
 
 def _check_int(name: str, value: object) -> int:
@@ -144,30 +151,80 @@ def _check_int(name: str, value: object) -> int:
     return value
 
 
+def check_stats_options(
+    mode: str,
+    ignore_index: int | None = None,
+    threshold: Threshold | None = None,
+    num_classes: int | None = None,
+) -> None:
+    """Check the options of ``get_stats`` (and ``MetricAccumulator``) before any tensor is read.
+
+    Raises:
+        InvalidOptionError: unknown mode; ``num_classes`` missing (multiclass), not an int or
+            < 1; ``ignore_index`` not an int; ``threshold`` given in multiclass mode, or not a
+            finite number or a sequence of finite numbers.
+    """
+    _check_choice("mode", mode, MODES)
+    if ignore_index is not None:
+        _check_int("ignore_index", ignore_index)
+    if num_classes is not None and _check_int("num_classes", num_classes) < 1:
+        raise InvalidOptionError(f"num_classes must be >= 1, got {num_classes}")
+    if mode == MULTICLASS_MODE:
+        if threshold is not None:
+            raise InvalidOptionError(
+                "threshold is not used in 'multiclass' mode: output must already hold class "
+                "indices (e.g. logits.argmax(dim=1)); drop threshold"
+            )
+        if num_classes is None:
+            raise InvalidOptionError(
+                "get_stats(mode='multiclass') needs num_classes, the number of classes C "
+                "(class indices are 0..C-1)"
+            )
+        if ignore_index is not None and 0 <= ignore_index < num_classes:
+            raise InvalidOptionError(
+                f"ignore_index={ignore_index} is a valid class index (0..{num_classes - 1}); it "
+                "must lie outside the classes, e.g. -1 or 255 (shift your labels if class 0 is "
+                "'ignore')"
+            )
+    elif ignore_index is not None and ignore_index in (0, 1):
+        raise InvalidOptionError(
+            f"ignore_index={ignore_index} is a valid {mode} label (0 or 1); use another value, "
+            "e.g. -1 or 255"
+        )
+    if threshold is not None:
+        _threshold_values(threshold)
+
+
+def _threshold_values(threshold: Threshold) -> Tensor:
+    """``threshold`` as a flat float64 tensor of finite values (one, or one per class)."""
+    problem = ""
+    values = None
+    if isinstance(threshold, bool | str | bytes):
+        problem = f"got {threshold!r}"
+    else:
+        try:
+            values = torch.as_tensor(threshold, dtype=torch.float64).flatten()
+        except (TypeError, ValueError, RuntimeError):
+            problem = f"got {threshold!r}"
+    if values is not None and values.numel() == 0:
+        problem = "got no value"
+    elif values is not None and not bool(torch.isfinite(values).all()):
+        problem = f"got {values.tolist()}"
+    if problem:
+        raise InvalidOptionError(
+            "threshold must be a finite number (0.5 for probabilities, 0.0 for logits) or one "
+            f"finite number per class, {problem}"
+        )
+    assert values is not None
+    return values
+
+
 def _multiclass_stats(
     output: Tensor,
     target: Tensor,
-    num_classes: int | None,
+    num_classes: int,
     ignore_index: int | None,
-    threshold: Threshold | None,
 ) -> Stats:
-    if threshold is not None:
-        raise InvalidOptionError(
-            "threshold is not used in 'multiclass' mode: output must already hold class "
-            "indices (e.g. logits.argmax(dim=1)); drop threshold"
-        )
-    if num_classes is None:
-        raise InvalidOptionError(
-            "get_stats(mode='multiclass') needs num_classes, the number of classes C "
-            "(class indices are 0..C-1)"
-        )
-    if _check_int("num_classes", num_classes) < 1:
-        raise InvalidOptionError(f"num_classes must be >= 1, got {num_classes}")
-    if ignore_index is not None and 0 <= _check_int("ignore_index", ignore_index) < num_classes:
-        raise InvalidOptionError(
-            f"ignore_index={ignore_index} is a valid class index (0..{num_classes - 1}); it must "
-            "lie outside the classes, e.g. -1 or 255 (shift your labels if class 0 is 'ignore')"
-        )
     if not _is_integer(output):
         hint = "pass output.argmax(dim=1)" if output.is_floating_point() else "use output.long()"
         raise InvalidTargetError(
@@ -358,11 +415,6 @@ def _binary_stats(
             f"num_classes={num_classes} does not match the {classes} channel(s) of output "
             f"{tuple(output.shape)}"
         )
-    if ignore_index is not None and _check_int("ignore_index", ignore_index) in (0, 1):
-        raise InvalidOptionError(
-            f"ignore_index={ignore_index} is a valid {mode} label (0 or 1); use another value, "
-            "e.g. -1 or 255"
-        )
     if threshold is None:
         if output.is_floating_point():
             raise InvalidOptionError(
@@ -407,11 +459,9 @@ def _binary_stats(
 
 
 def _threshold_tensor(threshold: Threshold, classes: int, output: Tensor) -> Tensor | float:
-    if isinstance(threshold, bool):
-        raise InvalidOptionError(f"threshold must be a number or one per class, got {threshold!r}")
     if isinstance(threshold, int | float):
         return float(threshold)
-    values = torch.as_tensor(threshold, dtype=torch.float64).flatten()
+    values = _threshold_values(threshold)
     if values.numel() == 1:
         return float(values)
     if values.numel() != classes:
@@ -455,26 +505,50 @@ def _compute_metric(
     score = _fill_undefined(formula(*(_as_float(value) for value in counts)), zero_division)
 
     if reduction in ("macro", "micro-imagewise", "macro-imagewise"):
-        return score.mean()
+        return _mean(score, zero_division)
     if reduction in _WEIGHTED:
         # a class of weight 0 contributes nothing, even an infinite likelihood ratio (inf * 0)
         weighted = (score * weights).masked_fill(weights == 0, 0.0)
-        return weighted.sum() if reduction == "weighted" else weighted.sum(1).mean()
+        return weighted.sum() if reduction == "weighted" else _mean(weighted.sum(1), zero_division)
     return score  # "micro" (already a scalar), "none", None
+
+
+def _mean(score: Tensor, zero_division: str | float) -> Tensor:
+    """The mean of ``score``; the mean over no image at all (counts of an empty batch, an
+    accumulator without updates) is undefined (0/0), so it is ``zero_division``."""
+    if score.numel():
+        return score.mean()
+    return _fill_undefined(score.new_full((), math.nan), zero_division)
 
 
 def _check_zero_division(zero_division: object) -> None:
     if zero_division == "warn":
         return
-    if isinstance(zero_division, bool) or not isinstance(zero_division, int | float):
+    if (
+        isinstance(zero_division, bool)
+        or not isinstance(zero_division, int | float)
+        or not math.isfinite(zero_division)
+    ):
+        hint = did_you_mean(zero_division, ["warn"]) if isinstance(zero_division, str) else ""
         raise InvalidOptionError(
-            f"zero_division must be a number (the score used for 0/0) or 'warn', got "
-            f"{zero_division!r}"
+            f"zero_division must be a finite number (the score used for 0/0, e.g. 0 or 1) or "
+            f"'warn', got {zero_division!r}.{hint}"
         )
 
 
 def _check_stats(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor, reduction: str | None) -> Stats:
-    values = tuple(torch.as_tensor(value) for value in (tp, fp, fn, tn))
+    values = []
+    for name, value in (("tp", tp), ("fp", fp), ("fn", fn), ("tn", tn)):
+        try:
+            tensor = torch.as_tensor(value)
+        except (TypeError, ValueError, RuntimeError):
+            tensor = None
+        if tensor is None or tensor.is_complex() or tensor.dtype == torch.bool:
+            raise InvalidTargetError(
+                f"{name} must be a tensor of counts (as get_stats returns them), got "
+                f"{type(value).__name__} {value!r:.80}"
+            )
+        values.append(tensor)
     shapes = {tuple(value.shape) for value in values}
     if len(shapes) != 1:
         raise InvalidTargetError(
@@ -486,7 +560,7 @@ def _check_stats(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor, reduction: str 
             f"reduction {reduction!r} needs tp, fp, fn, tn of shape (N, C) as get_stats returns "
             f"them, got shape {tuple(values[0].shape)}"
         )
-    return values  # type: ignore[return-value]
+    return tuple(values)  # type: ignore[return-value]
 
 
 def _normalized_weights(
@@ -507,7 +581,13 @@ def _normalized_weights(
             f"reduction {reduction!r} needs class_weights, one non-negative weight per class "
             f"({classes} values)"
         )
-    weights = torch.as_tensor(class_weights, dtype=torch.float64).flatten()
+    try:
+        weights = torch.as_tensor(class_weights, dtype=torch.float64).flatten()
+    except (TypeError, ValueError, RuntimeError):
+        raise InvalidOptionError(
+            f"class_weights must be a list or tensor of {classes} numbers (one per class), got "
+            f"{class_weights!r}"
+        ) from None
     if weights.numel() != classes:
         raise InvalidOptionError(
             f"class_weights must have one value per class ({classes}), got {weights.numel()}"
@@ -672,13 +752,26 @@ def fbeta_score(
     class_weights: Sequence[float] | Tensor | None = None,
     zero_division: str | float = 1.0,
 ) -> Tensor:
-    if isinstance(beta, bool) or not isinstance(beta, int | float) or not math.isfinite(beta):
-        raise InvalidOptionError(f"beta must be a finite number, got {beta!r}")
+    _check_beta(beta)
 
     def formula(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor) -> Tensor:
         return _fbeta(tp, fp, fn, tn, beta=beta)
 
     return _compute_metric(formula, tp, fp, fn, tn, reduction, class_weights, zero_division)
+
+
+def _check_beta(beta: object) -> None:
+    """``beta`` is a finite number > 0 (the F-beta score is defined for positive beta)."""
+    if (
+        isinstance(beta, bool)
+        or not isinstance(beta, int | float)
+        or not math.isfinite(beta)
+        or beta <= 0
+    ):
+        raise InvalidOptionError(
+            f"beta must be a finite number > 0 (1: F1, 2: recall weighs more, 0.5: precision "
+            f"weighs more), got {beta!r}; for the precision itself use precision()"
+        )
 
 
 fbeta_score.__doc__ = (
@@ -687,9 +780,11 @@ fbeta_score.__doc__ = (
     + _REDUCTION_DOC.replace("{name}(tp, fp, fn, tn,", "fbeta_score(tp, fp, fn, tn, beta=2,")
     .replace(
         "        reduction: how",
-        "        beta: weight of recall against precision (1: F1, 0: precision).\n"
+        "        beta: weight of recall against precision, a finite number >= 0 (1: F1, "
+        "0: precision).\n"
         "        reduction: how",
     )
+    .replace("InvalidOptionError: unknown", "InvalidOptionError: bad beta, unknown")
 )
 
 f1_score = _define_metric("f1_score", _f1, "F1 score (Dice)", "2 tp / (2 tp + fp + fn)")

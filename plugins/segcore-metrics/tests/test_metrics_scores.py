@@ -210,10 +210,12 @@ def test_float_stats_and_the_default_dtype():
     assert M.iou_score(*doubles, reduction="micro").dtype == torch.float64
 
 
-def test_fbeta_with_beta_one_is_f1_and_beta_zero_is_precision():
+def test_fbeta_with_beta_one_is_f1_and_small_beta_tends_to_precision():
     stats = tensors(TP, FP, FN, TN)
     assert torch.equal(M.fbeta_score(*stats, beta=1.0), M.f1_score(*stats))
-    assert torch.allclose(M.fbeta_score(*stats, beta=0.0), M.precision(*stats))
+    # where the precision is defined (tp + fp > 0), F-beta tends to it as beta goes to 0
+    defined = tensors([[2, 1], [1, 3]], [[1, 2], [1, 1]], [[0, 1], [2, 0]], [[5, 4], [4, 4]])
+    assert torch.allclose(M.fbeta_score(*defined, beta=1e-4), M.precision(*defined), atol=1e-6)
 
 
 # --- properties on random counts --------------------------------------------------------------
@@ -347,3 +349,60 @@ def test_stats_of_different_shapes():
 def test_bad_beta():
     with pytest.raises(InvalidOptionError, match="beta"):
         M.fbeta_score(*tensors(TP, FP, FN, TN), beta="2")
+
+
+@pytest.mark.parametrize("beta", [-1, -0.5, 0, 0.0, NAN, math.inf, True, None, "2"])
+def test_beta_must_be_a_positive_finite_number(beta):
+    with pytest.raises(InvalidOptionError, match=r"beta must be a finite number > 0") as info:
+        M.fbeta_score(*tensors(TP, FP, FN, TN), beta=beta)
+    assert repr(beta) in str(info.value)
+
+
+def test_beta_may_be_an_int():
+    stats = tensors(TP, FP, FN, TN)
+    assert torch.equal(M.fbeta_score(*stats, beta=2), M.fbeta_score(*stats, beta=2.0))
+
+
+def test_a_misspelled_reduction_gets_a_did_you_mean():
+    with pytest.raises(InvalidOptionError, match="Did you mean 'macro-imagewise'"):
+        M.iou_score(*tensors(TP, FP, FN, TN), reduction="macro_imagewise")
+    with pytest.raises(InvalidOptionError, match="unknown reduction \\['macro'\\]"):
+        M.iou_score(*tensors(TP, FP, FN, TN), reduction=["macro"])
+
+
+@pytest.mark.parametrize("zero_division", [NAN, math.inf, -math.inf, "Warn"])
+def test_zero_division_must_be_finite_or_warn(zero_division):
+    with pytest.raises(InvalidOptionError, match=r"finite number.*'warn'"):
+        M.iou_score(*tensors(TP, FP, FN, TN), zero_division=zero_division)
+
+
+def test_zero_division_typo_gets_a_did_you_mean():
+    with pytest.raises(InvalidOptionError, match="Did you mean 'warn'"):
+        M.iou_score(*tensors(TP, FP, FN, TN), zero_division="wran")
+
+
+@pytest.mark.parametrize("weights", [["a", "b", "c"], "123", [[1.0, 2.0], [3.0]]])
+def test_class_weights_that_are_not_numbers(weights):
+    with pytest.raises(InvalidOptionError, match="class_weights must be a list or tensor of 3"):
+        M.iou_score(*tensors(TP, FP, FN, TN), reduction="weighted", class_weights=weights)
+
+
+@pytest.mark.parametrize("bad", [None, "tp", object(), torch.ones(2, 3, dtype=torch.bool)])
+def test_counts_that_are_not_count_tensors(bad):
+    tp, fp, _, tn = tensors(TP, FP, FN, TN)
+    with pytest.raises(InvalidTargetError, match="fn must be a tensor of counts"):
+        M.iou_score(tp, fp, bad, tn)
+
+
+@pytest.mark.parametrize("reduction", ["macro-imagewise", "micro-imagewise",
+                                       "weighted-imagewise"])
+def test_imagewise_mean_over_no_image_is_zero_division(reduction):
+    empty = torch.zeros(0, 3, dtype=torch.long)
+    options = {"class_weights": WEIGHTS} if reduction.startswith("weighted") else {}
+    value = M.iou_score(empty, empty, empty, empty, reduction=reduction, zero_division=0.25,
+                        **options)
+    assert value.dim() == 0 and value.item() == 0.25
+    with pytest.warns(M.UndefinedMetricWarning):
+        warned = M.iou_score(empty, empty, empty, empty, reduction=reduction,
+                             zero_division="warn", **options)
+    assert warned.item() == 0.0

@@ -202,7 +202,7 @@ def long_tensor(*shape):
     ("call", "error", "message"),
     [
         (lambda: get_stats(long_tensor(2, 4), long_tensor(2, 4), "multi-class", num_classes=3),
-         InvalidOptionError, "'binary', 'multilabel', 'multiclass'"),
+         InvalidOptionError, "'binary', 'multiclass', 'multilabel'"),
         (lambda: get_stats(long_tensor(2, 4), long_tensor(2, 4), "multiclass"),
          InvalidOptionError, "needs num_classes"),
         (lambda: get_stats(long_tensor(2, 4), long_tensor(2, 4), "multiclass", num_classes=0),
@@ -274,3 +274,42 @@ def test_get_stats_errors_say_what_was_expected(call, error, message):
 def test_errors_are_value_errors_for_smp_compatible_code():
     with pytest.raises(ValueError):
         get_stats(long_tensor(2, 4), long_tensor(2, 4), "multiclass")
+
+
+@pytest.mark.parametrize(
+    ("threshold", "shown"),
+    [("0.5", "got '0.5'"), (float("nan"), "got [nan]"), ([0.5, float("inf"), 0.5], "inf"),
+     ([], "got no value"), (True, "got True"), ([["a"]], "got [['a']]")],
+)
+def test_threshold_must_hold_finite_numbers(threshold, shown):
+    with pytest.raises(InvalidOptionError, match="threshold must be a finite number") as info:
+        get_stats(torch.rand(2, 3, 4), long_tensor(2, 3, 4), "multilabel", threshold=threshold)
+    assert shown in str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (dict(ignore_index=255.0), "ignore_index must be an int"),
+        (dict(ignore_index="255"), "ignore_index must be an int"),
+        (dict(num_classes=True), "num_classes must be an int"),
+        (dict(num_classes=1.0), "num_classes must be an int"),
+        (dict(num_classes=0), "num_classes must be >= 1"),
+    ],
+)
+def test_binary_options_are_checked(options, message):
+    with pytest.raises(InvalidOptionError, match=message):
+        get_stats(torch.rand(2, 1, 4), long_tensor(2, 1, 4), "binary", threshold=0.5, **options)
+
+
+def test_a_misspelled_mode_gets_a_did_you_mean():
+    with pytest.raises(InvalidOptionError, match="Did you mean 'multilabel'"):
+        get_stats(torch.rand(2, 3, 4), long_tensor(2, 3, 4), "multi-label", threshold=0.5)
+    with pytest.raises(InvalidOptionError, match="unknown mode None"):
+        get_stats(torch.rand(2, 3, 4), long_tensor(2, 3, 4), None, threshold=0.5)
+
+
+def test_output_and_target_on_different_devices():
+    target = torch.zeros(2, 4, dtype=torch.long, device="meta")
+    with pytest.raises(InvalidTargetError, match=r"different devices.*target.to\(output.device\)"):
+        get_stats(long_tensor(2, 4), target, "multiclass", num_classes=3)
