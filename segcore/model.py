@@ -68,6 +68,11 @@ class SegmentationModel(nn.Module):
     min_encoder_depth: ClassVar[int] = 3
     #: whether the encoder must support dilation (``output_stride`` 8/16) with default options
     requires_dilation: ClassVar[bool] = False
+    #: ``True``: inputs of any size are padded (zeros, bottom and right) to the next multiple of
+    #: ``input_divisor()`` and the mask is cropped back, so it always matches the input; sizes
+    #: that are already multiples go through untouched (identical to SMP). Set it to ``False``
+    #: on a model for SMP's strict behaviour: ``InputShapeError`` for other sizes.
+    pad_inputs: bool = True
 
     def __init__(
         self,
@@ -183,14 +188,15 @@ class SegmentationModel(nn.Module):
                 f"{height}x{width}. The model takes (N, {self._in_channels}, H, W) with H and W "
                 f"at least 1; check how the images were loaded or cropped."
             )
-        stride = int(self.encoder.output_stride)
-        if self.requires_divisible_input_shape and (height % stride or width % stride):
+        stride = self.input_divisor()
+        if not self.pad_inputs and (height % stride or width % stride):
             up = (_round_up(height, stride), _round_up(width, stride))
             nearest = (_round_nearest(height, stride), _round_nearest(width, stride))
             raise InputShapeError(
                 f"{self.architecture or type(self).__name__} needs height and width divisible "
                 f"by {stride}, got {height}x{width}. The nearest valid size is "
-                f"{nearest[0]}x{nearest[1]}; pad the images to {up[0]}x{up[1]} (or resize/crop)."
+                f"{nearest[0]}x{nearest[1]}; pad the images to {up[0]}x{up[1]} (or resize/crop), "
+                f"or set model.pad_inputs = True to let the model pad and crop."
             )
         # Encoders with unpadded layers (convnext's 4x4 stride-4 stem) refuse tiny inputs: the
         # first forward pass that fails finds the smallest size; later inputs are checked here.
@@ -203,10 +209,16 @@ class SegmentationModel(nn.Module):
         if checking:
             self.check_input_shape(x)
             _check_input_dtype(self, x)
+        height, width = x.shape[-2], x.shape[-1]
+        divisor = self.input_divisor()
+        padding = self.pad_inputs and divisor > 1
+        inputs = _pad_to_multiple(x, divisor) if padding else x
         try:
-            features = self.encoder(x)
+            features = self.encoder(inputs)
             decoder_output = self.decoder(features)
             masks = self.segmentation_head(decoder_output)
+            if padding:
+                masks = _crop_to_input(masks, height, width, inputs.shape[-2], inputs.shape[-1])
             if self.classification_head is not None:
                 labels = self.classification_head(features[-1])
                 return masks, labels
@@ -215,6 +227,14 @@ class SegmentationModel(nn.Module):
             if checking:
                 _explain_forward_failure(self, x, error)
             raise
+
+    def input_divisor(self) -> int:
+        """What height and width must be multiples of: the encoder's output stride for
+        architectures that need divisible sizes, else 1. ``forward`` pads to it (see
+        ``pad_inputs``); architectures with other needs (a ViT's patch size) override it."""
+        if not self.requires_divisible_input_shape:
+            return 1
+        return int(self.encoder.output_stride)
 
     @torch.inference_mode()
     def predict(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -617,3 +637,23 @@ def _runs(model: SegmentationModel, size: int) -> bool:
     except Exception:  # any failure means "not at this size"
         return False
     return True
+
+
+def _pad_to_multiple(x: torch.Tensor, divisor: int) -> torch.Tensor:
+    """Zero-pad the bottom and right of ``x`` so height and width are multiples of ``divisor``."""
+    pad_height = (divisor - x.shape[-2] % divisor) % divisor
+    pad_width = (divisor - x.shape[-1] % divisor) % divisor
+    return torch.nn.functional.pad(x, (0, pad_width, 0, pad_height))
+
+
+def _crop_to_input(
+    masks: torch.Tensor, height: int, width: int, padded_height: int, padded_width: int
+) -> torch.Tensor:
+    """The part of ``masks`` that covers the unpadded input.
+
+    The mask may have another scale than the input (FPN at depth 4 gives 2H x 2W, as in SMP):
+    the crop keeps that scale.
+    """
+    keep_height = masks.shape[-2] * height // padded_height
+    keep_width = masks.shape[-1] * width // padded_width
+    return masks[..., :keep_height, :keep_width]

@@ -148,7 +148,8 @@ class ArchitectureOptions:
 
 
 def refuse_decoder_typos(
-    architecture: str, encoder_kwargs: Mapping[str, Any], valid: Sequence[str]
+    architecture: str, encoder_kwargs: Mapping[str, Any], valid: Sequence[str],
+    prefixes: tuple[str, ...] = ("decoder_",),
 ) -> None:
     """Refuse ``decoder_*`` names among the keyword arguments a constructor passes to the encoder.
 
@@ -159,7 +160,7 @@ def refuse_decoder_typos(
 
         refuse_decoder_typos("unet", kwargs, ("decoder_use_batchnorm", *UnetOptions.names()))
     """
-    wrong = [name for name in encoder_kwargs if name.startswith("decoder_")]
+    wrong = [name for name in encoder_kwargs if name.startswith(prefixes)]
     if wrong:
         hint = "".join(did_you_mean(name, valid) for name in wrong)
         raise UnknownOptionError(

@@ -51,8 +51,34 @@ def _check_name(instance: Any, attribute: attrs.Attribute, value: str) -> None:
         )
 
 
+class FrozenDict(dict):  # type: ignore[type-arg]
+    """A read-only dict: the mappings of specs. Unlike ``MappingProxyType`` it can be pickled
+    and deep-copied, so models that keep their encoder's spec can be copied and saved whole.
+    """
+
+    def _refuse(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError("spec mappings are read-only; build a new spec with attrs.evolve")
+
+    __setitem__ = __delitem__ = clear = pop = popitem = setdefault = update = _refuse  # type: ignore[assignment]
+    __ior__ = _refuse  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (FrozenDict, (dict(self),))
+
+    def __copy__(self) -> FrozenDict:
+        return self
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> FrozenDict:
+        import copy
+
+        return FrozenDict({key: copy.deepcopy(value, memo) for key, value in self.items()})
+
+    def __hash__(self) -> int:  # frozen specs are hashable, so their mappings must be too
+        return hash(tuple(sorted(self.items(), key=lambda item: str(item[0]))))
+
+
 def _freeze_mapping(value: Mapping[str, Any] | None) -> Mapping[str, Any]:
-    return MappingProxyType(dict(value or {}))
+    return FrozenDict(value or {})
 
 
 def load(reference: str | Any) -> Any:

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -271,13 +271,17 @@ def check_architecture(
     size: int = 64,
     batch: int = 2,
     any_resolution: bool | None = None,
+    options_for_depth: Callable[[int], Mapping[str, Any]] | None = None,
     **options: Any,
 ) -> None:
     """Check an installed architecture: output shapes, aux head, input-size behaviour, config.
 
-    ``any_resolution=None`` follows the model's ``requires_divisible_input_shape``: a model
-    that does not require divisible sizes must return masks of the input size for odd sizes;
-    one that does must refuse them with ``InputShapeError``.
+    Every model must return masks of the input's size for odd sizes (models that need
+    multiples of the output stride pad and crop); with ``model.pad_inputs = False`` such a
+    model must refuse them with ``InputShapeError``. ``any_resolution=False`` skips the first
+    check (for architectures whose mask has another scale than the input).
+    ``options_for_depth(depth)`` gives the options used at each depth of ``depths`` (default:
+    ``options``, with a 5-value ``decoder_channels`` trimmed to the depth).
     """
     from segcore.factory import build, get_architecture_class
     from segcore.model import SegmentationModel, from_config
@@ -311,7 +315,9 @@ def check_architecture(
     for depth in tuple(depths):
         for class_count, channels in itertools.product(tuple(classes), tuple(in_channels)):
             model = build(name, encoder=encoder, encoder_depth=depth, in_channels=channels,
-                          classes=class_count, **_options_for_depth(options, depth)).eval()
+                          classes=class_count,
+                          **(options_for_depth(depth) if options_for_depth is not None
+                             else _options_for_depth(options, depth))).eval()
             assert isinstance(model, SegmentationModel), f"{name} must build a SegmentationModel"
             x = torch.randn(batch, channels, size, size)
             with torch.no_grad():
@@ -345,24 +351,31 @@ def check_architecture(
         "from_config(model.config) builds a model with different parameters"
     )
 
-    if any_resolution is None:
-        any_resolution = not model.requires_divisible_input_shape
     model.eval()
     odd = (size + 3, size - 5)
     x = torch.randn(1, 3, *odd)
-    if any_resolution:
+    if any_resolution is None or any_resolution:
         with torch.no_grad():
             mask = model(x)
         assert tuple(mask.shape[2:]) == odd, (
-            f"{name} should work on any input size: input {odd}, mask {tuple(mask.shape[2:])}"
+            f"{name} should work on any input size (padding to a multiple of "
+            f"{model.input_divisor()} and cropping back): input {odd}, mask "
+            f"{tuple(mask.shape[2:])}"
         )
-    else:
+    divisor = model.input_divisor()
+    if divisor > 1 and (odd[0] % divisor or odd[1] % divisor):
+        model.pad_inputs = False  # SMP's strict behaviour, on request
         try:
             model(x)
         except InputShapeError:
             pass
         else:
-            raise AssertionError(f"{name} accepted {odd} although it needs divisible sizes")
+            raise AssertionError(
+                f"{name} with pad_inputs=False accepted {odd} although it needs multiples of "
+                f"{divisor}"
+            )
+        finally:
+            model.pad_inputs = True
 
 
 def _options_for_depth(options: Mapping[str, Any], depth: int) -> dict[str, Any]:

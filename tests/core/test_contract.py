@@ -458,3 +458,20 @@ def test_warnings_from_a_clean_install_are_none(core_only):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         segcore.list_encoders()
+
+
+def test_models_that_keep_their_encoder_spec_can_be_copied_and_pickled(core_only):
+    import copy
+    import pickle
+
+    with testing.tiny_encoder_installed():
+        spec = ArchitectureSpec(name="probe", model=Probe)
+        with testing.specs_installed(architectures=[spec]):
+            model = segcore.build("probe", encoder=testing.TINY_ENCODER)
+    clone = copy.deepcopy(model)
+    restored = pickle.loads(pickle.dumps(model))
+    assert clone.encoder_spec == model.encoder_spec == restored.encoder_spec
+    x = torch.rand(1, 3, 64, 64)
+    torch.testing.assert_close(clone.eval()(x), model.eval()(x))
+    with pytest.raises(TypeError, match="read-only"):
+        model.encoder_spec.params["depth"] = 3

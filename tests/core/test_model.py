@@ -122,11 +122,26 @@ def test_input_shape_errors_name_the_fix(installed):
         model(torch.randn(1, 3, 64, 64))
     with pytest.raises(InputShapeError, match="4D tensor"):
         model(torch.randn(4, 64, 64))
+    # by default any size works: padded to 96x128, the mask cropped back to 70x100
+    assert model.eval()(torch.randn(1, 4, 70, 100)).shape == (1, 1, 70, 100)
+    model.pad_inputs = False  # SMP's strict behaviour
     with pytest.raises(InputShapeError) as error:
         model(torch.randn(1, 4, 70, 100))
     message = str(error.value)
     assert "divisible by 32" in message and "70x100" in message
     assert "nearest valid size is 64x96" in message and "pad the images to 96x128" in message
+    assert "pad_inputs = True" in message
+
+
+def test_padding_leaves_divisible_sizes_untouched_and_crops_the_rest(installed):
+    model = segcore.build("probenet", encoder=testing.TINY_ENCODER).eval()
+    x = torch.randn(1, 3, 64, 96)
+    padded = torch.nn.functional.pad(x[..., :50, :70], (0, 26, 0, 14))
+    with torch.no_grad():
+        assert model(x).shape == (1, 1, 64, 96)
+        torch.testing.assert_close(model(x[..., :50, :70]), model(padded)[..., :50, :70])
+        model.pad_inputs = False
+        torch.testing.assert_close(model(x), model(x))
 
 
 def test_output_stride_and_dilation(installed):

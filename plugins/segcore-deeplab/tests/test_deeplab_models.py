@@ -297,10 +297,13 @@ def test_encoder_depth_and_in_channels(architecture):
     ("deeplabv3", 8, (67, 59), "64x56", "72x64"),
     ("deeplabv3plus", 16, (70, 50), "64x48", "80x64"),
 ])
-def test_sizes_not_divisible_by_the_output_stride_are_refused(architecture, stride, size,
+def test_sizes_not_divisible_are_padded_or_refused_on_request(architecture, stride, size,
                                                               nearest, padded):
     model = _model(architecture)
     assert model.encoder.output_stride == stride
+    with torch.no_grad():  # padded to the next multiple and cropped back by default
+        assert model(torch.randn(1, 3, *size)).shape == (1, 1, *size)
+    model.pad_inputs = False  # SMP's strict behaviour
     with pytest.raises(InputShapeError, match=f"divisible by {stride}") as error:
         model(torch.randn(1, 3, *size))
     assert f"nearest valid size is {nearest}" in str(error.value)

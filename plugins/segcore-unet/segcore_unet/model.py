@@ -8,10 +8,9 @@ from typing import Any
 
 from torch import nn
 
-from segcore.errors import InvalidOptionError
 from segcore.model import SegmentationModel
-from segcore.nn import NormOption, norm_params
-from segcore.options import refuse_decoder_typos
+from segcore.nn import NormOption
+from segcore.options import batchnorm_option, refuse_decoder_typos
 from segcore_unet.decoder import UnetDecoder
 from segcore_unet.options import UnetOptions
 
@@ -81,7 +80,7 @@ class Unet(SegmentationModel):
     ) -> None:
         refuse_decoder_typos("unet", kwargs, CONSTRUCTOR_OPTIONS)
         if decoder_use_norm is None:
-            decoder_use_norm = _batchnorm_option(decoder_use_batchnorm)
+            decoder_use_norm = batchnorm_option(decoder_use_batchnorm, "decoder_use_batchnorm")
         super().__init__(
             encoder_name=encoder_name,
             encoder_depth=encoder_depth,
@@ -111,17 +110,3 @@ class Unet(SegmentationModel):
 
     def segmentation_head_options(self, options: UnetOptions) -> dict[str, Any]:
         return {"in_channels": options.decoder_channels[-1], "kernel_size": 3, "upsampling": 1}
-
-
-def _batchnorm_option(value: Any) -> NormOption:
-    """Validate ``decoder_use_batchnorm`` (True, False, "inplace", or any SMP 0.6 norm value)."""
-    if value is None:
-        raise InvalidOptionError("decoder_use_batchnorm must be True, False or 'inplace', got None")
-    try:
-        norm_params(value)
-    except InvalidOptionError as error:
-        raise InvalidOptionError(
-            f"decoder_use_batchnorm must be True, False or 'inplace' (or use decoder_use_norm "
-            f"for other normalisations), got {value!r}: {error}"
-        ) from None
-    return value

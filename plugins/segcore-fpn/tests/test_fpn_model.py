@@ -1,0 +1,475 @@
+"""FPN: shapes, module tree, decoder math, the effect of each option, errors (tiny encoder)."""
+
+from __future__ import annotations
+
+import inspect
+
+import pytest
+import segcore_fpn
+import torch
+import torch.nn.functional as F
+from segcore_fpn import FPN, FPNOptions
+from segcore_fpn.decoder import FPNDecoder, MergeBlock
+from torch import nn
+
+import segcore
+from segcore import testing
+from segcore.errors import (
+    EncoderCapabilityError,
+    InputShapeError,
+    InvalidOptionError,
+    UnknownOptionError,
+)
+from segcore.specs import EncoderSpec
+
+TINY = testing.TINY_ENCODER
+TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at depth 5
+SMALL = {"decoder_pyramid_channels": 16, "decoder_segmentation_channels": 32}
+
+
+@pytest.fixture(autouse=True)
+def _tiny_encoder(segcore_isolation):
+    with testing.tiny_encoder_installed():
+        yield
+
+
+def tiny_fpn(**kwargs) -> FPN:
+    torch.manual_seed(0)
+    return FPN(TINY, encoder_weights=None, **{**SMALL, **kwargs})
+
+
+# -- conformance and shapes ---------------------------------------------------------------
+def test_conformance_kit_default_options():
+    # The kit expects masks of the input size at every depth with the same options, but the
+    # head upsamples by `upsampling` (4) whatever the depth, as in SMP: the masks have the
+    # input size at encoder_depth=5 only. Depths 3 and 4 are checked below.
+    testing.check_architecture("fpn", TINY, depths=(5,))
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"decoder_merge_policy": "cat"},
+        {"decoder_dropout": 0.0},
+        {"decoder_interpolation": "bilinear"},
+        {"decoder_pyramid_channels": 24, "decoder_segmentation_channels": 64},
+    ],
+    ids=["cat", "no-dropout", "bilinear", "channels"],
+)
+def test_conformance_kit_with_options(options):
+    testing.check_architecture("fpn", TINY, depths=(5,), classes=(2,), in_channels=(3,),
+                               **options)
+
+
+@pytest.mark.parametrize("depth", [3, 4])
+@pytest.mark.parametrize("in_channels", [1, 3, 4])
+def test_shallower_depths_give_masks_of_the_input_size_with_matching_upsampling(depth,
+                                                                                in_channels):
+    model = tiny_fpn(encoder_depth=depth, upsampling=2 ** (depth - 3), in_channels=in_channels,
+                     classes=5, aux_params={"classes": 2}).eval()
+    with torch.no_grad():
+        mask, labels = model(torch.randn(2, in_channels, 64, 64))
+    assert mask.shape == (2, 5, 64, 64)
+    assert labels.shape == (2, 2)
+    assert model.classification_head[3].in_features == TINY_CHANNELS[depth]
+
+
+@pytest.mark.parametrize(("depth", "in_channels", "classes"), [(3, 1, 5), (4, 4, 1), (5, 3, 2)])
+def test_mask_shape_follows_depth_and_upsampling(depth, in_channels, classes):
+    model = tiny_fpn(encoder_depth=depth, in_channels=in_channels, classes=classes).eval()
+    x = torch.randn(1, in_channels, 64, 64)
+    with torch.no_grad():
+        features = model.encoder(x)
+        merged = model.decoder(features)
+        mask = model(x)
+    finest = 64 // 2 ** (depth - 3)  # the finest pyramid level is features[-4]
+    assert features[-4].shape[-1] == finest
+    assert merged.shape == (1, 32, finest, finest)
+    # as in SMP, the head upsamples by `upsampling` (4) whatever the depth
+    assert mask.shape == (1, classes, finest * 4, finest * 4)
+
+
+def test_aux_params_give_mask_and_labels():
+    model = tiny_fpn(classes=3, aux_params={"classes": 4, "pooling": "max", "dropout": 0.1,
+                                            "activation": "softmax"}).eval()
+    with torch.no_grad():
+        mask, labels = model(torch.randn(2, 3, 64, 64))
+    assert mask.shape == (2, 3, 64, 64)
+    assert labels.shape == (2, 4)
+    torch.testing.assert_close(labels.sum(1), torch.ones(2))  # softmax applied
+    assert model.classification_head[3].in_features == TINY_CHANNELS[-1]
+    assert isinstance(model.classification_head[0], nn.AdaptiveMaxPool2d)
+
+
+@pytest.mark.parametrize("in_channels", [1, 3, 4])
+def test_in_channels(in_channels):
+    model = tiny_fpn(in_channels=in_channels).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, in_channels, 64, 64)).shape == (1, 1, 64, 64)
+    # at depth 3 the input itself is the finest pyramid level
+    model = tiny_fpn(in_channels=in_channels, encoder_depth=3, upsampling=1)
+    assert model.decoder.p2.skip_conv.in_channels == in_channels
+
+
+@pytest.mark.parametrize(
+    ("activation", "check"),
+    [
+        ("sigmoid", lambda m: bool(((m >= 0) & (m <= 1)).all())),
+        ("softmax", lambda m: torch.allclose(m.sum(1), torch.ones(1, 64, 64), atol=1e-5)),
+        ("logsoftmax", lambda m: torch.allclose(m.exp().sum(1), torch.ones(1, 64, 64),
+                                                atol=1e-5)),
+        ("tanh", lambda m: bool(((m >= -1) & (m <= 1)).all())),
+        (nn.ReLU, lambda m: bool((m >= 0).all())),
+    ],
+    ids=["sigmoid", "softmax", "logsoftmax", "tanh", "callable"],
+)
+def test_activation_is_applied_to_the_mask(activation, check):
+    model = tiny_fpn(classes=3, activation=activation).eval()
+    logits_model = tiny_fpn(classes=3).eval()
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        mask, logits = model(x), logits_model(x)
+    assert check(mask)
+    assert not torch.allclose(mask, logits)
+
+
+# -- module tree ---------------------------------------------------------------------------
+def _decoder_keys(depth_blocks: dict[int, int]) -> list[str]:
+    keys = ["decoder.p5.weight", "decoder.p5.bias"]
+    keys += [f"decoder.{level}.skip_conv.{p}" for level in ("p4", "p3", "p2")
+             for p in ("weight", "bias")]
+    for block, count in depth_blocks.items():
+        for layer in range(count):
+            prefix = f"decoder.seg_blocks.{block}.block.{layer}.block"
+            keys += [f"{prefix}.0.weight", f"{prefix}.1.weight", f"{prefix}.1.bias"]
+    return keys
+
+
+def test_state_dict_keys_follow_smp_layout():
+    model = tiny_fpn()
+    keys = [k for k in model.state_dict() if not k.startswith("encoder.")]
+    expected = _decoder_keys({0: 3, 1: 2, 2: 1, 3: 1})
+    assert keys == [*expected, "segmentation_head.0.weight", "segmentation_head.0.bias"]
+    model = tiny_fpn(aux_params={"classes": 2})
+    assert [k for k in model.state_dict() if k.startswith("classification_head")] == [
+        "classification_head.3.weight", "classification_head.3.bias"]
+
+
+def test_module_tree_and_channels():
+    model = tiny_fpn(decoder_pyramid_channels=24, decoder_segmentation_channels=64)
+    decoder = model.decoder
+    assert [name for name, _ in decoder.named_children()] == [
+        "p5", "p4", "p3", "p2", "seg_blocks", "merge", "dropout"]
+    # 1x1 lateral projections of the four deepest features (reductions 32, 16, 8, 4)
+    assert (decoder.p5.in_channels, decoder.p5.out_channels, decoder.p5.kernel_size) == (
+        40, 24, (1, 1))
+    assert [decoder.__getattr__(p).skip_conv.in_channels for p in ("p4", "p3", "p2")] == [
+        32, 24, 16]
+    assert all(decoder.__getattr__(p).skip_conv.out_channels == 24 for p in ("p4", "p3", "p2"))
+    # segmentation blocks: 3, 2, 1, 1 conv-GN-ReLU layers; the first of each takes the pyramid
+    assert [len(b.block) for b in decoder.seg_blocks] == [3, 2, 1, 1]
+    assert [[layer.upsample for layer in b.block] for b in decoder.seg_blocks] == [
+        [True, True, True], [True, True], [True], [False]]
+    for block in decoder.seg_blocks:
+        conv, norm, relu = block.block[0].block
+        assert (conv.in_channels, conv.out_channels, conv.kernel_size) == (24, 64, (3, 3))
+        assert conv.bias is None
+        assert isinstance(norm, nn.GroupNorm) and (norm.num_groups, norm.num_channels) == (32, 64)
+        assert isinstance(relu, nn.ReLU)
+    assert isinstance(decoder.merge, MergeBlock)
+    assert isinstance(decoder.dropout, nn.Dropout2d)
+    head = model.segmentation_head
+    assert (head[0].in_channels, head[0].kernel_size) == (64, (1, 1))
+    assert isinstance(head[1], nn.Upsample) and head[1].scale_factor == 4
+
+
+# -- decoder math against a hand-written reference ----------------------------------------
+def _randomise(module):
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for tensor in module.state_dict().values():
+            if tensor.is_floating_point():
+                tensor.copy_(torch.randn_like(tensor) * 0.3)
+
+
+def _reference_layer(x, layer):
+    conv, norm, _ = layer.block
+    x = F.conv2d(x, conv.weight, padding=1)
+    n, c, h, w = x.shape
+    groups = x.reshape(n, 32, -1)
+    mean = groups.mean(-1, keepdim=True)
+    var = groups.var(-1, unbiased=False, keepdim=True)
+    x = ((groups - mean) / torch.sqrt(var + norm.eps)).reshape(n, c, h, w)
+    x = torch.clamp(x * norm.weight[:, None, None] + norm.bias[:, None, None], min=0)
+    if layer.upsample:
+        x = F.interpolate(x, scale_factor=2, mode="bilinear", align_corners=True)
+    return x
+
+
+@pytest.mark.parametrize("policy", ["add", "cat"])
+@pytest.mark.parametrize("mode", ["nearest", "bilinear"])
+def test_decoder_matches_reference_formula(policy, mode):
+    decoder = FPNDecoder(TINY_CHANNELS, 5, pyramid_channels=12, segmentation_channels=32,
+                         dropout=0.5, merge_policy=policy, interpolation_mode=mode).eval()
+    _randomise(decoder)
+    features = [torch.randn(2, c, 64 // 2**i, 96 // 2**i) for i, c in enumerate(TINY_CHANNELS)]
+    with torch.no_grad():
+        actual = decoder(features)
+        lateral = [F.conv2d(f, block.skip_conv.weight, block.skip_conv.bias) for f, block in
+                   zip(features[2:5], (decoder.p2, decoder.p3, decoder.p4))]
+        p5 = F.conv2d(features[5], decoder.p5.weight, decoder.p5.bias)
+        p4 = F.interpolate(p5, scale_factor=2, mode=mode) + lateral[2]
+        p3 = F.interpolate(p4, scale_factor=2, mode=mode) + lateral[1]
+        p2 = F.interpolate(p3, scale_factor=2, mode=mode) + lateral[0]
+        refined = []
+        for level, block in zip((p5, p4, p3, p2), decoder.seg_blocks):
+            for layer in block.block:
+                level = _reference_layer(level, layer)
+            refined.append(level)
+        expected = sum(refined) if policy == "add" else torch.cat(refined, 1)
+    assert actual.shape == (2, 32 if policy == "add" else 128, 16, 24)
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5)
+
+
+# -- the effect of each option -------------------------------------------------------------
+@pytest.mark.parametrize("upsampling", [1, 2, 8])
+def test_upsampling_changes_the_head_and_the_mask_size(upsampling):
+    model = tiny_fpn(upsampling=upsampling).eval()
+    head_upsample = model.segmentation_head[1]
+    if upsampling == 1:
+        assert isinstance(head_upsample, nn.Identity)
+    else:
+        assert isinstance(head_upsample, nn.Upsample) and head_upsample.scale_factor == upsampling
+        assert head_upsample.mode == "bilinear" and head_upsample.align_corners
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1, 16 * upsampling, 16 * upsampling)
+    assert model.config["upsampling"] == upsampling
+
+
+def test_merge_policy_cat_quadruples_the_head_input():
+    add, cat = tiny_fpn(), tiny_fpn(decoder_merge_policy="cat")
+    assert (add.decoder.out_channels, cat.decoder.out_channels) == (32, 128)
+    assert (add.segmentation_head[0].in_channels, cat.segmentation_head[0].in_channels) == (
+        32, 128)
+    assert (add.decoder.merge.policy, cat.decoder.merge.policy) == ("add", "cat")
+    maps = [torch.full((1, 2, 3, 3), float(i)) for i in range(4)]
+    torch.testing.assert_close(add.decoder.merge(maps), torch.full((1, 2, 3, 3), 6.0))
+    assert torch.equal(cat.decoder.merge(maps)[:, 4:6], maps[2])
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.2, 0.5])
+def test_decoder_dropout_drops_whole_channels_in_training_only(dropout):
+    model = tiny_fpn(decoder_dropout=dropout)
+    decoder = model.decoder
+    assert isinstance(decoder.dropout, nn.Dropout2d) and decoder.dropout.p == dropout
+    with torch.no_grad():
+        features = model.encoder.eval()(torch.randn(2, 3, 64, 64))
+        torch.manual_seed(0)
+        trained = decoder.train()(features)
+        evaluated = decoder.eval()(features)
+    if dropout == 0:
+        torch.testing.assert_close(trained, evaluated)
+        return
+    dropped = trained.abs().sum(dim=(2, 3)) == 0  # (N, C): channels zeroed as a whole
+    assert dropped.any() and not dropped.all()
+    kept = ~dropped
+    torch.testing.assert_close(trained[kept], evaluated[kept] / (1 - dropout))
+
+
+def test_pyramid_and_segmentation_channels_change_the_layers():
+    model = tiny_fpn(decoder_pyramid_channels=20, decoder_segmentation_channels=96)
+    convs = [m for m in model.decoder.modules() if isinstance(m, nn.Conv2d)]
+    assert {c.out_channels for c in convs[:4]} == {20}  # p5 and the three skip convs
+    assert {c.out_channels for c in convs[4:]} == {96}  # segmentation blocks
+    assert {m.num_channels for m in model.decoder.modules() if isinstance(m, nn.GroupNorm)} == {
+        96}
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic", "area", "nearest-exact"])
+def test_each_interpolation_mode_is_used(mode):
+    model = tiny_fpn(decoder_interpolation=mode).eval()
+    assert {b.interpolation_mode for b in (model.decoder.p4, model.decoder.p3,
+                                           model.decoder.p2)} == {mode}
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1, 64, 64)
+
+
+def test_interpolation_modes_change_the_output():
+    nearest = tiny_fpn(decoder_interpolation="nearest").eval()
+    bilinear = tiny_fpn(decoder_interpolation="bilinear").eval()
+    bilinear.load_state_dict(nearest.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert not torch.allclose(nearest(x), bilinear(x))
+
+
+@pytest.mark.parametrize("depth", [3, 4, 5])
+def test_encoder_depth_chooses_the_four_deepest_features(depth):
+    model = tiny_fpn(encoder_depth=depth, upsampling=2 ** (depth - 3))
+    decoder = model.decoder
+    assert decoder.p5.in_channels == TINY_CHANNELS[depth]
+    assert [b.skip_conv.in_channels for b in (decoder.p4, decoder.p3, decoder.p2)] == list(
+        TINY_CHANNELS[depth - 3: depth][::-1])
+    assert model.encoder.output_stride == 2**depth
+
+
+def test_options_are_validated_and_stored_in_config():
+    model = tiny_fpn(decoder_merge_policy="cat", decoder_dropout=0.1,
+                     decoder_interpolation="bicubic", upsampling=2)
+    assert isinstance(model.options, FPNOptions)
+    config = model.config
+    assert config["architecture"] == "fpn"
+    assert {k: config[k] for k in FPNOptions.names()} == {
+        "decoder_pyramid_channels": 16, "decoder_segmentation_channels": 32,
+        "decoder_merge_policy": "cat", "decoder_dropout": 0.1,
+        "decoder_interpolation": "bicubic", "upsampling": 2}
+
+
+def test_encoder_kwargs_are_passed_to_the_encoder():
+    received = {}
+
+    def factory(name, depth, **kwargs):
+        received.update(kwargs)
+        return testing.TinyEncoder(depth=depth)
+
+    spec = EncoderSpec(name="kwargs_tiny_test", family="Testing", factory=factory,
+                       out_channels=TINY_CHANNELS, accepts_kwargs=True)
+    with testing.specs_installed(encoders=[spec]):
+        model = FPN("kwargs_tiny_test", encoder_weights=None, drop_path_rate=0.1, **SMALL)
+    assert received == {"drop_path_rate": 0.1}
+    assert model.config["encoder_params"] == {"drop_path_rate": 0.1}
+
+
+# -- errors --------------------------------------------------------------------------------
+@pytest.mark.parametrize("via_build", [False, True])
+def test_unknown_decoder_option_suggests_the_right_name(via_build):
+    with pytest.raises(UnknownOptionError, match=r"decoder_merge_polcy.*decoder_merge_policy"):
+        if via_build:
+            segcore.build("fpn", encoder=TINY, decoder_merge_polcy="cat")
+        else:
+            FPN(TINY, encoder_weights=None, decoder_merge_polcy="cat")
+
+
+def test_unknown_non_decoder_option_is_refused_by_an_encoder_without_kwargs():
+    with pytest.raises(UnknownOptionError, match="'colour_mode'"):
+        tiny_fpn(colour_mode="rgb")
+
+
+def test_unknown_option_error_is_a_type_error_like_python():
+    with pytest.raises(TypeError):
+        tiny_fpn(decoder_channels=128)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("decoder_merge_policy", "sum", r"decoder_merge_policy must be one of 'add', 'cat'"),
+        ("decoder_merge_policy", None, r"decoder_merge_policy must be one of 'add', 'cat'"),
+        ("decoder_segmentation_channels", 48, r"multiple of 32 .*GroupNorm.*use 32 or 64"),
+        ("decoder_segmentation_channels", 16, r"multiple of 32 .*use 32"),
+        ("decoder_segmentation_channels", 0, r"decoder_segmentation_channels must be a positive"),
+        ("decoder_pyramid_channels", 0, r"decoder_pyramid_channels must be a positive int"),
+        ("decoder_pyramid_channels", 64.0, r"decoder_pyramid_channels must be a positive int"),
+        ("decoder_dropout", 1.0, r"decoder_dropout must be a number in \[0, 1\)"),
+        ("decoder_dropout", -0.1, r"decoder_dropout must be a number in \[0, 1\)"),
+        ("decoder_dropout", "0.2", r"decoder_dropout must be a number in \[0, 1\)"),
+        ("decoder_interpolation", "linear", r"decoder_interpolation.*'nearest'.*'bilinear'"),
+        ("upsampling", 0, r"upsampling must be a positive int"),
+        ("upsampling", 2.5, r"upsampling must be a positive int"),
+        ("upsampling", None, r"upsampling must be a positive int"),
+    ],
+)
+def test_bad_option_values_name_the_valid_ones(option, value, message):
+    with pytest.raises(InvalidOptionError, match=message):
+        tiny_fpn(**{option: value})
+
+
+@pytest.mark.parametrize("depth", [2, 1, 6])
+def test_encoder_depth_out_of_range(depth):
+    with pytest.raises(InvalidOptionError, match=r"encoder_depth=\d is too (small|large)") as info:
+        tiny_fpn(encoder_depth=depth)
+    if depth < 3:
+        assert "the fpn decoder needs at least 3 encoder stages" in str(info.value)
+
+
+def test_other_sizes_are_padded_or_refused_on_request():
+    model = tiny_fpn().eval()
+    with torch.no_grad():  # padded to 96x64 and cropped back by default
+        assert model(torch.randn(1, 3, 70, 64)).shape == (1, 1, 70, 64)
+    model.pad_inputs = False  # SMP's strict behaviour
+    with pytest.raises(InputShapeError, match=r"divisible by 32, got 70x64.*64x64"):
+        model(torch.randn(1, 3, 70, 64))
+    model = tiny_fpn(encoder_depth=3, upsampling=1).eval()
+    with torch.no_grad():  # depth 3: a multiple of 8 is enough
+        assert model(torch.randn(1, 3, 40, 56)).shape == (1, 1, 40, 56)
+
+
+class _TransformerLikeEncoder(testing.TinyEncoder):
+    """No features at reduction 2 (as transformer encoders: an empty level)."""
+
+    @property
+    def out_channels(self):
+        return (3, 0, 16, 24, 32, 40)[: self._depth + 1]
+
+
+def test_encoder_without_features_at_a_pyramid_level_is_refused():
+    spec = EncoderSpec(name="tiny-no-stride-2", family="Testing",
+                       factory=lambda name, depth: _TransformerLikeEncoder(depth=depth),
+                       out_channels=(3, 0, 16, 24, 32, 40))
+    with testing.specs_installed(encoders=[spec]):
+        with pytest.raises(EncoderCapabilityError, match=r"no features at reduction 2.*depth"):
+            FPN("tiny-no-stride-2", encoder_weights=None, encoder_depth=4, **SMALL)
+        model = FPN("tiny-no-stride-2", encoder_weights=None, **SMALL)  # depth 5 reads 4-32
+    assert model.decoder.p2.skip_conv.in_channels == 16
+
+
+def test_merge_block_refuses_an_unknown_policy():
+    with pytest.raises(InvalidOptionError, match="'add', 'cat'"):
+        MergeBlock("max")
+
+
+# -- public API ----------------------------------------------------------------------------
+def test_segcore_fpn_resolves_to_the_plugin_class():
+    assert segcore.FPN is segcore_fpn.FPN
+    assert "fpn" in segcore.list_architectures()
+    assert isinstance(segcore.build("fpn", encoder=TINY, **SMALL), FPN)
+
+
+def test_documented_signature():
+    parameters = inspect.signature(FPN).parameters
+    assert list(parameters)[:12] == [
+        "encoder_name", "encoder_depth", "encoder_weights", "decoder_pyramid_channels",
+        "decoder_segmentation_channels", "decoder_merge_policy", "decoder_dropout",
+        "in_channels", "classes", "activation", "upsampling", "aux_params",
+    ]
+    defaults = {name: p.default for name, p in parameters.items()}
+    assert defaults == {
+        "encoder_name": "resnet34", "encoder_depth": 5, "encoder_weights": "imagenet",
+        "decoder_pyramid_channels": 256, "decoder_segmentation_channels": 128,
+        "decoder_merge_policy": "add", "decoder_dropout": 0.2, "in_channels": 3,
+        "classes": 1, "activation": None, "upsampling": 4, "aux_params": None,
+        "decoder_interpolation": "nearest", "kwargs": inspect.Parameter.empty,
+    }
+    assert parameters["decoder_interpolation"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert parameters["kwargs"].kind is inspect.Parameter.VAR_KEYWORD
+    # the options class has the same defaults as the constructor
+    assert {k: defaults[k] for k in FPNOptions.names()} == FPNOptions().as_dict()
+
+
+def test_positional_arguments_follow_the_documented_order():
+    model = FPN(TINY, 4, None, 12, 64, "cat", 0.0, 2, 3, "sigmoid", 2).eval()
+    assert model.encoder.depth == 4
+    assert model.decoder.p5.out_channels == 12
+    assert model.decoder.out_channels == 4 * 64
+    assert model.decoder.dropout.p == 0.0
+    with torch.no_grad():
+        mask = model(torch.randn(1, 2, 32, 32))
+    assert mask.shape == (1, 3, 32, 32)
+    assert bool(((mask >= 0) & (mask <= 1)).all())
+
+
+def test_build_defaults_to_no_weights():
+    model = segcore.build("fpn", encoder=TINY, **SMALL)
+    assert isinstance(model, FPN)
+    with pytest.raises(segcore.WeightsError):
+        FPN(TINY, **SMALL)  # the class keeps the documented "imagenet"

@@ -1,0 +1,587 @@
+"""Linknet: shapes, module tree, decoder math, options, errors and the documented API.
+
+Only core and this plugin are needed: every model uses the kit's tiny encoder.
+"""
+
+from __future__ import annotations
+
+import inspect
+import re
+import sys
+
+import attrs
+import pytest
+import segcore_linknet
+import torch
+import torch.nn.functional as F
+from segcore_linknet import Linknet, LinknetOptions
+from segcore_linknet.decoder import LinknetDecoder, LinknetDecoderBlock, TransposeX2
+from torch import nn
+
+import segcore
+from segcore import testing
+from segcore.errors import (
+    EncoderCapabilityError,
+    InputShapeError,
+    InvalidOptionError,
+    MissingDependencyError,
+    UnknownOptionError,
+)
+from segcore.nn import LayerNorm2d
+from segcore.specs import EncoderSpec
+
+TINY = testing.TINY_ENCODER
+TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at depth 5
+# Linknet block i: channels[i] -> channels[i] // 4 -> channels[i + 1], deepest first, the last
+# block ending at 32 channels (the segmentation head's input)
+BLOCK_CHANNELS = [(40, 10, 32), (32, 8, 24), (24, 6, 16), (16, 4, 8), (8, 2, 32)]
+
+
+@pytest.fixture(autouse=True)
+def _tiny_encoder(segcore_isolation):
+    with testing.tiny_encoder_installed():
+        yield
+
+
+def tiny_linknet(**kwargs) -> Linknet:
+    return Linknet(TINY, encoder_weights=None, **kwargs)
+
+
+def _block_layers(model):
+    """The 3 layers (conv-norm-ReLU, transposed conv-norm-ReLU, conv-norm-ReLU) of each block."""
+    return [layer for block in model.decoder.blocks for layer in block.block]
+
+
+# -- conformance and shapes ---------------------------------------------------------------
+def test_conformance_kit_default_options():
+    testing.check_architecture("linknet", TINY)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"decoder_use_batchnorm": False},
+        {"decoder_use_norm": "layernorm"},
+        {"decoder_use_norm": "instancenorm"},
+        {"decoder_use_norm": {"type": "batchnorm", "momentum": 0.5}},
+    ],
+    ids=["no-norm", "layernorm", "instancenorm", "batchnorm-dict"],
+)
+def test_conformance_kit_with_options(options):
+    testing.check_architecture("linknet", TINY, depths=(3, 5), classes=(2,), in_channels=(3,),
+                               **options)
+
+
+@pytest.mark.parametrize(("depth", "in_channels", "classes"), [(3, 1, 5), (4, 4, 1), (5, 3, 2)])
+def test_mask_shape(depth, in_channels, classes):
+    model = tiny_linknet(encoder_depth=depth, in_channels=in_channels, classes=classes).eval()
+    with torch.no_grad():
+        mask = model(torch.randn(2, in_channels, 64, 64))
+    assert mask.shape == (2, classes, 64, 64)
+    assert len(model.decoder.blocks) == depth
+
+
+def test_each_block_doubles_the_size_up_to_the_input():
+    model = tiny_linknet().eval()
+    sizes = []
+    for block in model.decoder.blocks:
+        block.register_forward_hook(lambda m, i, o: sizes.append(tuple(o.shape[1:])))
+    with torch.no_grad():
+        model(torch.randn(1, 3, 64, 96))
+    assert sizes == [(32, 4, 6), (24, 8, 12), (16, 16, 24), (8, 32, 48), (32, 64, 96)]
+
+
+@pytest.mark.parametrize(
+    ("depth", "good", "bad"),
+    [(5, (64, 96), (65, 63)), (4, (48, 80), (48, 72)), (3, (40, 24), (40, 28))],
+)
+def test_input_sizes_and_the_output_stride(depth, good, bad):
+    model = tiny_linknet(encoder_depth=depth).eval()
+    assert model.requires_divisible_input_shape
+    assert model.encoder.output_stride == 2**depth
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, *good)).shape == (1, 1, *good)
+        try:
+            mask = model(torch.randn(1, 3, *bad))
+        except InputShapeError as error:  # the core refuses the size, naming the fix
+            stride = 2**depth
+            padded = [-(-side // stride) * stride for side in bad]
+            assert f"divisible by {stride}, got {bad[0]}x{bad[1]}" in str(error)
+            assert f"pad the images to {padded[0]}x{padded[1]}" in str(error)
+        else:  # the core pads the input and crops the mask back
+            assert mask.shape == (1, 1, *bad)
+
+
+def test_aux_params_give_mask_and_labels():
+    model = tiny_linknet(classes=3, aux_params={"classes": 4, "pooling": "max", "dropout": 0.1,
+                                                "activation": "softmax"}).eval()
+    with torch.no_grad():
+        mask, labels = model(torch.randn(2, 3, 64, 64))
+    assert mask.shape == (2, 3, 64, 64)
+    assert labels.shape == (2, 4)
+    torch.testing.assert_close(labels.sum(1), torch.ones(2))  # softmax applied
+    head = model.classification_head
+    assert isinstance(head[0], nn.AdaptiveMaxPool2d)
+    assert isinstance(head[2], nn.Dropout) and head[2].p == 0.1
+    assert head[3].in_features == TINY_CHANNELS[-1]  # on the deepest encoder features
+
+
+def test_aux_head_reads_the_deepest_features_at_every_depth():
+    model = tiny_linknet(encoder_depth=3, aux_params={"classes": 2}).eval()
+    assert model.classification_head[3].in_features == TINY_CHANNELS[3]
+    assert isinstance(model.classification_head[0], nn.AdaptiveAvgPool2d)  # default pooling
+
+
+def test_no_aux_head_by_default():
+    model = tiny_linknet().eval()
+    assert model.classification_head is None
+    with torch.no_grad():
+        assert isinstance(model(torch.randn(1, 3, 32, 32)), torch.Tensor)
+
+
+@pytest.mark.parametrize("in_channels", [1, 3, 4])
+def test_in_channels_adapt_the_first_convolution(in_channels):
+    model = tiny_linknet(in_channels=in_channels, classes=2).eval()
+    first = next(m for m in model.encoder.modules() if isinstance(m, nn.Conv2d))
+    assert first.in_channels == in_channels
+    with torch.no_grad():
+        assert model(torch.randn(2, in_channels, 64, 64)).shape == (2, 2, 64, 64)
+    with pytest.raises(InputShapeError, match=f"takes {in_channels} input channel"):
+        model(torch.randn(2, in_channels + 1, 64, 64))
+
+
+# -- activation ----------------------------------------------------------------------------
+def test_no_activation_gives_logits():
+    model = tiny_linknet(classes=2).eval()
+    assert isinstance(model.segmentation_head[2].activation, nn.Identity)
+
+
+def test_sigmoid_activation():
+    model = tiny_linknet(classes=2, activation="sigmoid").eval()
+    assert isinstance(model.segmentation_head[2].activation, nn.Sigmoid)
+    with torch.no_grad():
+        mask = model(torch.randn(2, 3, 64, 64) * 10)
+    assert bool(((mask >= 0) & (mask <= 1)).all())
+
+
+def test_softmax_activation_normalises_over_classes():
+    model = tiny_linknet(classes=3, activation="softmax").eval()
+    with torch.no_grad():
+        mask = model(torch.randn(2, 3, 64, 64))
+    torch.testing.assert_close(mask.sum(1), torch.ones(2, 64, 64))
+
+
+def test_callable_activation_and_the_logits_it_is_applied_to():
+    torch.manual_seed(0)
+    plain = tiny_linknet(classes=2).eval()
+    tanh = tiny_linknet(classes=2, activation=nn.Tanh).eval()
+    tanh.load_state_dict(plain.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        torch.testing.assert_close(tanh(x), torch.tanh(plain(x)))
+    assert tanh.config["activation"] is None  # a callable is not stored
+
+
+# -- module tree ---------------------------------------------------------------------------
+def test_block_channels_follow_the_linknet_wiring():
+    model = tiny_linknet()
+    blocks = model.decoder.blocks
+    assert len(blocks) == 5
+    for block, (in_channels, reduced, out_channels) in zip(blocks, BLOCK_CHANNELS):
+        reduce, upsample, expand = block.block
+        assert (reduce[0].in_channels, reduce[0].out_channels) == (in_channels, reduced)
+        assert reduce[0].kernel_size == (1, 1)
+        assert isinstance(upsample, TransposeX2)
+        assert isinstance(upsample[0], nn.ConvTranspose2d)
+        assert (upsample[0].in_channels, upsample[0].out_channels) == (reduced, reduced)
+        assert (upsample[0].kernel_size, upsample[0].stride, upsample[0].padding) == (
+            (4, 4), (2, 2), (1, 1))
+        assert (expand[0].in_channels, expand[0].out_channels) == (reduced, out_channels)
+        assert expand[0].kernel_size == (1, 1)
+    assert model.decoder._adds_skip == (True, True, True, True, False)
+
+
+def test_segmentation_head_is_a_1x1_convolution_without_upsampling():
+    head = tiny_linknet(classes=4).segmentation_head
+    assert (head[0].in_channels, head[0].out_channels) == (32, 4)
+    assert head[0].kernel_size == (1, 1)
+    assert isinstance(head[1], nn.Identity)
+
+
+def test_module_names_follow_smp_layout():
+    names = {name for name, _ in tiny_linknet(aux_params={"classes": 2}).named_modules()}
+    for name in [
+        "decoder", "decoder.blocks", "decoder.blocks.0", "decoder.blocks.0.block",
+        "decoder.blocks.0.block.0", "decoder.blocks.0.block.0.0", "decoder.blocks.0.block.0.1",
+        "decoder.blocks.0.block.0.2", "decoder.blocks.0.block.1", "decoder.blocks.0.block.1.0",
+        "decoder.blocks.4.block.2.2", "segmentation_head", "segmentation_head.0",
+        "segmentation_head.2.activation", "classification_head.3",
+    ]:
+        assert name in names, name
+    assert not any(name.startswith("decoder.blocks.5") for name in names)
+
+
+def test_state_dict_keys_follow_smp_layout():
+    keys = list(tiny_linknet().state_dict())
+    decoder_keys = [k for k in keys if k.startswith("decoder.blocks.0.")]
+    assert decoder_keys == [
+        "decoder.blocks.0.block.0.0.weight",
+        *[f"decoder.blocks.0.block.0.1.{n}" for n in
+          ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")],
+        "decoder.blocks.0.block.1.0.weight",
+        "decoder.blocks.0.block.1.0.bias",  # the transposed convolution always has a bias
+        *[f"decoder.blocks.0.block.1.1.{n}" for n in
+          ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")],
+        "decoder.blocks.0.block.2.0.weight",
+        *[f"decoder.blocks.0.block.2.1.{n}" for n in
+          ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")],
+    ]
+    assert keys[-2:] == ["segmentation_head.0.weight", "segmentation_head.0.bias"]
+    state = tiny_linknet().state_dict()
+    assert state["decoder.blocks.0.block.1.0.weight"].shape == (10, 10, 4, 4)
+    assert state["decoder.blocks.4.block.2.0.weight"].shape == (32, 2, 1, 1)
+
+
+def _placeholder_encoder_factory(name: str, depth: int) -> nn.Module:
+    """The tiny encoder with its reduction-2 level replaced by an empty 0-channel map, the way
+    transformer-style encoders (which start at reduction 4) report the missing level."""
+
+    class PlaceholderEncoder(testing.TinyEncoder):
+        def __init__(self, depth: int) -> None:
+            super().__init__(depth=depth)
+            self._out_channels = (3, 0, *TINY_CHANNELS[2:])
+
+        def forward(self, x):
+            features = super().forward(x)
+            empty = features[1].new_empty(features[1].shape[0], 0, *features[1].shape[2:])
+            return [features[0], empty, *features[2:]]
+
+    return PlaceholderEncoder(depth)
+
+
+def test_a_zero_channel_placeholder_level_is_not_added():
+    spec = EncoderSpec(name="placeholder_tiny_test", family="Testing",
+                       factory=_placeholder_encoder_factory, out_channels=(3, 0, 16, 24, 32, 40))
+    with testing.specs_installed(encoders=[spec]):
+        model = Linknet("placeholder_tiny_test", encoder_weights=None, classes=2).eval()
+        with torch.no_grad():
+            mask = model(torch.randn(1, 3, 64, 64))
+    assert mask.shape == (1, 2, 64, 64)
+    assert model.decoder._adds_skip == (True, True, True, False, False)
+    # the block before the placeholder keeps its width (16), as SMP does
+    widths = [(b.block[0][0].in_channels, b.block[2][0].out_channels)
+              for b in model.decoder.blocks]
+    assert widths == [(40, 32), (32, 24), (24, 16), (16, 16), (16, 32)]
+
+
+def test_too_narrow_encoder_stages_are_refused():
+    with pytest.raises(EncoderCapabilityError, match=r"at least 4 channels.*\[2\]"):
+        LinknetDecoder((3, 2, 16, 24))
+
+
+# -- decoder math against a hand-written reference ----------------------------------------
+def _reference_norm_relu(x, norm):
+    if isinstance(norm, nn.BatchNorm2d):
+        x = (x - norm.running_mean[None, :, None, None]) / torch.sqrt(
+            norm.running_var[None, :, None, None] + norm.eps
+        ) * norm.weight[None, :, None, None] + norm.bias[None, :, None, None]
+    return torch.clamp(x, min=0)
+
+
+def _reference_block(x, block):
+    reduce, upsample, expand = block.block
+    x = _reference_norm_relu(F.conv2d(x, reduce[0].weight, reduce[0].bias), reduce[1])
+    x = F.conv_transpose2d(x, upsample[0].weight, upsample[0].bias, stride=2, padding=1)
+    x = _reference_norm_relu(x, upsample[1])
+    return _reference_norm_relu(F.conv2d(x, expand[0].weight, expand[0].bias), expand[1])
+
+
+def _randomise(module):
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, tensor in module.state_dict().items():
+            if tensor.is_floating_point():
+                if name.endswith("running_var"):
+                    tensor.copy_(torch.rand_like(tensor) + 0.5)
+                else:
+                    tensor.copy_(torch.randn_like(tensor) * 0.3)
+
+
+@pytest.mark.parametrize("use_norm", [True, False])
+def test_block_matches_reference_formula(use_norm):
+    block = LinknetDecoderBlock(12, 7, use_norm=use_norm).eval()
+    _randomise(block)
+    x, skip = torch.randn(2, 12, 5, 6), torch.randn(2, 7, 10, 12)
+    with torch.no_grad():
+        actual = block(x, skip)
+        expected = _reference_block(x, block) + skip
+        without_skip = block(x)
+    assert actual.shape == (2, 7, 10, 12)
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5)
+    torch.testing.assert_close(without_skip, expected - skip, rtol=1e-4, atol=1e-5)
+
+
+def test_whole_decoder_matches_reference_chain():
+    model = tiny_linknet(encoder_depth=3).eval()
+    _randomise(model.decoder)
+    x = torch.randn(1, 3, 32, 40)
+    with torch.no_grad():
+        features = model.encoder(x)  # 32x40, 16x20, 8x10, 4x5
+        out = features[3]
+        for block, skip in zip(model.decoder.blocks, [features[2], features[1], None]):
+            out = _reference_block(out, block)
+            if skip is not None:
+                out = out + skip
+        torch.testing.assert_close(model.decoder(features), out, rtol=1e-4, atol=1e-5)
+
+
+# -- options -------------------------------------------------------------------------------
+def _decoder_norms(model):
+    return [layer[1] for layer in _block_layers(model)]
+
+
+def _conv_1x1(model):
+    return [m for m in model.decoder.modules() if type(m) is nn.Conv2d]
+
+
+def test_default_norm_is_batchnorm_without_1x1_conv_bias():
+    model = tiny_linknet()
+    assert len(_decoder_norms(model)) == 15
+    assert all(type(n) is nn.BatchNorm2d for n in _decoder_norms(model))
+    assert all(c.bias is None for c in _conv_1x1(model))
+    assert all(m.bias is not None for m in model.decoder.modules()
+               if isinstance(m, nn.ConvTranspose2d))
+    assert model.options == LinknetOptions(decoder_use_norm=True)
+    assert model.config["decoder_use_norm"] is True
+
+
+def test_decoder_use_batchnorm_false_removes_batchnorm_and_adds_bias():
+    model = tiny_linknet(decoder_use_batchnorm=False)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.decoder.modules())
+    assert all(type(n) is nn.Identity for n in _decoder_norms(model))
+    assert all(c.bias is not None for c in _conv_1x1(model))
+    assert model.config["decoder_use_norm"] is False
+
+
+def test_decoder_use_batchnorm_changes_the_output():
+    torch.manual_seed(0)
+    with_norm = tiny_linknet().train()
+    torch.manual_seed(0)
+    without_norm = tiny_linknet(decoder_use_batchnorm=False).train()
+    x = torch.randn(2, 3, 64, 64)
+    assert not torch.allclose(with_norm(x), without_norm(x))
+
+
+@pytest.mark.parametrize(
+    ("use_norm", "norm_type"),
+    [(True, nn.BatchNorm2d), (False, nn.Identity), ("batchnorm", nn.BatchNorm2d),
+     ("identity", nn.Identity), ("layernorm", LayerNorm2d), ("instancenorm", nn.InstanceNorm2d)],
+)
+def test_decoder_use_norm_values(use_norm, norm_type):
+    model = tiny_linknet(decoder_use_norm=use_norm).eval()
+    assert all(type(n) is norm_type for n in _decoder_norms(model))  # all three layers
+    assert model.config["decoder_use_norm"] == use_norm
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 64, 64)).shape == (2, 1, 64, 64)
+
+
+def test_layernorm_normalises_over_channels():
+    model = tiny_linknet(decoder_use_norm="layernorm").eval()
+    norm = model.decoder.blocks[0].block[1][1]  # after the transposed convolution
+    x = torch.randn(2, norm.normalized_shape[0], 5, 7) * 3 + 2
+    with torch.no_grad():
+        y = norm(x)
+    torch.testing.assert_close(y.mean(1), torch.zeros(2, 5, 7), atol=1e-5, rtol=0)
+
+
+def test_decoder_use_norm_dict_passes_keyword_arguments():
+    model = tiny_linknet(decoder_use_norm={"type": "layernorm", "eps": 1e-2})
+    assert all(isinstance(n, LayerNorm2d) and n.eps == 1e-2 for n in _decoder_norms(model))
+    model = tiny_linknet(decoder_use_norm={"type": "batchnorm", "momentum": 0.5})
+    assert all(n.momentum == 0.5 for n in _decoder_norms(model))
+
+
+def test_decoder_use_norm_wins_over_decoder_use_batchnorm():
+    model = tiny_linknet(decoder_use_batchnorm=False, decoder_use_norm="batchnorm")
+    assert all(isinstance(n, nn.BatchNorm2d) for n in _decoder_norms(model))
+    model = tiny_linknet(decoder_use_batchnorm=True, decoder_use_norm=False)
+    assert all(isinstance(n, nn.Identity) for n in _decoder_norms(model))
+
+
+def test_options_class_and_config():
+    model = tiny_linknet(decoder_use_norm={"type": "instancenorm", "affine": True})
+    assert isinstance(model.options, LinknetOptions)
+    assert LinknetOptions.names() == ["decoder_use_norm"]
+    config = model.config
+    assert config["architecture"] == "linknet"
+    assert config["encoder_name"] == TINY
+    assert config["decoder_use_norm"] == {"type": "instancenorm", "affine": True}
+
+
+def test_encoder_kwargs_are_passed_to_the_encoder():
+    received = {}
+
+    def factory(name, depth, **kwargs):
+        received.update(kwargs)
+        return testing.TinyEncoder(depth=depth)
+
+    spec = EncoderSpec(name="kwargs_tiny_test", family="Testing", factory=factory,
+                       out_channels=TINY_CHANNELS, accepts_kwargs=True)
+    with testing.specs_installed(encoders=[spec]):
+        model = Linknet("kwargs_tiny_test", encoder_weights=None, drop_path_rate=0.1)
+    assert received == {"drop_path_rate": 0.1}
+    assert model.config["encoder_params"] == {"drop_path_rate": 0.1}
+
+
+# -- errors --------------------------------------------------------------------------------
+@pytest.mark.parametrize("via_build", [False, True])
+def test_decoder_typo_suggests_the_right_name(via_build):
+    with pytest.raises(UnknownOptionError, match=r"decoder_use_batchnor'.*decoder_use_batchnorm"):
+        if via_build:
+            segcore.build("linknet", encoder=TINY, decoder_use_batchnor=False)
+        else:
+            tiny_linknet(decoder_use_batchnor=False)
+    with pytest.raises(UnknownOptionError, match=r"decoder_use_nrom.*decoder_use_norm"):
+        tiny_linknet(decoder_use_nrom=False)
+
+
+def test_options_of_other_architectures_are_refused_with_the_valid_ones():
+    with pytest.raises(UnknownOptionError) as info:
+        tiny_linknet(decoder_channels=(256, 128, 64, 32, 16))  # a Unet option
+    message = str(info.value)
+    assert "'decoder_channels'" in message and "linknet" in message
+    assert "decoder_use_batchnorm, decoder_use_norm" in message
+
+
+def test_unknown_non_decoder_option_is_refused_by_an_encoder_without_kwargs():
+    with pytest.raises(UnknownOptionError, match="'colour_mode'"):
+        tiny_linknet(colour_mode="rgb")
+
+
+def test_unknown_option_error_is_a_type_error_like_python():
+    with pytest.raises(TypeError):
+        tiny_linknet(decoder_attention_type="scse")  # Linknet has no attention
+
+
+@pytest.mark.parametrize("depth", [2, 1, 6, 0])
+def test_encoder_depth_out_of_range(depth):
+    with pytest.raises(InvalidOptionError, match=rf"encoder_depth={depth} is too (small|large)"):
+        tiny_linknet(encoder_depth=depth)
+
+
+def test_encoder_depth_too_small_names_the_linknet_decoder():
+    with pytest.raises(InvalidOptionError, match=r"the linknet decoder needs at least 3"):
+        tiny_linknet(encoder_depth=2)
+
+
+@pytest.mark.parametrize("value", ["groupnorm", 3, {"type": "batchnorm2d"}, {"eps": 1e-3}])
+def test_bad_decoder_use_norm(value):
+    with pytest.raises(InvalidOptionError, match="decoder_use_norm") as info:
+        tiny_linknet(decoder_use_norm=value)
+    assert "batchnorm" in str(info.value)  # names the valid values
+
+
+@pytest.mark.parametrize("value", ["yes", None, 2.5])
+def test_bad_decoder_use_batchnorm(value):
+    with pytest.raises(InvalidOptionError, match=r"decoder_use_batchnorm must be True, False or"):
+        tiny_linknet(decoder_use_batchnorm=value)
+
+
+def test_norm_dict_with_a_keyword_the_layer_refuses():
+    with pytest.raises(InvalidOptionError, match=r"decoder_use_norm.*momentun"):
+        tiny_linknet(decoder_use_norm={"type": "batchnorm", "momentun": 0.5})
+
+
+@pytest.mark.parametrize("kwargs", [{"decoder_use_batchnorm": "inplace"},
+                                    {"decoder_use_norm": "inplace"}])
+def test_inplace_without_inplace_abn_says_what_to_install(monkeypatch, kwargs):
+    monkeypatch.setitem(sys.modules, "inplace_abn", None)  # import fails
+    # encoder_weights="imagenet" would fail for the tiny encoder: the norm is checked first
+    with pytest.raises(MissingDependencyError, match="pip install inplace-abn"):
+        Linknet(TINY, **kwargs)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "words"),
+    [({"classes": 0}, "classes must be a positive int"),
+     ({"in_channels": 2.0}, "in_channels must be a positive int"),
+     ({"activation": "sigmoide"}, "did you mean 'sigmoid'"),
+     ({"aux_params": {"classes": 2, "pooling": "sum"}}, "'avg' or 'max'"),
+     ({"aux_params": {"pooling": "avg"}}, "aux_params needs 'classes'")],
+)
+def test_bad_core_arguments(kwargs, words):
+    with pytest.raises(InvalidOptionError) as info:
+        tiny_linknet(**kwargs)
+    assert words.lower() in str(info.value).lower()
+
+
+# -- public API ----------------------------------------------------------------------------
+def test_segcore_linknet_resolves_to_the_plugin_class():
+    assert segcore.Linknet is segcore_linknet.Linknet
+    assert "linknet" in segcore.list_architectures()
+    assert segcore.get_architecture_class("linknet") is Linknet
+    model = segcore.build("linknet", encoder=TINY, classes=2)
+    assert type(model) is Linknet and model.name == f"linknet-{TINY}"
+
+
+def test_discovery_imports_no_model_code(monkeypatch):
+    from segcore import plugins
+
+    for name in [m for m in sys.modules if m.split(".")[0] == "segcore_linknet"]:
+        monkeypatch.delitem(sys.modules, name)  # restored after the test
+    plugins.reset()
+    assert "linknet" in segcore.list_architectures()
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] == "segcore_linknet")
+    assert loaded == ["segcore_linknet", "segcore_linknet.plugin"]
+
+
+def test_documented_signature():
+    parameters = inspect.signature(Linknet).parameters
+    assert list(parameters) == [
+        "encoder_name", "encoder_depth", "encoder_weights", "decoder_use_batchnorm",
+        "in_channels", "classes", "activation", "aux_params", "decoder_use_norm", "kwargs",
+    ]
+    defaults = {name: p.default for name, p in parameters.items()}
+    assert defaults["encoder_name"] == "resnet34"
+    assert defaults["encoder_depth"] == 5
+    assert defaults["encoder_weights"] == "imagenet"
+    assert defaults["decoder_use_batchnorm"] is True
+    assert (defaults["in_channels"], defaults["classes"]) == (3, 1)
+    assert defaults["activation"] is None and defaults["aux_params"] is None
+    assert parameters["decoder_use_norm"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert parameters["kwargs"].kind is inspect.Parameter.VAR_KEYWORD
+
+
+def test_positional_arguments_follow_the_documented_order():
+    model = Linknet(TINY, 4, None, False, 2, 3, "sigmoid", {"classes": 2})
+    assert model.encoder.depth == 4
+    assert model.options.decoder_use_norm is False
+    with torch.no_grad():
+        mask, labels = model.eval()(torch.randn(1, 2, 32, 32))
+    assert mask.shape == (1, 3, 32, 32) and labels.shape == (1, 2)
+    assert bool(((mask >= 0) & (mask <= 1)).all())
+
+
+def test_build_defaults_to_no_weights():
+    model = segcore.build("linknet", encoder=TINY)
+    assert isinstance(model, Linknet)
+    with pytest.raises(segcore.WeightsError):
+        Linknet(TINY)  # the class keeps the documented "imagenet" (the tiny encoder has none)
+
+
+def test_docstrings_the_documentation_generator_reads():
+    doc = inspect.getdoc(Linknet)
+    lines = doc.splitlines()
+    assert "(https://arxiv.org/abs/1707.03718)" in lines[0]
+    paragraphs = doc.split("\n\n")
+    explanation = " ".join(paragraphs[1].split())
+    assert len(re.findall(r"[.!?](?:\s|$)", explanation)) == 3, explanation
+    for section in ("Args:", "Shapes:", "Example::"):
+        assert section in lines, section
+    args = doc.split("Args:")[1].split("Shapes:")[0]
+    for name in inspect.signature(Linknet).parameters:
+        label = "**kwargs" if name == "kwargs" else name
+        assert re.search(rf"^    {re.escape(label)}:", args, re.MULTILINE), name
+    options_doc = inspect.getdoc(LinknetOptions).split("Attributes:")[1]
+    for field in attrs.fields(LinknetOptions):
+        assert f"    {field.name}:" in options_doc, field.name

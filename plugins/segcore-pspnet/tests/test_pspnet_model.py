@@ -1,0 +1,588 @@
+"""PSPNet: conformance, module tree, decoder math, options and errors (tiny test encoder only)."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+
+import pytest
+import segcore_pspnet
+import torch
+import torch.nn.functional as F
+from segcore_pspnet import PSPNet, PSPNetOptions
+from segcore_pspnet.decoder import POOL_SIZES, PSPBlock, PSPDecoder, PSPModule
+from torch import nn
+
+import segcore
+import segcore.factory
+from segcore import testing
+from segcore.errors import (
+    InputShapeError,
+    InvalidOptionError,
+    MissingDependencyError,
+    UnknownOptionError,
+)
+from segcore.nn import LayerNorm2d
+from segcore.specs import EncoderSpec
+
+TINY = testing.TINY_ENCODER
+TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at depth 5
+SMALL = {"psp_out_channels": 16}  # small decoder keeps the tests fast
+
+
+@pytest.fixture(autouse=True)
+def _tiny_encoder(segcore_isolation):
+    with testing.tiny_encoder_installed():
+        yield
+
+
+def tiny_pspnet(**kwargs) -> PSPNet:
+    torch.manual_seed(0)
+    return PSPNet(TINY, encoder_weights=None, **{**SMALL, **kwargs})
+
+
+@pytest.fixture
+def build_depth(monkeypatch):
+    """Make ``segcore.build`` default to a given ``encoder_depth`` (the kit builds with it).
+
+    ``segcore.build`` passes ``encoder_depth=5`` when none is given, whereas PSPNet's own
+    default is 3 (and its ``upsampling=8`` matches depth 3 only). Until the core's ``build``
+    leaves the depth to the class, the conformance kit's aux-head, gradient and config checks
+    (which call ``build`` without a depth) are pointed at the depth under test.
+    """
+
+    def patch(depth: int) -> None:
+        original = segcore.factory.build
+
+        def build(architecture, *args, **kwargs):
+            kwargs.setdefault("encoder_depth", depth)
+            return original(architecture, *args, **kwargs)
+
+        monkeypatch.setattr(segcore.factory, "build", build)
+
+    return patch
+
+
+# -- conformance and shapes ---------------------------------------------------------------
+def test_conformance_kit_default_options(build_depth):
+    build_depth(3)  # the class's default depth, which goes with the default upsampling=8
+    testing.check_architecture("pspnet", TINY, depths=(3,))
+
+
+@pytest.mark.parametrize(
+    ("depth", "options"),
+    [
+        (3, {"psp_out_channels": 16}),
+        (3, {"psp_use_batchnorm": False, "psp_dropout": 0.0}),
+        (3, {"psp_dropout": 0.5}),
+        (3, {"upsampling": 8, "decoder_use_norm": "layernorm"}),
+        (3, {"decoder_use_norm": {"type": "instancenorm", "affine": True}}),
+        (3, {"decoder_use_norm": "identity", "psp_use_batchnorm": True}),
+        (4, {"upsampling": 16, "psp_out_channels": 24}),
+        (5, {"upsampling": 32, "psp_use_batchnorm": False}),
+    ],
+    ids=["out-channels", "no-norm-no-dropout", "dropout", "layernorm", "instancenorm",
+         "identity", "depth-4", "depth-5"],
+)
+def test_conformance_kit_with_options(build_depth, depth, options):
+    build_depth(depth)
+    testing.check_architecture("pspnet", TINY, depths=(depth,), classes=(2,), in_channels=(3,),
+                               **options)
+
+
+@pytest.mark.parametrize(("depth", "upsampling"), [(3, 8), (4, 16), (5, 32)])
+@pytest.mark.parametrize(("in_channels", "classes"), [(1, 5), (4, 1), (3, 2)])
+def test_upsampling_of_two_to_the_depth_gives_masks_of_the_input_size(
+    depth, upsampling, in_channels, classes
+):
+    model = tiny_pspnet(encoder_depth=depth, upsampling=upsampling, in_channels=in_channels,
+                        classes=classes).eval()
+    with torch.no_grad():
+        mask = model(torch.randn(2, in_channels, 64, 64))
+    assert mask.shape == (2, classes, 64, 64)
+
+
+@pytest.mark.parametrize(("depth", "size"), [(4, 32), (5, 16)])
+def test_default_upsampling_at_deeper_depths_gives_smaller_masks_as_smp(depth, size):
+    model = tiny_pspnet(encoder_depth=depth).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1, size, size)
+
+
+def test_aux_params_give_mask_and_labels():
+    model = tiny_pspnet(classes=3, aux_params={"classes": 4, "pooling": "max", "dropout": 0.1,
+                                               "activation": "softmax"}).eval()
+    with torch.no_grad():
+        mask, labels = model(torch.randn(2, 3, 64, 64))
+    assert mask.shape == (2, 3, 64, 64)
+    assert labels.shape == (2, 4)
+    torch.testing.assert_close(labels.sum(1), torch.ones(2))  # softmax applied
+    head = model.classification_head
+    assert isinstance(head[0], nn.AdaptiveMaxPool2d)
+    assert head[3].in_features == TINY_CHANNELS[3]  # deepest features at depth 3
+    assert tiny_pspnet().classification_head is None
+
+
+@pytest.mark.parametrize("in_channels", [1, 3, 4])
+def test_in_channels(in_channels):
+    model = tiny_pspnet(in_channels=in_channels).eval()
+    assert model.encoder.stages[0][0].in_channels == in_channels
+    with torch.no_grad():
+        assert model(torch.randn(1, in_channels, 32, 48)).shape == (1, 1, 32, 48)
+    with pytest.raises(InputShapeError, match=f"in_channels={in_channels}"):
+        model(torch.randn(1, in_channels + 1, 32, 32))
+
+
+@pytest.mark.parametrize(
+    ("activation", "check"),
+    [
+        (None, lambda m: m.min() < 0),
+        ("identity", lambda m: m.min() < 0),
+        ("sigmoid", lambda m: bool(((m >= 0) & (m <= 1)).all())),
+        ("tanh", lambda m: bool(((m >= -1) & (m <= 1)).all())),
+        ("softmax", lambda m: torch.allclose(m.sum(1), torch.ones(1, 64, 64), atol=1e-5)),
+        ("logsoftmax", lambda m: torch.allclose(m.exp().sum(1), torch.ones(1, 64, 64),
+                                                atol=1e-5)),
+        (nn.ReLU, lambda m: m.min() >= 0),
+    ],
+    ids=["none", "identity", "sigmoid", "tanh", "softmax", "logsoftmax", "callable"],
+)
+def test_activation_is_applied_to_the_mask(activation, check):
+    model = tiny_pspnet(classes=3, activation=activation).eval()
+    with torch.no_grad():
+        mask = model(torch.randn(1, 3, 64, 64))
+    assert check(mask)
+
+
+# -- module tree ---------------------------------------------------------------------------
+def test_state_dict_keys_follow_smp_layout():
+    keys = [k for k in tiny_pspnet().state_dict() if not k.startswith("encoder.")]
+    expected = ["decoder.psp.blocks.0.pool.1.0.weight", "decoder.psp.blocks.0.pool.1.0.bias"]
+    for index in (1, 2, 3):  # 2x2, 3x3, 6x6 levels: conv without bias, then batch norm
+        expected += [f"decoder.psp.blocks.{index}.pool.1.0.weight"] + [
+            f"decoder.psp.blocks.{index}.pool.1.1.{name}"
+            for name in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+        ]
+    expected += ["decoder.conv.0.weight"] + [
+        f"decoder.conv.1.{name}"
+        for name in ("weight", "bias", "running_mean", "running_var", "num_batches_tracked")
+    ]
+    expected += ["segmentation_head.0.weight", "segmentation_head.0.bias"]
+    assert keys == expected
+
+
+def test_module_tree_and_channels():
+    model = tiny_pspnet(psp_out_channels=20, classes=3)
+    names = [name for name, _ in model.named_modules() if not name.startswith("encoder")]
+    expected = ["", "decoder", "decoder.psp", "decoder.psp.blocks"]
+    for index in range(4):
+        block = f"decoder.psp.blocks.{index}"
+        expected += [block, f"{block}.pool", f"{block}.pool.0", f"{block}.pool.1",
+                     f"{block}.pool.1.0", f"{block}.pool.1.1", f"{block}.pool.1.2"]
+    expected += ["decoder.conv", "decoder.conv.0", "decoder.conv.1", "decoder.conv.2",
+                 "decoder.dropout", "segmentation_head", "segmentation_head.0",
+                 "segmentation_head.1", "segmentation_head.2", "segmentation_head.2.activation"]
+    assert names == expected
+    decoder = model.decoder
+    assert isinstance(decoder, PSPDecoder) and isinstance(decoder.psp, PSPModule)
+    assert [block.pool_size for block in decoder.psp.blocks] == list(POOL_SIZES)
+    for block, size in zip(decoder.psp.blocks, POOL_SIZES):
+        assert isinstance(block, PSPBlock)
+        assert block.pool[0].output_size == (size, size)
+        conv = block.pool[1][0]
+        assert (conv.in_channels, conv.out_channels, conv.kernel_size) == (24, 6, (1, 1))
+    # the pyramid (4 x 24 // 4) plus the feature itself: twice the deepest channels
+    assert decoder.conv[0].in_channels == 48 and decoder.conv[0].out_channels == 20
+    assert isinstance(decoder.dropout, nn.Dropout2d) and decoder.dropout.p == 0.2
+    head = model.segmentation_head
+    assert (head[0].in_channels, head[0].out_channels, head[0].kernel_size) == (20, 3, (3, 3))
+    assert isinstance(head[1], nn.Upsample) and head[1].scale_factor == 8
+    assert head[1].mode == "bilinear" and head[1].align_corners
+
+
+def test_the_one_bin_level_is_never_normalised():
+    model = tiny_pspnet()
+    first = model.decoder.psp.blocks[0].pool[1]
+    assert isinstance(first[1], nn.Identity) and first[0].bias is not None
+    assert isinstance(first[2], nn.ReLU)
+    for block in model.decoder.psp.blocks[1:]:
+        assert isinstance(block.pool[1][1], nn.BatchNorm2d) and block.pool[1][0].bias is None
+
+
+@pytest.mark.parametrize("depth", [3, 4, 5])
+def test_encoder_depth_chooses_the_deepest_features(depth):
+    model = tiny_pspnet(encoder_depth=depth, upsampling=2**depth)
+    channels = TINY_CHANNELS[depth]
+    assert model.encoder.depth == depth
+    assert model.decoder.psp.blocks[0].pool[1][0].in_channels == channels
+    assert model.decoder.psp.blocks[0].pool[1][0].out_channels == channels // 4
+    assert model.decoder.conv[0].in_channels == 2 * channels
+
+
+def test_channels_not_divisible_by_four_still_fit():
+    # SMP sizes the fusion as 2 * channels; the pyramid's own count is the same when the
+    # channels are divisible by 4 and also works when they are not
+    module = PSPModule(10)
+    assert module.out_channels == 10 + 4 * 2
+    decoder = PSPDecoder((3, 10), out_channels=8).eval()
+    assert decoder.conv[0].in_channels == 18
+    with torch.no_grad():
+        assert decoder([torch.randn(1, 3, 8, 8), torch.randn(1, 10, 4, 4)]).shape == (1, 8, 4, 4)
+
+
+# -- decoder math against a hand-written reference ----------------------------------------
+def _reference_conv_norm_relu(x, layer):
+    conv, norm = layer[0], layer[1]
+    x = F.conv2d(x, conv.weight, conv.bias)
+    if isinstance(norm, nn.BatchNorm2d):
+        x = (x - norm.running_mean[None, :, None, None]) / torch.sqrt(
+            norm.running_var[None, :, None, None] + norm.eps
+        ) * norm.weight[None, :, None, None] + norm.bias[None, :, None, None]
+    return torch.clamp(x, min=0)
+
+
+def _reference_decoder(decoder, feature):
+    height, width = feature.shape[2:]
+    levels = []
+    for block in decoder.psp.blocks:
+        pooled = F.adaptive_avg_pool2d(feature, block.pool_size)
+        pooled = _reference_conv_norm_relu(pooled, block.pool[1])
+        levels.append(F.interpolate(pooled, size=(height, width), mode="bilinear",
+                                    align_corners=True))
+    return _reference_conv_norm_relu(torch.cat([*levels, feature], dim=1), decoder.conv)
+
+
+def _randomise(module):
+    torch.manual_seed(1)
+    with torch.no_grad():
+        for name, tensor in module.state_dict().items():
+            if tensor.is_floating_point():
+                if name.endswith("running_var"):
+                    tensor.copy_(torch.rand_like(tensor) + 0.5)
+                else:
+                    tensor.copy_(torch.randn_like(tensor) * 0.3)
+
+
+@pytest.mark.parametrize("use_norm", [True, False])
+@pytest.mark.parametrize("size", [(8, 8), (5, 7), (4, 4), (12, 2)])
+def test_decoder_matches_reference_formula(use_norm, size):
+    decoder = PSPDecoder((3, 8, 16, 24), use_norm=use_norm, out_channels=12).eval()
+    _randomise(decoder)
+    feature = torch.randn(2, 24, *size)
+    with torch.no_grad():
+        actual = decoder([torch.randn(2, 3, 1, 1), feature])
+        expected = _reference_decoder(decoder, feature)
+    assert actual.shape == (2, 12, *size)
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5)
+
+
+def test_whole_model_matches_reference_chain():
+    model = tiny_pspnet(classes=2).eval()
+    _randomise(model.decoder)
+    x = torch.randn(1, 3, 48, 64)
+    with torch.no_grad():
+        feature = model.encoder(x)[-1]  # 6x8 at depth 3
+        head = model.segmentation_head
+        logits = F.conv2d(_reference_decoder(model.decoder, feature), head[0].weight,
+                          head[0].bias, padding=1)
+        expected = F.interpolate(logits, scale_factor=8, mode="bilinear", align_corners=True)
+        torch.testing.assert_close(model(x), expected, rtol=1e-4, atol=1e-5)
+
+
+def test_onnx_export_path_computes_the_same_bins(monkeypatch):
+    block = PSPBlock(8, 4, pool_size=3).eval()
+    _randomise(block)
+    x = torch.randn(1, 8, 7, 10)  # bins that do not divide the map
+    with torch.no_grad():
+        expected = block(x)
+        monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: True)
+        actual = block(x)
+    torch.testing.assert_close(actual, expected)
+
+
+# -- options and their effects --------------------------------------------------------------
+def _normalised_layers(model):
+    return [block.pool[1][1] for block in model.decoder.psp.blocks[1:]] + [model.decoder.conv[1]]
+
+
+def _decoder_convs(model):
+    return [m for m in model.decoder.modules() if isinstance(m, nn.Conv2d)]
+
+
+@pytest.mark.parametrize("upsampling", [1, 2, 4, 8, 16])
+def test_upsampling_changes_the_head_and_the_mask_size(upsampling):
+    model = tiny_pspnet(upsampling=upsampling).eval()
+    head = model.segmentation_head
+    if upsampling == 1:
+        assert isinstance(head[1], nn.Identity)
+    else:
+        assert isinstance(head[1], nn.Upsample) and head[1].scale_factor == upsampling
+    with torch.no_grad():
+        mask = model(torch.randn(1, 3, 64, 32))
+    assert mask.shape == (1, 1, 8 * upsampling, 4 * upsampling)
+    assert model.config["upsampling"] == upsampling
+
+
+def test_psp_out_channels_change_the_fusion_and_the_head():
+    model = tiny_pspnet(psp_out_channels=40)
+    assert model.decoder.conv[0].out_channels == 40
+    assert model.decoder.conv[1].num_features == 40
+    assert model.decoder.out_channels == 40
+    assert model.segmentation_head[0].in_channels == 40
+    # the pyramid branches do not depend on it
+    assert {b.pool[1][0].out_channels for b in model.decoder.psp.blocks} == {6}
+
+
+def test_default_psp_out_channels_is_512():
+    model = PSPNet(TINY, encoder_weights=None)
+    assert model.decoder.conv[0].out_channels == 512
+    assert model.segmentation_head[0].in_channels == 512
+
+
+def test_default_norm_is_batchnorm_without_conv_bias():
+    model = tiny_pspnet()
+    assert all(isinstance(n, nn.BatchNorm2d) for n in _normalised_layers(model))
+    assert [c.bias is None for c in _decoder_convs(model)] == [False, True, True, True, True]
+    assert model.config["decoder_use_norm"] is True
+
+
+def test_psp_use_batchnorm_false_removes_batchnorm_and_adds_bias():
+    model = tiny_pspnet(psp_use_batchnorm=False)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.decoder.modules())
+    assert all(c.bias is not None for c in _decoder_convs(model))
+    assert model.config["decoder_use_norm"] is False
+
+
+@pytest.mark.parametrize(
+    ("use_norm", "norm_type"),
+    [(True, nn.BatchNorm2d), (False, nn.Identity), ("batchnorm", nn.BatchNorm2d),
+     ("identity", nn.Identity), ("layernorm", LayerNorm2d), ("instancenorm", nn.InstanceNorm2d)],
+)
+def test_decoder_use_norm_values(use_norm, norm_type):
+    model = tiny_pspnet(decoder_use_norm=use_norm).eval()
+    assert all(type(n) is norm_type for n in _normalised_layers(model))
+    assert isinstance(model.decoder.psp.blocks[0].pool[1][1], nn.Identity)
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 64, 64)).shape == (2, 1, 64, 64)
+
+
+def test_decoder_use_norm_dict_passes_keyword_arguments():
+    model = tiny_pspnet(decoder_use_norm={"type": "layernorm", "eps": 1e-2})
+    assert all(isinstance(n, LayerNorm2d) and n.eps == 1e-2 for n in _normalised_layers(model))
+    model = tiny_pspnet(decoder_use_norm={"type": "batchnorm", "momentum": 0.5})
+    assert all(n.momentum == 0.5 for n in _normalised_layers(model))
+
+
+def test_decoder_use_norm_wins_over_psp_use_batchnorm():
+    model = tiny_pspnet(psp_use_batchnorm=False, decoder_use_norm="batchnorm")
+    assert all(isinstance(n, nn.BatchNorm2d) for n in _normalised_layers(model))
+    model = tiny_pspnet(psp_use_batchnorm=True, decoder_use_norm=False)
+    assert all(isinstance(n, nn.Identity) for n in _normalised_layers(model))
+
+
+@pytest.mark.parametrize("dropout", [0.0, 0.2, 0.5])
+def test_psp_dropout_drops_whole_channels_in_training_only(dropout):
+    model = tiny_pspnet(psp_dropout=dropout, psp_use_batchnorm=False)  # no batch statistics
+    decoder = model.decoder
+    assert isinstance(decoder.dropout, nn.Dropout2d) and decoder.dropout.p == dropout
+    with torch.no_grad():
+        features = model.encoder.eval()(torch.randn(2, 3, 64, 64))
+        torch.manual_seed(0)
+        trained = decoder.train()(features)
+        evaluated = decoder.eval()(features)
+    if dropout == 0:
+        torch.testing.assert_close(trained, evaluated)
+        return
+    dropped = trained.abs().sum(dim=(2, 3)) == 0  # (N, C): channels zeroed as a whole
+    assert dropped.any() and not dropped.all()
+    kept = ~dropped
+    torch.testing.assert_close(trained[kept], evaluated[kept] / (1 - dropout))
+
+
+def test_options_are_normalised_and_stored_in_config():
+    model = tiny_pspnet(psp_out_channels=24, psp_dropout=0.1, upsampling=4,
+                        decoder_use_norm={"type": "batchnorm", "eps": 1e-3})
+    assert isinstance(model.options, PSPNetOptions)
+    assert model.options == PSPNetOptions(psp_out_channels=24, psp_dropout=0.1, upsampling=4,
+                                          decoder_use_norm={"type": "batchnorm", "eps": 1e-3})
+    config = model.config
+    assert config["architecture"] == "pspnet"
+    assert config["encoder_depth"] == 3
+    assert (config["psp_out_channels"], config["psp_dropout"], config["upsampling"]) == (
+        24, 0.1, 4)
+    assert config["decoder_use_norm"] == {"type": "batchnorm", "eps": 1e-3}
+    assert "psp_use_batchnorm" not in config  # stored as decoder_use_norm
+
+
+def test_encoder_kwargs_are_passed_to_the_encoder():
+    received = {}
+
+    def factory(name, depth, **kwargs):
+        received.update(kwargs)
+        return testing.TinyEncoder(depth=depth)
+
+    spec = EncoderSpec(name="kwargs_tiny_test", family="Testing", factory=factory,
+                       out_channels=TINY_CHANNELS, accepts_kwargs=True)
+    with testing.specs_installed(encoders=[spec]):
+        model = PSPNet("kwargs_tiny_test", encoder_weights=None, drop_path_rate=0.1, **SMALL)
+    assert received == {"drop_path_rate": 0.1}
+    assert model.config["encoder_params"] == {"drop_path_rate": 0.1}
+
+
+# -- errors --------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("typo", "right"),
+    [("psp_out_channel", "psp_out_channels"), ("psp_use_batchnom", "psp_use_batchnorm"),
+     ("decoder_use_nrom", "decoder_use_norm"), ("psp_droput", "psp_dropout")],
+)
+@pytest.mark.parametrize("via_build", [False, True])
+def test_unknown_option_suggests_the_right_name(via_build, typo, right):
+    with pytest.raises(UnknownOptionError, match=rf"'{typo}'.*Did you mean.*'{right}'"):
+        if via_build:
+            segcore.build("pspnet", encoder=TINY, **{typo: 1})
+        else:
+            tiny_pspnet(**{typo: 1})
+
+
+def test_unknown_non_decoder_option_is_refused_by_an_encoder_without_kwargs():
+    with pytest.raises(UnknownOptionError, match="'colour_mode'"):
+        tiny_pspnet(colour_mode="rgb")
+
+
+def test_unknown_option_error_is_a_type_error_like_python():
+    with pytest.raises(TypeError):
+        tiny_pspnet(decoder_channels=256)
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("psp_out_channels", 0, r"psp_out_channels must be a positive int, got 0"),
+        ("psp_out_channels", 16.0, r"psp_out_channels must be a positive int, got 16.0"),
+        ("psp_out_channels", True, r"psp_out_channels must be a positive int, got True"),
+        ("psp_dropout", 1.0, r"psp_dropout must be a number in \[0, 1\), got 1.0"),
+        ("psp_dropout", -0.1, r"psp_dropout must be a number in \[0, 1\)"),
+        ("psp_dropout", "0.2", r"psp_dropout must be a number in \[0, 1\)"),
+        ("upsampling", 0, r"upsampling must be a positive int, got 0"),
+        ("upsampling", 2.5, r"upsampling must be a positive int"),
+        ("psp_use_batchnorm", "yes", r"psp_use_batchnorm must be True, False or 'inplace'"),
+        ("psp_use_batchnorm", None, r"psp_use_batchnorm must be True, False or 'inplace'"),
+        ("psp_use_batchnorm", 2.5, r"psp_use_batchnorm must be True, False or 'inplace'"),
+        ("decoder_use_norm", "groupnorm",
+         r"decoder_use_norm.*'batchnorm', 'identity', 'layernorm', 'instancenorm', 'inplace'"),
+        ("decoder_use_norm", 3, r"decoder_use_norm"),
+        ("decoder_use_norm", {"type": "batchnorm2d"}, r"decoder_use_norm.*'type'"),
+        ("activation", "softplus", r"unknown activation 'softplus'.*'sigmoid'"),
+        ("classes", 0, r"classes must be a positive int"),
+        ("in_channels", 0, r"in_channels must be a positive int"),
+    ],
+)
+def test_bad_option_values_name_the_valid_ones(option, value, message):
+    with pytest.raises(InvalidOptionError, match=message):
+        tiny_pspnet(**{option: value})
+
+
+@pytest.mark.parametrize(
+    ("aux_params", "message"),
+    [({"pooling": "avg"}, "needs 'classes'"), ({"classes": 2, "pooling": "mean"}, "'avg' or 'max'"),
+     ({"classes": 2, "dropout": 1.5}, r"\[0, 1\)"), ({"classes": 2, "colour": 1}, "valid keys")],
+)
+def test_bad_aux_params(aux_params, message):
+    with pytest.raises(InvalidOptionError, match=message):
+        tiny_pspnet(aux_params=aux_params)
+
+
+def test_norm_dict_with_a_keyword_the_layer_refuses():
+    with pytest.raises(InvalidOptionError, match=r"decoder_use_norm.*momentun"):
+        tiny_pspnet(decoder_use_norm={"type": "batchnorm", "momentun": 0.5})
+
+
+@pytest.mark.parametrize("kwargs", [{"psp_use_batchnorm": "inplace"},
+                                    {"decoder_use_norm": "inplace"}])
+def test_inplace_without_inplace_abn_says_what_to_install(monkeypatch, kwargs):
+    monkeypatch.setitem(sys.modules, "inplace_abn", None)  # import fails
+    # encoder_weights="imagenet" would fail for the tiny encoder: the norm is checked first
+    with pytest.raises(MissingDependencyError, match="pip install inplace-abn"):
+        PSPNet(TINY, **SMALL, **kwargs)
+
+
+@pytest.mark.parametrize("depth", [2, 1, 6])
+def test_encoder_depth_out_of_range(depth):
+    with pytest.raises(InvalidOptionError, match=r"encoder_depth=\d is too (small|large)") as info:
+        tiny_pspnet(encoder_depth=depth)
+    if depth < 3:
+        assert "the pspnet decoder needs at least 3 encoder stages" in str(info.value)
+
+
+def test_other_sizes_are_padded_or_refused_on_request():
+    model = tiny_pspnet().eval()  # depth 3: output stride 8
+    with torch.no_grad():  # padded to 72x64 and cropped back by default
+        assert model(torch.randn(1, 3, 70, 64)).shape == (1, 1, 70, 64)
+    model.pad_inputs = False  # SMP's strict behaviour
+    with pytest.raises(InputShapeError, match=r"divisible by 8, got 70x64.*72x64"):
+        model(torch.randn(1, 3, 70, 64))
+    with torch.no_grad():  # a multiple of 8 is enough at depth 3, as in SMP
+        assert model(torch.randn(1, 3, 40, 56)).shape == (1, 1, 40, 56)
+    model = tiny_pspnet(encoder_depth=5, upsampling=32).eval()
+    model.pad_inputs = False
+    with pytest.raises(InputShapeError, match=r"divisible by 32, got 40x64"):
+        model(torch.randn(1, 3, 40, 64))
+
+
+# -- public API ----------------------------------------------------------------------------
+def test_segcore_pspnet_resolves_to_the_plugin_class():
+    assert segcore.PSPNet is segcore_pspnet.PSPNet
+    assert "pspnet" in segcore.list_architectures()
+    assert segcore.get_architecture_class("pspnet") is PSPNet
+    assert PSPNet.architecture == "pspnet"
+    assert PSPNet.requires_divisible_input_shape and not PSPNet.requires_dilation
+    assert PSPNet.min_encoder_depth == 3
+
+
+def test_documented_signature():
+    parameters = inspect.signature(PSPNet).parameters
+    assert list(parameters)[:11] == [
+        "encoder_name", "encoder_weights", "encoder_depth", "psp_out_channels",
+        "psp_use_batchnorm", "psp_dropout", "in_channels", "classes", "activation",
+        "upsampling", "aux_params",
+    ]
+    defaults = {name: p.default for name, p in parameters.items()}
+    assert defaults["encoder_name"] == "resnet34"
+    assert defaults["encoder_weights"] == "imagenet"
+    assert defaults["encoder_depth"] == 3
+    assert defaults["psp_out_channels"] == 512
+    assert defaults["psp_use_batchnorm"] is True
+    assert defaults["psp_dropout"] == 0.2
+    assert (defaults["in_channels"], defaults["classes"]) == (3, 1)
+    assert defaults["activation"] is None and defaults["aux_params"] is None
+    assert defaults["upsampling"] == 8
+    assert parameters["decoder_use_norm"].kind is inspect.Parameter.KEYWORD_ONLY
+    assert defaults["decoder_use_norm"] is None  # follows psp_use_batchnorm
+    assert parameters["kwargs"].kind is inspect.Parameter.VAR_KEYWORD
+    assert list(parameters)[11:] == ["decoder_use_norm", "kwargs"]
+
+
+def test_positional_arguments_follow_the_documented_order():
+    model = PSPNet(TINY, None, 4, 12, False, 0.1, 2, 3, "sigmoid", 16)
+    assert model.encoder.depth == 4
+    assert model.options == PSPNetOptions(psp_out_channels=12, decoder_use_norm=False,
+                                          psp_dropout=0.1, upsampling=16)
+    with torch.no_grad():
+        mask = model.eval()(torch.randn(1, 2, 32, 32))
+    assert mask.shape == (1, 3, 32, 32)
+    assert bool(((mask >= 0) & (mask <= 1)).all())
+
+
+def test_build_defaults_to_no_weights():
+    assert inspect.signature(segcore.build).parameters["encoder_weights"].default is None
+    model = segcore.build("pspnet", encoder=TINY, encoder_depth=3, **SMALL)
+    assert isinstance(model, PSPNet)
+    with pytest.raises(segcore.WeightsError):
+        PSPNet(TINY, **SMALL)  # the class keeps the documented "imagenet"
+
+
+def test_build_uses_the_documented_default_depth():
+    model = segcore.build("pspnet", encoder=TINY, **SMALL).eval()
+    assert model.encoder.depth == 3
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1, 64, 64)
