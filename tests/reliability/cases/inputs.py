@@ -58,7 +58,8 @@ def _requires(architecture: str, encoder: str) -> tuple[str, ...]:
 
 def _forward(architecture: str, make_input: Callable[[], Any], encoder: str = TINY,
              in_channels: int = 3, method: str = "forward", train: bool = False,
-             convert: Callable[[nn.Module], nn.Module] | None = None) -> Callable[[Context], Any]:
+             convert: Callable[[nn.Module], nn.Module] | None = None,
+             pad_inputs: bool = True) -> Callable[[Context], Any]:
     """A row's call: run a model (``forward``, ``predict`` or ``check_input_shape``) on an input."""
 
     def call(context: Context) -> Any:
@@ -67,6 +68,7 @@ def _forward(architecture: str, make_input: Callable[[], Any], encoder: str = TI
             model = convert(model) if convert is not None else model.train()
         else:
             model = _cached(architecture, encoder, in_channels)
+        model.pad_inputs = pad_inputs
         if method == "check_input_shape":
             return model.check_input_shape(make_input())
         if method == "predict":
@@ -224,13 +226,15 @@ SHAPE_ROWS = [
          call=_forward("unet", _zeros(3, 64, 64), method="check_input_shape"),
          error=InputShapeError, words=("x.unsqueeze(0)",), requires=UNET),
     Case(id="shape-not-divisible-deeplabv3plus", item="7.12",
-         description="DeepLabV3Plus forward on 70x100 (needs multiples of 16)",
-         call=_forward("deeplabv3plus", _zeros(1, 3, 70, 100)), error=InputShapeError,
+         description="DeepLabV3Plus with pad_inputs=False forward on 70x100 (multiples of 16)",
+         call=_forward("deeplabv3plus", _zeros(1, 3, 70, 100), pad_inputs=False),
+         error=InputShapeError,
          words=("divisible by 16", "70x100", "nearest valid size is 64x96",
                 "pad the images to 80x112"), requires=DEEPLAB),
     Case(id="shape-not-divisible-deeplabv3-resnet18", item="7.12",
-         description="DeepLabV3(resnet18) forward on 100x100",
-         call=_forward("deeplabv3", _zeros(1, 3, 100, 100), encoder="resnet18"),
+         description="DeepLabV3(resnet18) with pad_inputs=False forward on 100x100",
+         call=_forward("deeplabv3", _zeros(1, 3, 100, 100), encoder="resnet18",
+                       pad_inputs=False),
          error=InputShapeError, words=("divisible by", "100x100"),
          requires=_requires("deeplabv3", "resnet18")),
     Case(id="shape-too-small-unet-convnext-16px", item="7.12",
