@@ -274,7 +274,14 @@ def check_architecture(
     options_for_depth: Callable[[int], Mapping[str, Any]] | None = None,
     **options: Any,
 ) -> None:
-    """Check an installed architecture: output shapes, aux head, input-size behaviour, config.
+    """Check an installed architecture against the contract.
+
+    Checks: the spec agrees with the class (name, class name, options class, requires_dilation);
+    mask shapes for each depth x classes x in_channels; the aux head; gradients reach every
+    decoder parameter; ``from_config(model.config)``; ``save_pretrained``/``from_pretrained``
+    give the same outputs; ``predict`` (eval mode, inference mode); ``freeze_encoder`` (no
+    gradients, normalisation statistics kept) and ``unfreeze_encoder``; ``activation``
+    ("sigmoid", "softmax"); any input size (padding) and ``pad_inputs=False``.
 
     Every model must return masks of the input's size for odd sizes (models that need
     multiples of the output stride pad and crop); with ``model.pad_inputs = False`` such a
@@ -350,6 +357,8 @@ def check_architecture(
     assert rebuilt.state_dict().keys() == model.state_dict().keys(), (
         "from_config(model.config) builds a model with different parameters"
     )
+    _check_runtime(name, model, batch, size)
+    _check_activations(name, encoder, options, batch, size)
 
     model.eval()
     odd = (size + 3, size - 5)
@@ -376,6 +385,62 @@ def check_architecture(
             )
         finally:
             model.pad_inputs = True
+
+
+def _check_runtime(name: str, model: Any, batch: int, size: int) -> None:
+    """save/load round trip, predict, freeze_encoder / unfreeze_encoder."""
+    import tempfile
+
+    from segcore.model import from_pretrained
+
+    x = torch.randn(batch, 3, size, size)
+    model.eval()
+    with torch.no_grad():
+        expected = model(x)
+    with tempfile.TemporaryDirectory() as directory:
+        model.save_pretrained(directory)
+        loaded = from_pretrained(directory).eval()
+    with torch.no_grad():
+        torch.testing.assert_close(loaded(x), expected, msg=lambda m: f"{name} after "
+                                   f"save_pretrained/from_pretrained: {m}")
+    model.train()
+    predicted = model.predict(x)
+    assert not model.training, f"{name}: predict() must switch to eval mode"
+    assert predicted.is_inference(), f"{name}: predict() must run under inference_mode"
+    torch.testing.assert_close(predicted, expected)
+
+    model.freeze_encoder().train()
+    assert all(not p.requires_grad for p in model.encoder.parameters()), (
+        f"{name}: freeze_encoder left encoder parameters trainable"
+    )
+    statistics = {k: v.clone() for k, v in model.encoder.state_dict().items() if "running" in k}
+    with torch.no_grad():
+        model(x)
+    for key, value in model.encoder.state_dict().items():
+        if key in statistics:
+            assert torch.equal(value, statistics[key]), (
+                f"{name}: freeze_encoder must keep normalisation statistics ({key} changed)"
+            )
+    model.unfreeze_encoder()
+    assert all(p.requires_grad for p in model.encoder.parameters()), (
+        f"{name}: unfreeze_encoder did not make the encoder trainable again"
+    )
+
+
+def _check_activations(name: str, encoder: str, options: Mapping[str, Any], batch: int,
+                       size: int) -> None:
+    """``activation`` is applied to the mask: sigmoid in [0, 1], softmax sums to 1."""
+    from segcore.factory import build
+
+    x = torch.randn(batch, 3, size, size)
+    with torch.no_grad():
+        sigmoid = build(name, encoder=encoder, classes=2, activation="sigmoid", **options).eval()
+        mask = sigmoid(x)
+        assert bool(((mask >= 0) & (mask <= 1)).all()), f"{name}: activation='sigmoid' ignored"
+        softmax = build(name, encoder=encoder, classes=3, activation="softmax", **options).eval()
+        total = softmax(x).sum(dim=1)
+        torch.testing.assert_close(total, torch.ones_like(total),
+                                   msg=lambda m: f"{name}: activation='softmax': {m}")
 
 
 def _options_for_depth(options: Mapping[str, Any], depth: int) -> dict[str, Any]:
