@@ -21,9 +21,11 @@ FIRST_PARTY_PACKAGES: frozenset[str] = frozenset({
     "segcore-metrics",
     "segcore-pspnet",
     "segcore-resnet",
+    "segcore-segformer",
     "segcore-timm",
     "segcore-unet",
     "segcore-unetplusplus",
+    "segcore-upernet",
 })
 
 ARCHITECTURE_PACKAGES: dict[str, str] = {
