@@ -2,7 +2,8 @@
 
 Run with ``nox -s bench``. Prints one table; SMP's column reads "not installed" without it.
 Every figure is the median of several runs, with segcore and SMP interleaved so that machine
-load affects both alike. Model figures use unet/resnet34 on a 4x3x256x256 batch.
+load affects both alike. Model figures use resnet34 on a 4x3x256x256 batch, for every
+architecture installed in both libraries (``--architectures unet fpn`` picks some).
 """
 
 from __future__ import annotations
@@ -61,21 +62,37 @@ def _interleaved_medians(
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def _builders() -> dict[str, Callable[[], torch.nn.Module]]:
+def _builders(architecture: str) -> dict[str, Callable[[], torch.nn.Module]]:
     import segcore
 
+    class_name = segcore.get_architecture_class(architecture).__name__
     builders: dict[str, Callable[[], torch.nn.Module]] = {
-        "segcore": lambda: segcore.Unet(encoder_name="resnet34", encoder_weights=None),
+        "segcore": lambda: getattr(segcore, class_name)(encoder_name="resnet34",
+                                                        encoder_weights=None),
     }
     if HAS_SMP:
         import segmentation_models_pytorch as smp
 
-        builders["smp"] = lambda: smp.Unet(encoder_name="resnet34", encoder_weights=None)
+        builders["smp"] = lambda: getattr(smp, class_name)(encoder_name="resnet34",
+                                                           encoder_weights=None)
     return builders
 
 
-def model_times(repeats: int, batch: int, size: int) -> dict[str, dict[str, float]]:
-    builders = _builders()
+def architectures_to_compare() -> list[str]:
+    import segcore
+
+    names = segcore.list_architectures()
+    if not HAS_SMP:
+        return names
+    import segmentation_models_pytorch as smp
+
+    known = {name.lower() for name in smp.MODEL_ARCHITECTURES_MAPPING}
+    return [name for name in names if name in known and name != "dpt"]  # DPT takes a ViT
+
+
+def model_times(architecture: str, repeats: int, batch: int,
+                size: int) -> dict[str, dict[str, float]]:
+    builders = _builders(architecture)
     results: dict[str, dict[str, float]] = {name: {} for name in builders}
     x = torch.randn(batch, 3, size, size)
     target = torch.rand(batch, 1, size, size)
@@ -112,6 +129,8 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--batch", type=int, default=4)
     parser.add_argument("--size", type=int, default=256)
+    parser.add_argument("--architectures", nargs="*", default=None,
+                        help="architectures to time (default: every one SMP also has)")
     arguments = parser.parse_args()
     torch.set_num_threads(torch.get_num_threads())
 
@@ -119,7 +138,7 @@ def main() -> None:
           f"median of {arguments.repeats} runs")
     imports = import_times(arguments.repeats)
     segcore_imports_timm = _subprocess_seconds(IMPORT_SCRIPTS["segcore"] + TIMM_CHECK)[1]
-    models = model_times(arguments.repeats, arguments.batch, arguments.size)
+    architectures = arguments.architectures or architectures_to_compare()
 
     def cell(value: float | None) -> str:
         return "not installed" if value is None else f"{value * 1000:10.0f} ms"
@@ -129,17 +148,19 @@ def main() -> None:
          imports["segcore"] - imports["torch"],
          imports["smp"] - imports["torch"] if "smp" in imports else None),
     ]
-    for key in ("build", "train step", "inference"):
-        rows.append((f"unet/resnet34 {key}" + ("" if key == "build" else
-                     f" ({arguments.batch}x3x{arguments.size}x{arguments.size})"),
-                     models["segcore"][key], models.get("smp", {}).get(key)))
+    for architecture in architectures:
+        models = model_times(architecture, arguments.repeats, arguments.batch, arguments.size)
+        for key in ("build", "train step", "inference"):
+            rows.append((f"{architecture}/resnet34 {key}",
+                         models["segcore"][key], models.get("smp", {}).get(key)))
     width = max(len(row[0]) for row in rows)
     print(f"{'':<{width}}  {'segcore':>13}  {'SMP 0.6.0':>13}  ratio")
     for label, ours, theirs in rows:
         ratio = f"{ours / theirs:5.2f}x" if theirs else "  -"
         print(f"{label:<{width}}  {cell(ours):>13}  {cell(theirs):>13}  {ratio}")
     print(f"`import torch` alone: {imports['torch'] * 1000:.0f} ms; "
-          f"segcore listing imports timm: {segcore_imports_timm}")
+          f"segcore listing imports timm: {segcore_imports_timm}; train step and inference on "
+          f"{arguments.batch}x3x{arguments.size}x{arguments.size}")
 
 
 if __name__ == "__main__":

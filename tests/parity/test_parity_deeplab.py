@@ -26,7 +26,7 @@ def _smp_resnet18(name: str, in_channels: int, depth: int, output_stride: int,
 
 SMP_RESNET18_SPEC = EncoderSpec(
     name=SMP_RESNET18, family="ResNet", factory=_smp_resnet18,
-    out_channels=(3, 64, 64, 128, 256, 512),
+    out_channels=(3, 64, 64, 128, 256, 512), native_setup=True, supports_dilation=True,
 )
 
 CASES = [

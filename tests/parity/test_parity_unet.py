@@ -31,10 +31,13 @@ def _smp_encoder(smp_name: str):
 
 
 SPECS = [
+    # SMP's own encoders build input channels and dilation in: native_setup
     EncoderSpec(name=SMP_RESNET18, family="ResNet", factory=_smp_encoder("resnet18"),
-                out_channels=(3, 64, 64, 128, 256, 512)),
+                out_channels=(3, 64, 64, 128, 256, 512), native_setup=True,
+                supports_dilation=True),
     EncoderSpec(name=SMP_VGG11, family="VGG", factory=_smp_encoder("vgg11"),
-                out_channels=(64, 128, 256, 512, 512, 512), supports_dilation=False),
+                out_channels=(64, 128, 256, 512, 512, 512), supports_dilation=False,
+                native_setup=True, deepest_feature_pooled=True),
 ]
 
 SMALL = (64, 48, 32, 24, 16)
