@@ -14,11 +14,13 @@ from pathlib import Path
 #: The first-party plugin packages that exist (a test compares this with plugins/).
 FIRST_PARTY_PACKAGES: frozenset[str] = frozenset({
     "segcore-deeplab",
+    "segcore-dpt",
     "segcore-fpn",
     "segcore-linknet",
     "segcore-losses",
     "segcore-manet",
     "segcore-metrics",
+    "segcore-pan",
     "segcore-pspnet",
     "segcore-resnet",
     "segcore-segformer",

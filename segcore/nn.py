@@ -123,6 +123,7 @@ class SCSEModule(nn.Module):
 
     def __init__(self, in_channels: int, reduction: int = 16) -> None:
         super().__init__()
+        # SMP uses in_channels // reduction, 0 below 16 channels, which cannot run; 1 at least
         hidden = max(in_channels // reduction, 1)
         self.cSE = nn.Sequential(
             nn.AdaptiveAvgPool2d(1),

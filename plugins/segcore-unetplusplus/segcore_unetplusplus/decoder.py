@@ -1,0 +1,198 @@
+"""The UNet++ decoder: a triangle of decoder nodes joined by nested, dense skip pathways.
+
+Node ``x_{row}_{column}`` sits at the resolution of encoder stage ``column + 1`` (counted from
+the deepest). It doubles the size of the node to its left in the same row (or, on the
+diagonal, of the encoder feature) and fuses it with every node below it in the same column
+plus that column's encoder feature. The module tree (``center``, ``blocks.x_<row>_<column>``
+with ``conv1``, ``attention1``, ``conv2``, ``attention2``) is SMP's, so an SMP UnetPlusPlus
+checkpoint loads unchanged.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from segcore.errors import InvalidOptionError
+from segcore.nn import Attention, Conv2dReLU, NormOption
+
+
+class UnetPlusPlusDecoderBlock(nn.Module):
+    """One node: double the size, concatenate the skips, attention, conv, conv, attention.
+
+    Args:
+        in_channels: channels of the incoming (coarser) feature map.
+        skip_channels: channels of all skips together (0 for the last node, which has none).
+        out_channels: channels of the node's output. 0 makes an empty node (no layers; it
+            returns a map with no channels), as happens where an encoder has a stage without
+            channels (timm transformer-style encoders start at reduction 4).
+        use_norm: normalisation of both convolutions (see ``segcore.nn.Conv2dReLU``).
+        attention_type: ``None`` or ``"scse"``.
+        interpolation_mode: ``F.interpolate`` mode used to double the size.
+
+    Shapes: ``x`` ``(N, in_channels, h, w)``, skip ``(N, skip_channels, 2h, 2w)`` ->
+    ``(N, out_channels, 2h, 2w)``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        skip_channels: int,
+        out_channels: int,
+        use_norm: NormOption = "batchnorm",
+        attention_type: str | None = None,
+        interpolation_mode: str = "nearest",
+    ) -> None:
+        super().__init__()
+        self.interpolation_mode = interpolation_mode
+        self.out_channels = out_channels
+        self.is_empty = out_channels == 0
+        if self.is_empty:
+            self.conv1 = self.attention1 = self.conv2 = self.attention2 = None
+            return
+        fused_channels = in_channels + skip_channels
+        self.conv1 = Conv2dReLU(fused_channels, out_channels, 3, padding=1, use_norm=use_norm)
+        self.attention1 = Attention(attention_type, in_channels=fused_channels)
+        self.conv2 = Conv2dReLU(out_channels, out_channels, 3, padding=1, use_norm=use_norm)
+        self.attention2 = Attention(attention_type, in_channels=out_channels)
+
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        x = F.interpolate(x, scale_factor=2.0, mode=self.interpolation_mode)
+        if self.is_empty:
+            return x.new_empty(x.shape[0], 0, x.shape[2], x.shape[3])
+        if skip is not None:
+            x = self.attention1(torch.cat([x, skip], dim=1))
+        x = self.conv2(self.conv1(x))
+        return self.attention2(x)
+
+
+class UnetPlusPlusCenterBlock(nn.Sequential):
+    """Two conv-norm-ReLU layers for the deepest features (children ``0`` and ``1``).
+
+    Built for encoders whose deepest feature comes straight from a pooling layer (VGG), as SMP
+    does; SMP's decoder never applies it, so neither does ours (see ``UnetPlusPlusDecoder``).
+    """
+
+    def __init__(self, in_channels: int, out_channels: int, use_norm: NormOption = "batchnorm"):
+        super().__init__(
+            Conv2dReLU(in_channels, out_channels, 3, padding=1, use_norm=use_norm),
+            Conv2dReLU(out_channels, out_channels, 3, padding=1, use_norm=use_norm),
+        )
+
+
+def node_channels(
+    encoder_channels: Sequence[int], decoder_channels: Sequence[int]
+) -> dict[str, tuple[int, int, int]]:
+    """``(in, skip, out)`` channels of every node, keyed ``x_<row>_<column>``, in SMP's order.
+
+    Column ``c`` (``0`` is the deepest) has rows ``0..c``. Row 0 produces
+    ``decoder_channels[c]``; a deeper row produces the channels of the encoder stage at its
+    resolution and takes the channels of the stage one level deeper. A node's skip is every
+    node below it in its column plus the encoder stage, each as wide as that stage.
+    """
+    stages = list(encoder_channels[1:])[::-1]  # deepest first, without the input
+    skips = [*stages[1:], 0]  # the encoder stage each column fuses (none for the last)
+    row0_inputs = [stages[0], *decoder_channels[:-1]]
+    columns = len(decoder_channels) - 1
+    nodes = {}
+    for column in range(columns):
+        for row in range(column + 1):
+            skip = skips[column] * (column + 1 - row)
+            if row == 0:
+                nodes[f"x_0_{column}"] = (row0_inputs[column], skip, decoder_channels[column])
+            else:
+                nodes[f"x_{row}_{column}"] = (skips[column - 1], skip, skips[column])
+    nodes[f"x_0_{columns}"] = (row0_inputs[columns], 0, decoder_channels[columns])
+    return nodes
+
+
+class UnetPlusPlusDecoder(nn.Module):
+    """The UNet++ decoder (https://arxiv.org/abs/1807.10165).
+
+    Args:
+        encoder_channels: ``encoder.out_channels`` (``depth + 1`` values, the input first).
+        decoder_channels: output channels of the top row of nodes, deepest first (``depth``
+            values); the last one is the decoder's output.
+        use_norm: normalisation of the convolutions.
+        attention_type: ``None`` or ``"scse"``.
+        add_center_block: build a ``UnetPlusPlusCenterBlock`` (``center``) as SMP does for VGG
+            encoders. Like SMP's, it is not applied; it is frozen so that no trainable
+            parameter goes unused.
+        interpolation_mode: upsampling mode of the nodes.
+
+    ``forward(features)`` takes the encoder's ``depth + 1`` maps (each half the size of the
+    one before) and returns ``(N, decoder_channels[-1], H, W)`` at the input's size.
+
+    Example::
+
+        decoder = UnetPlusPlusDecoder((3, 8, 16, 24), decoder_channels=(32, 16, 8))
+        features = [torch.rand(1, 3, 64, 64), torch.rand(1, 8, 32, 32),
+                    torch.rand(1, 16, 16, 16), torch.rand(1, 24, 8, 8)]
+        decoder(features).shape   # (1, 8, 64, 64)
+    """
+
+    def __init__(
+        self,
+        encoder_channels: Sequence[int],
+        decoder_channels: Sequence[int],
+        use_norm: NormOption = "batchnorm",
+        attention_type: str | None = None,
+        add_center_block: bool = False,
+        interpolation_mode: str = "nearest",
+    ) -> None:
+        super().__init__()
+        depth = len(encoder_channels) - 1
+        if len(decoder_channels) != depth:
+            raise InvalidOptionError(
+                f"decoder_channels has {len(decoder_channels)} values but the encoder returns "
+                f"{depth} stages; give one value per stage"
+            )
+        head_channels = encoder_channels[-1]
+        self.center: nn.Module = (
+            UnetPlusPlusCenterBlock(head_channels, head_channels, use_norm=use_norm)
+            if add_center_block
+            else nn.Identity()
+        )
+        # SMP builds the center block but its forward never uses it: keep it for checkpoints
+        # (and the same outputs), frozen so that DistributedDataParallel finds no unused
+        # trainable parameter.
+        self.center.requires_grad_(False)
+        self.blocks = nn.ModuleDict(
+            {
+                key: UnetPlusPlusDecoderBlock(
+                    block_in, block_skip, block_out, use_norm=use_norm,
+                    attention_type=attention_type, interpolation_mode=interpolation_mode,
+                )
+                for key, (block_in, block_skip, block_out)
+                in node_channels(encoder_channels, decoder_channels).items()
+            }
+        )
+        #: columns with an encoder skip; the last node (``x_0_<columns>``) has none
+        self.columns = depth - 1
+        last = self.blocks[f"x_0_{self.columns}"]
+        if last.attention1 is not None:
+            # Without a skip there is no fusion, so attention1 is never applied (as in SMP):
+            # kept so SMP checkpoints load, frozen so no trainable parameter goes unused.
+            last.attention1.requires_grad_(False)
+        self.out_channels = decoder_channels[-1]
+
+    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+        stages = list(features[1:])[::-1]  # deepest first; the input itself is not a skip
+        # row_outputs[row]: the rightmost node computed so far in that row
+        row_outputs: list[torch.Tensor] = []
+        for column in range(self.columns):
+            below: list[torch.Tensor] = []  # this column's nodes under the current one
+            for row in range(column, -1, -1):
+                x = stages[column] if row == column else row_outputs[row]
+                skip = torch.cat([*below, stages[column + 1]], dim=1)
+                node = self.blocks[f"x_{row}_{column}"](x, skip)
+                below.insert(0, node)
+                if row == column:
+                    row_outputs.append(node)
+                else:
+                    row_outputs[row] = node
+        x = row_outputs[0] if row_outputs else stages[0]
+        return self.blocks[f"x_0_{self.columns}"](x)

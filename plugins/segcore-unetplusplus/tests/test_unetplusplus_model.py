@@ -1,0 +1,686 @@
+"""UnetPlusPlus: shapes, module tree, decoder math, options and errors (tiny test encoder only)."""
+
+from __future__ import annotations
+
+import inspect
+import sys
+
+import pytest
+import segcore_unetplusplus
+import torch
+import torch.nn.functional as F
+from segcore_unetplusplus import UnetPlusPlus, UnetPlusPlusOptions
+from segcore_unetplusplus.decoder import (
+    UnetPlusPlusCenterBlock,
+    UnetPlusPlusDecoder,
+    UnetPlusPlusDecoderBlock,
+)
+from torch import nn
+
+import segcore
+from segcore import testing
+from segcore.errors import (
+    InputShapeError,
+    InvalidOptionError,
+    MissingDependencyError,
+    UnknownOptionError,
+)
+from segcore.nn import LayerNorm2d
+from segcore.specs import EncoderSpec
+
+TINY = testing.TINY_ENCODER
+TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at depth 5
+SMALL = (32, 24, 16, 12, 8)  # small decoder channels keep the tests fast
+DEFAULT = (256, 128, 64, 32, 16)
+# SMP's node order at depth 5: column by column (deepest first), rows top-down, then the last
+NODES_DEPTH5 = ["x_0_0", "x_0_1", "x_1_1", "x_0_2", "x_1_2", "x_2_2",
+                "x_0_3", "x_1_3", "x_2_3", "x_3_3", "x_0_4"]
+
+
+@pytest.fixture(autouse=True)
+def _tiny_encoder(segcore_isolation):
+    with testing.tiny_encoder_installed():
+        yield
+
+
+def tiny_model(**kwargs) -> UnetPlusPlus:
+    kwargs.setdefault("decoder_channels", SMALL[: kwargs.get("encoder_depth", 5)])
+    return UnetPlusPlus(TINY, encoder_weights=None, **kwargs)
+
+
+# -- conformance and shapes ---------------------------------------------------------------
+def test_conformance_kit_default_options():
+    # decoder_channels is given so the kit can trim it to depths 3 and 4 (one value per stage,
+    # as in SMP; the default alone only fits encoder_depth=5)
+    testing.check_architecture("unetplusplus", TINY, decoder_channels=DEFAULT)
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"decoder_attention_type": "scse"},
+        {"decoder_use_batchnorm": False},
+        {"decoder_use_norm": "layernorm"},
+        {"decoder_use_norm": {"type": "instancenorm", "affine": True}},
+        {"decoder_interpolation": "bilinear"},
+        {"decoder_interpolation": "area"},
+        {"decoder_channels": (48, 40, 24, 16, 4)},
+    ],
+    ids=["scse", "no-batchnorm", "layernorm", "instancenorm", "bilinear", "area", "channels"],
+)
+def test_conformance_kit_with_options(options):
+    options = {"decoder_channels": SMALL, **options}
+    testing.check_architecture("unetplusplus", TINY, depths=(3, 5), classes=(2,),
+                               in_channels=(3,), **options)
+
+
+@pytest.mark.parametrize(("depth", "in_channels", "classes"),
+                         [(3, 1, 5), (4, 4, 1), (5, 3, 5), (5, 1, 2)])
+def test_mask_shape(depth, in_channels, classes):
+    model = tiny_model(encoder_depth=depth, in_channels=in_channels, classes=classes).eval()
+    with torch.no_grad():
+        mask = model(torch.randn(2, in_channels, 64, 64))
+    assert mask.shape == (2, classes, 64, 64)
+    # a triangle of depth * (depth - 1) / 2 nodes with skips, plus the last one
+    assert len(model.decoder.blocks) == depth * (depth - 1) // 2 + 1
+    assert model.encoder.in_channels == in_channels
+
+
+def test_aux_params_give_mask_and_labels():
+    model = tiny_model(classes=3, aux_params={"classes": 4, "pooling": "max", "dropout": 0.1,
+                                              "activation": "softmax"}).eval()
+    with torch.no_grad():
+        mask, labels = model(torch.randn(2, 3, 64, 64))
+    assert mask.shape == (2, 3, 64, 64)
+    assert labels.shape == (2, 4)
+    torch.testing.assert_close(labels.sum(1), torch.ones(2))  # softmax applied
+    head = model.classification_head
+    assert head[3].in_features == TINY_CHANNELS[-1]  # on the deepest encoder features
+    assert isinstance(head[0], nn.AdaptiveMaxPool2d)
+    assert head[2].p == 0.1
+
+
+@pytest.mark.parametrize(
+    ("activation", "check"),
+    [
+        ("sigmoid", lambda m: bool(((m >= 0) & (m <= 1)).all())),
+        ("softmax", lambda m: torch.allclose(m.sum(1), torch.ones(1, 64, 64))),
+        ("logsoftmax", lambda m: torch.allclose(m.exp().sum(1), torch.ones(1, 64, 64))),
+        ("tanh", lambda m: bool((m.abs() <= 1).all())),
+        (nn.ReLU, lambda m: bool((m >= 0).all())),
+    ],
+    ids=["sigmoid", "softmax", "logsoftmax", "tanh", "callable"],
+)
+def test_activation_is_applied_to_the_mask(activation, check):
+    model = tiny_model(classes=3, activation=activation).eval()
+    with torch.no_grad():
+        mask = model(torch.randn(1, 3, 64, 64) * 5)
+        logits = model.decoder(model.encoder(torch.randn(1, 3, 64, 64)))
+    assert check(mask)
+    assert logits.shape == (1, SMALL[-1], 64, 64)
+
+
+@pytest.mark.parametrize("size", [(63, 64), (64, 80), (48, 64), (33, 47)])
+def test_other_sizes_are_padded_to_the_output_stride_and_cropped(size):
+    model = tiny_model(classes=2).eval()
+    x = torch.randn(1, 3, *size)
+    padded = F.pad(x, (0, -size[1] % 32, 0, -size[0] % 32))  # zeros, bottom and right
+    assert padded.shape[2] % 32 == 0 and padded.shape[3] % 32 == 0
+    with torch.no_grad():
+        mask = model(x)
+        expected = model(padded)[..., : size[0], : size[1]]
+    assert mask.shape == (1, 2, *size)
+    torch.testing.assert_close(mask, expected)
+
+
+@pytest.mark.parametrize("size", [(63, 64), (64, 80), (33, 47)])
+def test_without_padding_other_sizes_are_refused(size):
+    model = tiny_model().eval()
+    model.pad_inputs = False  # SMP's strict behaviour
+    with pytest.raises(InputShapeError, match=r"divisible by 32.*nearest valid size"):
+        model(torch.randn(1, 3, *size))
+
+
+def test_the_divisor_is_the_output_stride_of_the_shallower_encoder():
+    model = tiny_model(encoder_depth=4).eval()  # deepest features at 1/16
+    assert model.input_divisor() == 16
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 48, 80)).shape == (1, 1, 48, 80)
+    model.pad_inputs = False
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 48, 80)).shape == (1, 1, 48, 80)
+    with pytest.raises(InputShapeError, match="divisible by 16"):
+        model(torch.randn(1, 3, 40, 80))
+
+
+# -- module tree ---------------------------------------------------------------------------
+def test_nodes_are_named_and_ordered_like_smp():
+    model = UnetPlusPlus(TINY, encoder_weights=None)  # documented default decoder channels
+    assert list(model.decoder.blocks) == NODES_DEPTH5
+    assert list(tiny_model(encoder_depth=3).decoder.blocks) == ["x_0_0", "x_0_1", "x_1_1",
+                                                               "x_0_2"]
+    assert list(model.state_dict())[-2:] == ["segmentation_head.0.weight",
+                                             "segmentation_head.0.bias"]
+
+
+def test_node_channels_follow_the_nested_wiring():
+    model = UnetPlusPlus(TINY, encoder_weights=None)  # decoder (256, 128, 64, 32, 16)
+    blocks = model.decoder.blocks
+    # (conv1 in, conv1 out): the upsampled map plus all skips of the node
+    expected = {
+        "x_0_0": (40 + 32, 256),
+        "x_0_1": (256 + 24 * 2, 128), "x_1_1": (32 + 24, 24),
+        "x_0_2": (128 + 16 * 3, 64), "x_1_2": (24 + 16 * 2, 16), "x_2_2": (24 + 16, 16),
+        "x_0_3": (64 + 8 * 4, 32), "x_1_3": (16 + 8 * 3, 8), "x_2_3": (16 + 8 * 2, 8),
+        "x_3_3": (16 + 8, 8),
+        "x_0_4": (32, 16),  # the last node has no skip
+    }
+    actual = {name: (b.conv1[0].in_channels, b.conv1[0].out_channels)
+              for name, b in blocks.items()}
+    assert actual == expected
+    assert all(b.conv2[0].in_channels == b.conv2[0].out_channels for b in blocks.values())
+    assert isinstance(model.decoder.center, nn.Identity)
+    assert model.segmentation_head[0].in_channels == 16
+    assert model.segmentation_head[0].kernel_size == (3, 3)
+    assert isinstance(model.segmentation_head[1], nn.Identity)  # no upsampling in the head
+
+
+def test_state_dict_keys_follow_smp_layout():
+    keys = set(tiny_model(decoder_attention_type="scse").state_dict())
+    for key in [
+        "decoder.blocks.x_0_0.conv1.0.weight",
+        "decoder.blocks.x_0_0.conv1.1.running_mean",
+        "decoder.blocks.x_3_3.conv2.1.num_batches_tracked",
+        "decoder.blocks.x_1_2.attention1.attention.cSE.1.weight",
+        "decoder.blocks.x_2_3.attention1.attention.sSE.0.bias",
+        "decoder.blocks.x_0_4.attention2.attention.cSE.3.weight",
+        "segmentation_head.0.weight",
+        "segmentation_head.0.bias",
+    ]:
+        assert key in keys, key
+    assert not any(k.startswith("decoder.center") for k in keys)
+    assert "decoder.blocks.x_0_0.conv1.0.bias" not in keys  # batchnorm: conv has no bias
+    assert not any(k.startswith("decoder.blocks.x_4") for k in keys)
+
+
+def test_vgg_encoders_get_smp_s_unused_center_block():
+    vgg_spec = EncoderSpec(name="vgg_tiny_test", family="Testing",
+                           factory="segcore.testing:build_tiny_encoder",
+                           out_channels=TINY_CHANNELS, deepest_feature_pooled=True)
+    with testing.specs_installed(encoders=[vgg_spec]):
+        torch.manual_seed(0)
+        model = UnetPlusPlus("vgg_tiny_test", encoder_weights=None, decoder_channels=SMALL,
+                             decoder_use_batchnorm=False).eval()
+    center = model.decoder.center
+    assert isinstance(center, UnetPlusPlusCenterBlock)
+    assert [(c[0].in_channels, c[0].out_channels) for c in center] == [(40, 40), (40, 40)]
+    assert center[0][0].bias is not None  # follows the decoder norm (none here)
+    assert "decoder.center.1.0.weight" in model.state_dict()
+    # as in SMP, the center block is not applied: changing it changes nothing; it is frozen
+    assert not any(p.requires_grad for p in center.parameters())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        before = model(x)
+        for parameter in center.parameters():
+            parameter.add_(1.0)
+        torch.testing.assert_close(model(x), before)
+
+
+# -- decoder math against a hand-written reference ----------------------------------------
+def _conv_norm_relu(x, layer):
+    conv, norm = layer[0], layer[1]
+    x = F.conv2d(x, conv.weight, conv.bias, padding=1)
+    if isinstance(norm, nn.BatchNorm2d):
+        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
+        x = (x - norm.running_mean[:, None, None]) * scale[:, None, None] + norm.bias[:, None, None]
+    return x.clamp(min=0)
+
+
+def _scse(x, attention):
+    if isinstance(attention, nn.Identity):
+        return x
+    squeeze = x.mean(dim=(2, 3), keepdim=True)
+    hidden = F.conv2d(squeeze, attention.cSE[1].weight, attention.cSE[1].bias).clamp(min=0)
+    channel = torch.sigmoid(F.conv2d(hidden, attention.cSE[3].weight, attention.cSE[3].bias))
+    spatial = torch.sigmoid(F.conv2d(x, attention.sSE[0].weight, attention.sSE[0].bias))
+    return x * channel + x * spatial
+
+
+def _node(block, x, skips, mode):
+    x = F.interpolate(x, scale_factor=2.0, mode=mode)
+    if block.is_empty:
+        return x[:, :0]
+    if skips:
+        x = _scse(torch.cat([x, *skips], 1), block.attention1.attention)
+    x = _conv_norm_relu(_conv_norm_relu(x, block.conv1), block.conv2)
+    return _scse(x, block.attention2.attention)
+
+
+def reference_unetplusplus(decoder, features, mode="nearest"):
+    """The paper's recursion X[i, j] = H(U(X[i+1, j-1]), X[i, j-1], ..., X[i, 0]).
+
+    ``i`` is the level (0: 1/2 of the input), ``j`` the node along the level's skip path
+    (``X[i, 0]`` is the encoder feature). SMP names X[i, j] ``x_{row}_{column}`` with
+    ``column = levels - 2 - i`` and ``row = column - j + 1``, and concatenates the skips from
+    the latest node back to the encoder feature.
+    """
+    encoder = list(features[1:])
+    levels = len(encoder)
+    grid = {(i, 0): encoder[i] for i in range(levels)}
+    for j in range(1, levels):
+        for i in range(levels - j):
+            column = levels - 2 - i
+            block = decoder.blocks[f"x_{column - j + 1}_{column}"]
+            skips = [grid[(i, k)] for k in range(j - 1, -1, -1)]
+            grid[(i, j)] = _node(block, grid[(i + 1, j - 1)], skips, mode)
+    return _node(decoder.blocks[f"x_0_{levels - 1}"], grid[(0, levels - 1)], [], mode)
+
+
+def _randomise(module, seed=1):
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in module.state_dict().items():
+            if tensor.is_floating_point():
+                noise = torch.randn(tensor.shape, generator=generator)
+                if name.endswith("running_var"):
+                    tensor.copy_(noise.abs() + 0.5)
+                else:
+                    tensor.copy_(noise * 0.3)
+
+
+@pytest.mark.parametrize("depth", [3, 4, 5])
+@pytest.mark.parametrize("attention", [None, "scse"])
+def test_decoder_matches_the_paper_recursion(depth, attention):
+    model = tiny_model(encoder_depth=depth, decoder_attention_type=attention).eval()
+    _randomise(model.decoder)
+    with torch.no_grad():
+        features = model.encoder(torch.randn(2, 3, 64, 96))
+        expected = reference_unetplusplus(model.decoder, features)
+        actual = model.decoder(features)
+    assert actual.shape == (2, SMALL[depth - 1], 64, 96)
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic", "area", "nearest-exact"])
+@pytest.mark.parametrize("use_norm", [True, False])
+def test_node_matches_the_reference_formula(mode, use_norm):
+    block = UnetPlusPlusDecoderBlock(6, 9, 5, use_norm=use_norm, attention_type="scse",
+                                     interpolation_mode=mode).eval()
+    _randomise(block)
+    x, skip = torch.randn(2, 6, 5, 7), torch.randn(2, 9, 10, 14)
+    with torch.no_grad():
+        actual = block(x, skip)
+        expected = _node(block, x, [skip], mode)
+    assert actual.shape == (2, 5, 10, 14)
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5)
+
+
+class ZeroStageEncoder(testing.TinyEncoder):
+    """The tiny encoder with no channels at 1/2 (as timm transformer-style encoders)."""
+
+    def __init__(self, depth: int = 5) -> None:
+        super().__init__(depth=depth)
+        self._out_channels = (3, 0, *TINY_CHANNELS[2:])
+
+    def forward(self, x):
+        features = super().forward(x)
+        features[1] = features[1][:, :0]
+        return features
+
+
+def test_an_encoder_stage_without_channels_gives_empty_nodes():
+    spec = EncoderSpec(name="zero_stage_test", family="Testing",
+                       factory=lambda name, depth: ZeroStageEncoder(depth=depth),
+                       out_channels=(3, 0, *TINY_CHANNELS[2:]))
+    with testing.specs_installed(encoders=[spec]):
+        model = UnetPlusPlus("zero_stage_test", encoder_weights=None, decoder_channels=SMALL,
+                             decoder_attention_type="scse")
+    blocks = model.decoder.blocks
+    # the nodes at 1/2 other than the top row would output that stage's 0 channels
+    assert [name for name, b in blocks.items() if b.is_empty] == ["x_1_3", "x_2_3", "x_3_3"]
+    assert all(not list(blocks[n].parameters()) for n in ("x_1_3", "x_2_3", "x_3_3"))
+    assert blocks["x_0_3"].conv1[0].in_channels == SMALL[2]  # its skips have no channels
+    _randomise(model.decoder)
+    model.eval()
+    with torch.no_grad():
+        features = model.encoder(torch.randn(1, 3, 64, 64))
+        torch.testing.assert_close(model.decoder(features),
+                                   reference_unetplusplus(model.decoder, features))
+    model.train()
+    model(torch.randn(2, 3, 64, 64)).mean().backward()
+    trainable = [p for p in model.decoder.parameters() if p.requires_grad]
+    assert trainable and all(p.grad is not None for p in trainable)
+
+
+def test_decoder_refuses_channels_of_the_wrong_length():
+    with pytest.raises(InvalidOptionError, match="decoder_channels has 2 values"):
+        UnetPlusPlusDecoder((3, 8, 16, 24), decoder_channels=(8, 8))
+
+
+# -- options -------------------------------------------------------------------------------
+def _decoder_norms(model):
+    return [layer[1] for block in model.decoder.blocks.values()
+            for layer in (block.conv1, block.conv2)]
+
+
+def _decoder_convs(model):
+    return [m for m in model.decoder.modules() if isinstance(m, nn.Conv2d)]
+
+
+def test_default_norm_is_batchnorm_without_conv_bias():
+    model = tiny_model()
+    assert all(isinstance(n, nn.BatchNorm2d) for n in _decoder_norms(model))
+    assert all(c.bias is None for c in _decoder_convs(model))
+    assert all(isinstance(b.conv1[2], nn.ReLU) for b in model.decoder.blocks.values())
+
+
+def test_decoder_use_batchnorm_false_removes_batchnorm_and_adds_bias():
+    model = tiny_model(decoder_use_batchnorm=False)
+    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.decoder.modules())
+    assert all(c.bias is not None for c in _decoder_convs(model))
+    assert model.config["decoder_use_norm"] is False
+
+
+@pytest.mark.parametrize(
+    ("use_norm", "norm_type"),
+    [(True, nn.BatchNorm2d), (False, nn.Identity), ("batchnorm", nn.BatchNorm2d),
+     ("identity", nn.Identity), ("layernorm", LayerNorm2d), ("instancenorm", nn.InstanceNorm2d)],
+)
+def test_decoder_use_norm_values(use_norm, norm_type):
+    model = tiny_model(decoder_use_norm=use_norm).eval()
+    assert all(type(n) is norm_type for n in _decoder_norms(model))
+    with torch.no_grad():
+        assert model(torch.randn(2, 3, 64, 64)).shape == (2, 1, 64, 64)
+
+
+def test_decoder_use_norm_dict_passes_keyword_arguments():
+    model = tiny_model(decoder_use_norm={"type": "layernorm", "eps": 1e-2})
+    assert all(isinstance(n, LayerNorm2d) and n.eps == 1e-2 for n in _decoder_norms(model))
+    model = tiny_model(decoder_use_norm={"type": "batchnorm", "momentum": 0.5})
+    assert all(n.momentum == 0.5 for n in _decoder_norms(model))
+
+
+def test_decoder_use_norm_wins_over_decoder_use_batchnorm():
+    model = tiny_model(decoder_use_batchnorm=False, decoder_use_norm="batchnorm")
+    assert all(isinstance(n, nn.BatchNorm2d) for n in _decoder_norms(model))
+    model = tiny_model(decoder_use_batchnorm=True, decoder_use_norm=False)
+    assert all(isinstance(n, nn.Identity) for n in _decoder_norms(model))
+
+
+def test_scse_attention_sits_on_each_fused_input_and_output():
+    model = tiny_model(decoder_attention_type="scse")
+    blocks = model.decoder.blocks
+    for block in blocks.values():
+        fused = block.conv1[0].in_channels
+        assert block.attention1.attention.cSE[1].in_channels == fused
+        assert block.attention2.attention.cSE[1].in_channels == block.conv2[0].out_channels
+    assert blocks["x_0_1"].attention1.attention.cSE[1].in_channels == SMALL[0] + 24 * 2
+    # channel reduction 16: 80 -> 5 hidden channels
+    assert blocks["x_0_1"].attention1.attention.cSE[1].out_channels == 80 // 16
+    plain = tiny_model()
+    assert all(isinstance(b.attention1.attention, nn.Identity)
+               for b in plain.decoder.blocks.values())
+
+
+def test_scse_changes_the_output():
+    torch.manual_seed(0)
+    plain = tiny_model().eval()
+    scse = tiny_model(decoder_attention_type="scse").eval()
+    scse.load_state_dict(plain.state_dict(), strict=False)
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert not torch.allclose(plain(x), scse(x))
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic", "area", "nearest-exact"])
+def test_each_interpolation_mode_is_used(mode, monkeypatch):
+    model = tiny_model(decoder_interpolation=mode).eval()
+    assert {b.interpolation_mode for b in model.decoder.blocks.values()} == {mode}
+    seen = []
+    interpolate = F.interpolate
+
+    def spy(*args, **kwargs):
+        seen.append((kwargs.get("mode"), kwargs.get("scale_factor")))
+        return interpolate(*args, **kwargs)
+
+    monkeypatch.setattr(F, "interpolate", spy)
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 64, 96)).shape == (1, 1, 64, 96)
+    assert seen == [(mode, 2.0)] * len(model.decoder.blocks)
+
+
+def test_interpolation_modes_change_the_output():
+    torch.manual_seed(0)
+    nearest = tiny_model(decoder_interpolation="nearest").eval()
+    bilinear = tiny_model(decoder_interpolation="bilinear").eval()
+    bilinear.load_state_dict(nearest.state_dict())
+    x = torch.randn(1, 3, 64, 64)
+    with torch.no_grad():
+        assert not torch.allclose(nearest(x), bilinear(x))
+
+
+def test_decoder_channels_set_the_top_row_and_the_head():
+    model = tiny_model(decoder_channels=(20, 18, 14, 10, 6))
+    blocks = model.decoder.blocks
+    assert [blocks[f"x_0_{c}"].conv2[0].out_channels for c in range(5)] == [20, 18, 14, 10, 6]
+    # inner nodes keep the channels of the encoder stage at their resolution
+    assert [blocks[n].conv2[0].out_channels for n in ("x_1_1", "x_1_2", "x_3_3")] == [24, 16, 8]
+    assert model.segmentation_head[0].in_channels == 6
+
+
+def test_options_are_normalised_and_stored_in_config():
+    model = tiny_model(decoder_channels=[20, 18, 16, 14, 12], decoder_attention_type="scse",
+                       decoder_interpolation="bicubic")
+    assert model.options.decoder_channels == (20, 18, 16, 14, 12)
+    assert isinstance(model.options, UnetPlusPlusOptions)
+    config = model.config
+    assert config["architecture"] == "unetplusplus"
+    assert config["decoder_channels"] == [20, 18, 16, 14, 12]
+    assert config["decoder_attention_type"] == "scse"
+    assert config["decoder_interpolation"] == "bicubic"
+    assert config["decoder_use_norm"] is True
+    assert model.name == f"unetplusplus-{TINY}"
+
+
+def test_options_class_documents_every_field():
+    doc = UnetPlusPlusOptions.__doc__
+    assert "Attributes:" in doc
+    for name in UnetPlusPlusOptions.names():
+        assert f"        {name}: " in doc, name
+
+
+def test_encoder_kwargs_are_passed_to_the_encoder():
+    received = {}
+
+    def factory(name, depth, **kwargs):
+        received.update(kwargs)
+        return testing.TinyEncoder(depth=depth)
+
+    spec = EncoderSpec(name="kwargs_tiny_test", family="Testing", factory=factory,
+                       out_channels=TINY_CHANNELS, accepts_kwargs=True)
+    with testing.specs_installed(encoders=[spec]):
+        model = UnetPlusPlus("kwargs_tiny_test", encoder_weights=None, decoder_channels=SMALL,
+                             drop_path_rate=0.1)
+    assert received == {"drop_path_rate": 0.1}
+    assert model.config["encoder_params"] == {"drop_path_rate": 0.1}
+
+
+# -- errors --------------------------------------------------------------------------------
+@pytest.mark.parametrize("via_build", [False, True])
+def test_unknown_option_suggests_the_right_name(via_build):
+    with pytest.raises(UnknownOptionError, match=r"decoder_chanels.*decoder_channels"):
+        if via_build:
+            segcore.build("unetplusplus", encoder=TINY, decoder_chanels=(16, 8, 8, 8, 8))
+        else:
+            UnetPlusPlus(TINY, encoder_weights=None, decoder_chanels=(16, 8, 8, 8, 8))
+
+
+def test_decoder_typo_is_refused_before_the_encoder_sees_it():
+    with pytest.raises(UnknownOptionError, match=r"unetplusplus.*decoder_interpolation"):
+        tiny_model(decoder_interpolaton="bilinear")
+
+
+def test_unknown_non_decoder_option_is_refused_by_an_encoder_without_kwargs():
+    with pytest.raises(UnknownOptionError, match="'colour_mode'"):
+        tiny_model(colour_mode="rgb")
+
+
+def test_unknown_option_error_is_a_type_error_like_python():
+    with pytest.raises(TypeError):
+        tiny_model(decoder_attention="scse")
+
+
+def test_decoder_channels_of_the_wrong_length():
+    with pytest.raises(InvalidOptionError) as info:
+        UnetPlusPlus(TINY, encoder_weights=None, decoder_channels=(256, 128, 64, 32))
+    message = str(info.value)
+    assert message.startswith("decoder_channels has 4 values but encoder_depth=5 needs 5")
+    assert "use (256, 128, 64, 32, 16)" in message and "encoder_depth=4" in message
+    with pytest.raises(InvalidOptionError, match=r"encoder_depth=3 needs 3.*\(256, 128, 64\)"):
+        UnetPlusPlus(TINY, encoder_weights=None, encoder_depth=3)
+
+
+@pytest.mark.parametrize("channels", [(0, 8, 8, 8, 8), (16.0, 8, 8, 8, 8), "abc", 16, None])
+def test_decoder_channels_must_be_positive_ints(channels):
+    with pytest.raises(InvalidOptionError, match="decoder_channels"):
+        tiny_model(decoder_channels=channels)
+
+
+@pytest.mark.parametrize("depth", [2, 6, 0, 1])
+def test_encoder_depth_out_of_range(depth):
+    with pytest.raises(InvalidOptionError, match=r"encoder_depth=-?\d+ is too (small|large)"):
+        UnetPlusPlus(TINY, encoder_weights=None, encoder_depth=depth,
+                     decoder_channels=(8,) * max(depth, 1))
+
+
+def test_too_shallow_names_the_architecture_and_the_minimum():
+    with pytest.raises(InvalidOptionError, match=r"unetplusplus decoder needs at least 3.*3 to 5"):
+        UnetPlusPlus(TINY, encoder_weights=None, encoder_depth=2, decoder_channels=(8, 8))
+
+
+def test_bad_attention_type():
+    with pytest.raises(InvalidOptionError, match=r"decoder_attention_type.*'scse'.*'cbam'"):
+        tiny_model(decoder_attention_type="cbam")
+
+
+def test_bad_interpolation():
+    with pytest.raises(InvalidOptionError, match=r"decoder_interpolation.*'nearest'.*'bilinear'"):
+        tiny_model(decoder_interpolation="linear")
+
+
+@pytest.mark.parametrize("value", ["groupnorm", 3, {"type": "batchnorm2d"}, {"eps": 1e-3}])
+def test_bad_decoder_use_norm(value):
+    with pytest.raises(InvalidOptionError, match="decoder_use_norm"):
+        tiny_model(decoder_use_norm=value)
+
+
+@pytest.mark.parametrize("value", ["yes", None, 2.5])
+def test_bad_decoder_use_batchnorm(value):
+    with pytest.raises(InvalidOptionError, match=r"decoder_use_batchnorm must be True, False"):
+        tiny_model(decoder_use_batchnorm=value)
+
+
+def test_norm_dict_with_a_keyword_the_layer_refuses():
+    with pytest.raises(InvalidOptionError, match=r"decoder_use_norm.*momentun"):
+        tiny_model(decoder_use_norm={"type": "batchnorm", "momentun": 0.5})
+
+
+@pytest.mark.parametrize("kwargs", [{"decoder_use_batchnorm": "inplace"},
+                                    {"decoder_use_norm": "inplace"}])
+def test_inplace_without_inplace_abn_says_what_to_install(monkeypatch, kwargs):
+    monkeypatch.setitem(sys.modules, "inplace_abn", None)  # import fails
+    # encoder_weights="imagenet" would fail for the tiny encoder: the norm is checked first
+    with pytest.raises(MissingDependencyError, match="pip install inplace-abn"):
+        UnetPlusPlus(TINY, decoder_channels=SMALL, **kwargs)
+
+
+@pytest.mark.parametrize(("argument", "value"),
+                         [("in_channels", 0), ("classes", 0), ("activation", "relu6"),
+                          ("aux_params", {"classes": 2, "pooling": "sum"})])
+def test_bad_common_arguments(argument, value):
+    with pytest.raises(InvalidOptionError, match=argument.split("_")[0]):
+        tiny_model(**{argument: value})
+
+
+# -- public API ----------------------------------------------------------------------------
+def test_segcore_unetplusplus_resolves_to_the_plugin_class():
+    assert segcore.UnetPlusPlus is segcore_unetplusplus.UnetPlusPlus
+    assert "unetplusplus" in segcore.list_architectures()
+    assert isinstance(segcore.build("unetplusplus", encoder=TINY, decoder_channels=SMALL),
+                      UnetPlusPlus)
+
+
+def test_discovery_imports_no_model_code(monkeypatch):
+    from segcore import plugins
+
+    # Forget the package and its modules (monkeypatch puts them back afterwards), then let
+    # discovery import the package and its plugin module afresh.
+    for name in [m for m in sys.modules if m.split(".")[0] == "segcore_unetplusplus"]:
+        monkeypatch.delitem(sys.modules, name)
+    plugins.reset()
+    assert "unetplusplus" in segcore.list_architectures()
+    loaded = sorted(m for m in sys.modules if m.split(".")[0] == "segcore_unetplusplus")
+    assert loaded == ["segcore_unetplusplus", "segcore_unetplusplus.plugin"]
+
+
+def test_documented_signature():
+    parameters = inspect.signature(UnetPlusPlus).parameters
+    assert list(parameters)[:10] == [
+        "encoder_name", "encoder_depth", "encoder_weights", "decoder_use_batchnorm",
+        "decoder_channels", "decoder_attention_type", "in_channels", "classes", "activation",
+        "aux_params",
+    ]
+    defaults = {name: p.default for name, p in parameters.items()}
+    assert defaults["encoder_name"] == "resnet34"
+    assert defaults["encoder_depth"] == 5
+    assert defaults["encoder_weights"] == "imagenet"
+    assert defaults["decoder_use_batchnorm"] is True
+    assert defaults["decoder_channels"] == (256, 128, 64, 32, 16)
+    assert defaults["decoder_attention_type"] is None
+    assert (defaults["in_channels"], defaults["classes"]) == (3, 1)
+    assert defaults["activation"] is None and defaults["aux_params"] is None
+    for name in ("decoder_use_norm", "decoder_interpolation"):
+        assert parameters[name].kind is inspect.Parameter.KEYWORD_ONLY
+    assert defaults["decoder_interpolation"] == "nearest"
+    assert parameters["kwargs"].kind is inspect.Parameter.VAR_KEYWORD
+    assert list(parameters)[10:] == ["decoder_use_norm", "decoder_interpolation", "kwargs"]
+
+
+def test_class_docstring_has_the_documented_sections():
+    doc = inspect.getdoc(UnetPlusPlus)
+    first, summary = doc.split("\n\n")[:2]
+    assert "https://arxiv.org/abs/1807.10165" in first
+    assert summary.count(". ") + summary.endswith(".") == 3
+    for section in ("Args:", "Shapes:", "Example::"):
+        assert section in doc
+    for name in inspect.signature(UnetPlusPlus).parameters:
+        assert f"    {'**' if name == 'kwargs' else ''}{name}:" in doc, name
+
+
+def test_build_defaults_to_no_weights():
+    assert inspect.signature(segcore.build).parameters["encoder_weights"].default is None
+    # the tiny encoder has no "imagenet" weights: build works only because it passes None
+    model = segcore.build("unetplusplus", encoder=TINY, decoder_channels=SMALL)
+    assert isinstance(model, UnetPlusPlus)
+    with pytest.raises(segcore.WeightsError):
+        UnetPlusPlus(TINY, decoder_channels=SMALL)  # the class keeps the documented "imagenet"
+
+
+def test_positional_arguments_follow_the_documented_order():
+    model = UnetPlusPlus(TINY, 4, None, False, (16, 12, 10, 8), "scse", 2, 3, "sigmoid")
+    assert model.encoder.depth == 4
+    assert model.options.decoder_use_norm is False
+    assert model.options.decoder_attention_type == "scse"
+    with torch.no_grad():
+        mask = model.eval()(torch.randn(1, 2, 32, 32))
+    assert mask.shape == (1, 3, 32, 32)
+    assert bool(((mask >= 0) & (mask <= 1)).all())
+
+
+def test_unused_attention_of_the_last_node_is_frozen():
+    model = tiny_model(decoder_attention_type="scse").train()
+    model(torch.randn(2, 3, 64, 64)).mean().backward()
+    last = model.decoder.blocks["x_0_4"]
+    assert all(not p.requires_grad and p.grad is None for p in last.attention1.parameters())
+    trainable = [p for p in model.decoder.parameters() if p.requires_grad]
+    assert trainable and all(p.grad is not None for p in trainable)
