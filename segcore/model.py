@@ -73,6 +73,10 @@ class SegmentationModel(nn.Module):
     #: that are already multiples go through untouched (identical to SMP). Set it to ``False``
     #: on a model for SMP's strict behaviour: ``InputShapeError`` for other sizes.
     pad_inputs: bool = True
+    # TorchScript (torch.jit.script) reads ``_padding_divisor`` once, when it compiles the
+    # model, and compiles no property of the Python API.
+    __constants__ = ["_padding_divisor"]
+    __jit_unused_properties__ = ["config", "_padding_divisor"]
 
     def __init__(
         self,
@@ -201,32 +205,58 @@ class SegmentationModel(nn.Module):
         # Encoders with unpadded layers (convnext's 4x4 stride-4 stem) refuse tiny inputs: the
         # first forward pass that fails finds the smallest size; later inputs are checked here.
         smallest = self.__dict__.get("_smallest_input_size")
-        if smallest is not None and min(height, width) < smallest:
+        if smallest is not None and _effective_size(self, height, width) < smallest:
             raise InputShapeError(_too_small_message(self, height, width, smallest))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
-        checking = not _compiling()
-        if checking:
-            self.check_input_shape(x)
-            _check_input_dtype(self, x)
-        height, width = x.shape[-2], x.shape[-1]
-        divisor = self.input_divisor()
-        padding = self.pad_inputs and divisor > 1
-        inputs = _pad_to_multiple(x, divisor) if padding else x
+        if torch.jit.is_scripting():
+            # TorchScript compiles only this branch: no input checks (Python-only), and the
+            # padding multiple is a constant read when the model is scripted.
+            return self._run(x, self._padding_divisor)
+        else:
+            return self._checked_run(x)
+
+    @torch.jit.unused
+    def _checked_run(self, x: torch.Tensor) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """``forward`` outside TorchScript: input checks in eager mode, none while traced,
+        compiled or exported (they only read shapes, but would add guards)."""
+        if _compiling():
+            return self._run(x, self._padding_divisor)
+        self.check_input_shape(x)
+        _check_input_dtype(self, x)
         try:
-            features = self.encoder(inputs)
-            decoder_output = self.decoder(features)
-            masks = self.segmentation_head(decoder_output)
-            if padding:
-                masks = _crop_to_input(masks, height, width, inputs.shape[-2], inputs.shape[-1])
-            if self.classification_head is not None:
-                labels = self.classification_head(features[-1])
-                return masks, labels
-            return masks
+            return self._run(x, self._padding_divisor)
         except (RuntimeError, ValueError) as error:
-            if checking:
-                _explain_forward_failure(self, x, error)
+            _explain_forward_failure(self, x, error)
             raise
+
+    def _run(
+        self, x: torch.Tensor, divisor: int
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Pad ``x`` to a multiple of ``divisor`` (1: none), encoder, decoder, heads, crop."""
+        height, width = x.shape[-2], x.shape[-1]
+        padding = divisor > 1
+        inputs = _pad_to_multiple(x, divisor) if padding else x
+        features = self.encoder(inputs)
+        decoder_output = self.decoder(features)
+        masks = self.segmentation_head(decoder_output)
+        if padding:
+            masks = _crop_to_input(masks, height, width, inputs.shape[-2], inputs.shape[-1])
+        if self.classification_head is not None:
+            labels = self.classification_head(features[-1])
+            return masks, labels
+        return masks
+
+    @property
+    def _padding_divisor(self) -> int:
+        """What ``forward`` pads height and width to a multiple of; 1 for no padding."""
+        divisor = self.input_divisor()
+        return divisor if self.pad_inputs and divisor > 1 else 1
+
+    def check_input_dtype(self, x: torch.Tensor) -> None:
+        """Raise ``InputTypeError`` naming the fix when ``x``'s dtype does not fit the model
+        (``x.float() / 255`` for uint8 images, ...); float16/bfloat16 pass under autocast."""
+        _check_input_dtype(self, x)
 
     def input_divisor(self) -> int:
         """What height and width must be multiples of: the encoder's output stride for
@@ -539,12 +569,26 @@ def _wrong_channels_message(shape: tuple[int, ...], in_channels: int) -> str:
             f"{in_channels} channel(s).")
 
 
+def _effective_size(model: SegmentationModel, height: int, width: int) -> int:
+    """The smaller side of the input as the layers see it (after padding, when it is on)."""
+    side = min(height, width)
+    unit = model.input_divisor()
+    if model.pad_inputs and unit > 1:
+        return _round_up(side, unit)
+    return side
+
+
 def _too_small_message(model: SegmentationModel, height: int, width: int, smallest: int) -> str:
+    unit = model.input_divisor()
+    padded = model.pad_inputs and unit > 1
+    least = smallest - unit + 1 if padded else smallest
+    how = (f" (inputs are padded to multiples of {unit}, so {least} pads to {smallest})"
+           if padded and least != smallest else "")
     return (
         f"{getattr(model, 'name', type(model).__name__)}: a {height}x{width} input is too small; "
-        f"the smallest height and width this model can take are {smallest}x{smallest} (its "
-        f"encoder's unpadded or strided layers leave no pixels below that). Resize or pad the "
-        f"images to at least {smallest}x{smallest}."
+        f"the smallest height and width this model can take are {least}x{least}{how}: its "
+        f"strided, pooling or unpadded layers leave no pixels below that. Resize or pad the "
+        f"images to at least {least}x{least}."
     )
 
 
@@ -570,7 +614,7 @@ def _explain_forward_failure(model: SegmentationModel, x: torch.Tensor, error: E
     if min(height, width) >= _PROBE_LIMIT:
         return
     smallest = _smallest_input_size(model)
-    if smallest is not None and min(height, width) < smallest:
+    if smallest is not None and _effective_size(model, height, width) < smallest:
         raise InputShapeError(_too_small_message(model, height, width, smallest)) from error
 
 
@@ -585,7 +629,7 @@ def _smallest_input_size(model: SegmentationModel) -> int | None:
     cached = model.__dict__.get("_smallest_input_size", ...)
     if cached is not ...:
         return cached
-    unit = int(model.encoder.output_stride) if model.requires_divisible_input_shape else 1
+    unit = model.input_divisor()
     modes = [(module, module.training) for module in model.modules()]
     try:
         for module, _ in modes:

@@ -224,9 +224,11 @@ def test_too_small_input_names_the_smallest_size_then_is_refused_before_running(
 
 def test_smallest_size_is_a_multiple_of_the_stride_when_the_architecture_needs_it(installed):
     model = unpadded(build("divisible", encoder_depth=3))
-    with pytest.raises(InputShapeError, match=r"8x8 input is too small.*16x16"):
+    # 16x16 is the smallest multiple of 8 that runs; padding makes any side from 9 enough
+    with pytest.raises(InputShapeError, match=r"8x8 input is too small.*9x9.*9 pads to 16"):
         model(torch.randn(1, 3, 8, 8))
     assert model(torch.randn(1, 3, 16, 16)).shape == (1, 1, 16, 16)
+    assert model(torch.randn(1, 3, 9, 11)).shape == (1, 1, 9, 11)
 
 
 def test_smallest_size_is_searched_once_and_only_after_a_failure(installed, monkeypatch):

@@ -1,0 +1,576 @@
+"""PAN: shapes, module tree, decoder math, the effect of each option, errors (tiny encoder).
+
+PAN's attention block pools the deepest features three times, so they must be at least 8x8:
+with the default ``encoder_output_stride=16`` inputs are 128x128 here (64x64 at depth 3).
+"""
+
+from __future__ import annotations
+
+import inspect
+import warnings
+
+import pytest
+import segcore_pan
+import torch
+import torch.nn.functional as F
+from segcore_pan import PAN, PANOptions
+from segcore_pan.decoder import ConvBnRelu, FPABlock, GAUBlock, PANDecoder
+from torch import nn
+
+import segcore
+from segcore import testing
+from segcore.errors import (
+    EncoderCapabilityError,
+    InputShapeError,
+    InvalidOptionError,
+    UnknownOptionError,
+)
+from segcore.specs import EncoderSpec
+
+TINY = testing.TINY_ENCODER
+TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at depth 5
+SIZE = 128  # the smallest input of the default PAN (deepest features 8x8 at stride 16)
+
+
+@pytest.fixture(autouse=True)
+def _tiny_encoder(segcore_isolation):
+    with testing.tiny_encoder_installed():
+        yield
+
+
+def tiny_pan(**kwargs) -> PAN:
+    torch.manual_seed(0)
+    return PAN(TINY, encoder_weights=None, **kwargs)
+
+
+def _randomise(module: nn.Module, seed: int = 1) -> None:
+    """Random weights and normalisation statistics, so comparisons mean something."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in module.state_dict().items():
+            if not tensor.is_floating_point():
+                continue
+            if name.endswith("running_var"):
+                tensor.copy_(torch.rand_like(tensor) + 0.5)
+            else:
+                tensor.copy_(torch.randn_like(tensor) * 0.3)
+
+
+# -- conformance and shapes ---------------------------------------------------------------
+def test_conformance_kit_default_options():
+    testing.check_architecture("pan", TINY, size=SIZE)
+
+
+@pytest.mark.parametrize(
+    ("options", "size"),
+    [
+        ({"encoder_output_stride": 32}, 256),
+        ({"decoder_channels": 16}, SIZE),
+        ({"decoder_interpolation": "nearest"}, SIZE),
+        ({"decoder_interpolation": "bicubic", "decoder_channels": 8}, SIZE),
+    ],
+    ids=["stride-32", "channels-16", "nearest", "bicubic-8"],
+)
+def test_conformance_kit_with_options(options, size):
+    testing.check_architecture("pan", TINY, depths=(3, 5), classes=(2,), in_channels=(3,),
+                               size=size, **options)
+
+
+@pytest.mark.parametrize(("depth", "in_channels", "classes", "size"),
+                         [(3, 1, 5, 64), (4, 4, 1, 128), (5, 3, 2, 128)])
+def test_decoder_output_is_at_a_quarter_of_the_input_at_every_depth(depth, in_channels,
+                                                                    classes, size):
+    model = tiny_pan(encoder_depth=depth, in_channels=in_channels, classes=classes).eval()
+    x = torch.randn(1, in_channels, size, size + 32)
+    with torch.no_grad():
+        decoded = model.decoder(model.encoder(x))
+        mask = model(x)
+    assert decoded.shape == (1, 32, size // 4, (size + 32) // 4)
+    assert mask.shape == (1, classes, size, size + 32)
+
+
+def test_aux_params_give_mask_and_labels():
+    model = tiny_pan(classes=3, aux_params={"classes": 4, "pooling": "max", "dropout": 0.1,
+                                            "activation": "softmax"}).eval()
+    with torch.no_grad():
+        mask, labels = model(torch.randn(2, 3, SIZE, SIZE))
+    assert mask.shape == (2, 3, SIZE, SIZE)
+    assert labels.shape == (2, 4)
+    torch.testing.assert_close(labels.sum(1), torch.ones(2))  # softmax applied
+    assert model.classification_head[3].in_features == TINY_CHANNELS[-1]
+    assert isinstance(model.classification_head[0], nn.AdaptiveMaxPool2d)
+    model = tiny_pan(encoder_depth=4, aux_params={"classes": 2})
+    assert model.classification_head[3].in_features == TINY_CHANNELS[4]
+
+
+@pytest.mark.parametrize("in_channels", [1, 3, 4])
+def test_in_channels(in_channels):
+    model = tiny_pan(in_channels=in_channels).eval()
+    assert model.encoder.stages[0][0].in_channels == in_channels
+    with torch.no_grad():
+        assert model(torch.randn(1, in_channels, SIZE, SIZE)).shape == (1, 1, SIZE, SIZE)
+    with pytest.raises(InputShapeError, match=f"in_channels={in_channels}"):
+        model(torch.randn(1, in_channels + 1, SIZE, SIZE))
+
+
+@pytest.mark.parametrize(
+    ("activation", "check"),
+    [
+        ("sigmoid", lambda m: bool(((m >= 0) & (m <= 1)).all())),
+        ("softmax", lambda m: torch.allclose(m.sum(1), torch.ones(1, SIZE, SIZE), atol=1e-5)),
+        ("logsoftmax", lambda m: torch.allclose(m.exp().sum(1), torch.ones(1, SIZE, SIZE),
+                                                atol=1e-5)),
+        ("tanh", lambda m: bool(((m >= -1) & (m <= 1)).all())),
+        (nn.ReLU, lambda m: bool((m >= 0).all())),
+    ],
+    ids=["sigmoid", "softmax", "logsoftmax", "tanh", "callable"],
+)
+def test_activation_is_applied_to_the_mask(activation, check):
+    model = tiny_pan(classes=3, activation=activation).eval()
+    logits_model = tiny_pan(classes=3).eval()
+    x = torch.randn(1, 3, SIZE, SIZE)
+    with torch.no_grad():
+        mask, logits = model(x), logits_model(x)
+    assert check(mask)
+    assert not torch.allclose(mask, logits)
+
+
+# -- module tree ---------------------------------------------------------------------------
+def _conv_bn_keys(prefix: str) -> list[str]:
+    return [f"{prefix}.conv.weight", f"{prefix}.conv.bias", f"{prefix}.bn.weight",
+            f"{prefix}.bn.bias", f"{prefix}.bn.running_mean", f"{prefix}.bn.running_var",
+            f"{prefix}.bn.num_batches_tracked"]
+
+
+def _expected_decoder_keys(levels: tuple[int, ...]) -> list[str]:
+    keys = []
+    for prefix in ("fpa.branch1.1", "fpa.mid.0", "fpa.down1.1", "fpa.down2.1", "fpa.down3.1",
+                   "fpa.down3.2", "fpa.conv2", "fpa.conv1"):
+        keys += _conv_bn_keys(f"decoder.{prefix}")
+    for level in levels:
+        keys += _conv_bn_keys(f"decoder.gau{level}.conv1.1")
+        keys += _conv_bn_keys(f"decoder.gau{level}.conv2")
+    return keys
+
+
+@pytest.mark.parametrize(("depth", "levels"), [(5, (3, 2, 1)), (4, (2, 1)), (3, (1,))])
+def test_state_dict_keys_follow_smp_layout(depth, levels):
+    model = tiny_pan(encoder_depth=depth, aux_params={"classes": 2})
+    keys = [k for k in model.state_dict() if not k.startswith("encoder.")]
+    assert keys == [*_expected_decoder_keys(levels), "segmentation_head.0.weight",
+                    "segmentation_head.0.bias", "classification_head.3.weight",
+                    "classification_head.3.bias"]
+
+
+def test_module_tree_and_channels():
+    model = tiny_pan(decoder_channels=24)
+    decoder = model.decoder
+    assert [name for name, _ in decoder.named_children()] == ["fpa", "gau3", "gau2", "gau1"]
+    fpa = decoder.fpa
+    assert isinstance(fpa, FPABlock)
+    assert [name for name, _ in fpa.named_children()] == [
+        "branch1", "mid", "down1", "down2", "down3", "conv2", "conv1"]
+    assert [type(m) for m in fpa.branch1] == [nn.AdaptiveAvgPool2d, ConvBnRelu]
+    assert [type(m) for m in fpa.down1] == [nn.MaxPool2d, ConvBnRelu]
+    assert [type(m) for m in fpa.down3] == [nn.MaxPool2d, ConvBnRelu, ConvBnRelu]
+
+    def shape(block):
+        conv = block.conv
+        return conv.in_channels, conv.out_channels, conv.kernel_size[0], conv.padding[0]
+
+    assert shape(fpa.branch1[1]) == (40, 24, 1, 0)
+    assert shape(fpa.mid[0]) == (40, 24, 1, 0)
+    assert shape(fpa.down1[1]) == (40, 1, 7, 3)
+    assert shape(fpa.down2[1]) == (1, 1, 5, 2)
+    assert shape(fpa.down3[1]) == shape(fpa.down3[2]) == (1, 1, 3, 1)
+    assert shape(fpa.conv2) == (1, 1, 5, 2)
+    assert shape(fpa.conv1) == (1, 1, 7, 3)
+    for level, skip_channels in ((3, 32), (2, 24), (1, 16)):
+        gau = decoder.get_submodule(f"gau{level}")
+        assert isinstance(gau, GAUBlock)
+        assert [name for name, _ in gau.named_children()] == ["conv1", "conv2"]
+        assert [type(m) for m in gau.conv1] == [nn.AdaptiveAvgPool2d, ConvBnRelu, nn.Sigmoid]
+        assert shape(gau.conv1[1]) == (24, 24, 1, 0)
+        assert not gau.conv1[1].add_relu  # the attention weights are not rectified
+        assert shape(gau.conv2) == (skip_channels, 24, 3, 1)
+    block = decoder.gau1.conv2
+    assert [name for name, _ in block.named_children()] == ["conv", "activation", "bn"]
+    assert block.conv.bias is not None and isinstance(block.bn, nn.BatchNorm2d)
+    head = model.segmentation_head
+    assert (head[0].in_channels, head[0].kernel_size) == (24, (3, 3))
+    assert isinstance(head[1], nn.Upsample) and head[1].scale_factor == 4
+
+
+# -- decoder math against a hand-written reference ----------------------------------------
+def _conv_bn(x, block, relu=True):
+    conv, bn = block.conv, block.bn
+    x = F.conv2d(x, conv.weight, conv.bias, padding=conv.padding)
+    x = (x - bn.running_mean[:, None, None]) / torch.sqrt(bn.running_var[:, None, None] + bn.eps)
+    x = x * bn.weight[:, None, None] + bn.bias[:, None, None]
+    return x.clamp(min=0) if relu else x
+
+
+def _bilinear(x, size):
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=True)
+
+
+def _reference_fpa(x, fpa):
+    h, w = x.shape[-2:]
+    context = _bilinear(_conv_bn(x.mean((2, 3), keepdim=True), fpa.branch1[1]), (h, w))
+    projected = _conv_bn(x, fpa.mid[0])
+    half = _conv_bn(F.max_pool2d(x, 2), fpa.down1[1])
+    quarter = _conv_bn(F.max_pool2d(half, 2), fpa.down2[1])
+    eighth = _conv_bn(_conv_bn(F.max_pool2d(quarter, 2), fpa.down3[1]), fpa.down3[2])
+    pyramid = _bilinear(eighth, (h // 4, w // 4)) + _conv_bn(quarter, fpa.conv2)
+    pyramid = _bilinear(pyramid, (h // 2, w // 2)) + _conv_bn(half, fpa.conv1)
+    return _bilinear(pyramid, (h, w)) * projected + context
+
+
+def _reference_gau(x, y, gau, mode):
+    weights = torch.sigmoid(_conv_bn(y.mean((2, 3), keepdim=True), gau.conv1[1], relu=False))
+    align = True if mode == "bilinear" else None
+    upsampled = F.interpolate(y, size=x.shape[-2:], mode=mode, align_corners=align)
+    return upsampled + _conv_bn(x, gau.conv2) * weights
+
+
+@pytest.mark.parametrize("mode", ["bilinear", "nearest", "bicubic"])
+@pytest.mark.parametrize(("depth", "deepest"), [(5, (9, 11)), (4, (8, 12)), (3, (10, 8))])
+def test_decoder_matches_reference_formula(mode, depth, deepest):
+    channels = TINY_CHANNELS[: depth + 1]
+    decoder = PANDecoder(channels, depth, decoder_channels=12, interpolation_mode=mode).eval()
+    _randomise(decoder)
+    # as a dilated encoder: at depth 5 the deepest two features share stride 16 (odd sizes on
+    # purpose, the blocks resize to the exact size of each encoder feature)
+    cap = min(16, 2**depth)
+    strides = [min(2**level, cap) for level in range(depth + 1)]
+    sizes = [(deepest[0] * cap // s, deepest[1] * cap // s) for s in strides]
+    features = [torch.randn(2, c, *s) for c, s in zip(channels, sizes)]
+    with torch.no_grad():
+        actual = decoder(features)
+        expected = _reference_fpa(features[-1], decoder.fpa)
+        for level in range(depth - 2, 0, -1):
+            expected = _reference_gau(features[level + 1], expected,
+                                      decoder.get_submodule(f"gau{level}"), mode)
+    assert actual.shape == (2, 12, *sizes[2])
+    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5)
+
+
+@pytest.mark.parametrize("size", [(8, 8), (9, 13), (15, 10)])
+def test_fpa_block_keeps_the_size_of_any_input_from_8_pixels(size):
+    block = FPABlock(6, 4).eval()
+    _randomise(block)
+    x = torch.randn(1, 6, *size)
+    with torch.no_grad():
+        out = block(x)
+        torch.testing.assert_close(out, _reference_fpa(x, block), rtol=1e-4, atol=1e-5)
+    assert out.shape == (1, 4, *size)
+    with pytest.raises(RuntimeError):  # three 2x2 poolings of 7 pixels leave none
+        block(torch.randn(1, 6, 7, 8))
+
+
+# -- the effect of each option -------------------------------------------------------------
+@pytest.mark.parametrize("upsampling", [1, 2, 4, 8])
+def test_upsampling_changes_the_head_and_the_mask_size(upsampling):
+    model = tiny_pan(upsampling=upsampling).eval()
+    head_upsample = model.segmentation_head[1]
+    if upsampling == 1:
+        assert isinstance(head_upsample, nn.Identity)
+    else:
+        assert isinstance(head_upsample, nn.Upsample) and head_upsample.scale_factor == upsampling
+        assert head_upsample.mode == "bilinear" and head_upsample.align_corners
+    with torch.no_grad():
+        mask = model(torch.randn(1, 3, SIZE, SIZE))
+    assert mask.shape == (1, 1, SIZE // 4 * upsampling, SIZE // 4 * upsampling)
+    assert model.config["upsampling"] == upsampling
+
+
+def test_upsampling_crops_padded_inputs_at_the_mask_scale():
+    model = tiny_pan(upsampling=2).eval()
+    with torch.no_grad():  # 130x140 is padded to 144x144; the mask is at half scale
+        assert model(torch.randn(1, 3, 130, 140)).shape == (1, 1, 65, 70)
+
+
+@pytest.mark.parametrize("channels", [1, 8, 48])
+def test_decoder_channels_set_every_attention_block_and_the_head(channels):
+    model = tiny_pan(decoder_channels=channels).eval()
+    decoder = model.decoder
+    assert decoder.out_channels == channels
+    assert decoder.fpa.mid[0].conv.out_channels == channels
+    assert decoder.fpa.branch1[1].conv.out_channels == channels
+    assert {decoder.get_submodule(f"gau{k}").conv2.conv.out_channels for k in (1, 2, 3)} == {
+        channels}
+    assert {decoder.get_submodule(f"gau{k}").conv1[1].bn.num_features for k in (1, 2, 3)} == {
+        channels}
+    assert model.segmentation_head[0].in_channels == channels
+    with torch.no_grad():
+        assert model.decoder(model.encoder(torch.randn(1, 3, SIZE, SIZE))).shape[1] == channels
+
+
+def test_encoder_output_stride_16_dilates_the_last_stage():
+    dilated, plain = tiny_pan(), tiny_pan(encoder_output_stride=32)
+    assert (dilated.encoder.output_stride, plain.encoder.output_stride) == (16, 32)
+    assert (dilated.input_divisor(), plain.input_divisor()) == (16, 32)
+    last_dilated, last_plain = dilated.encoder.stages[4][0], plain.encoder.stages[4][0]
+    assert (last_dilated.stride, last_dilated.dilation) == ((1, 1), (2, 2))
+    assert (last_plain.stride, last_plain.dilation) == ((2, 2), (1, 1))
+    x = torch.randn(1, 3, 256, 256)
+    with torch.no_grad():
+        assert dilated.encoder.eval()(x)[-1].shape[-2:] == (16, 16)
+        assert plain.encoder.eval()(x)[-1].shape[-2:] == (8, 8)
+        assert dilated.eval()(x).shape == plain.eval()(x).shape == (1, 1, 256, 256)
+    assert dilated.config["encoder_output_stride"] == 16
+    assert plain.config["encoder_output_stride"] == 32
+
+
+def test_encoder_output_stride_32_needs_larger_inputs():
+    model = tiny_pan(encoder_output_stride=32).eval()
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, 256, 288)).shape == (1, 1, 256, 288)
+    with pytest.raises(InputShapeError, match=r"smallest height and width .* 256x256"):
+        model(torch.randn(1, 3, 128, 128))
+
+
+@pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic", "area", "nearest-exact"])
+def test_each_interpolation_mode_is_used_by_the_upsample_blocks(mode):
+    model = tiny_pan(decoder_interpolation=mode).eval()
+    assert {model.decoder.get_submodule(f"gau{k}").interpolation_mode for k in (1, 2, 3)} == {
+        mode}
+    with torch.no_grad():
+        assert model(torch.randn(1, 3, SIZE, SIZE)).shape == (1, 1, SIZE, SIZE)
+
+
+def test_interpolation_mode_changes_the_upsample_blocks_only():
+    bilinear = tiny_pan(decoder_interpolation="bilinear").eval()
+    _randomise(bilinear.decoder)
+    nearest = tiny_pan(decoder_interpolation="nearest").eval()
+    nearest.load_state_dict(bilinear.state_dict())
+    x = torch.randn(1, 3, SIZE, SIZE)
+    with torch.no_grad():
+        deepest = bilinear.encoder(x)[-1]
+        torch.testing.assert_close(nearest.decoder.fpa(deepest), bilinear.decoder.fpa(deepest))
+        assert not torch.allclose(nearest(x), bilinear(x))
+
+
+@pytest.mark.parametrize("depth", [3, 4, 5])
+def test_encoder_depth_sets_the_attention_levels(depth):
+    model = tiny_pan(encoder_depth=depth)
+    decoder = model.decoder
+    assert decoder.fpa.mid[0].conv.in_channels == TINY_CHANNELS[depth]
+    levels = list(range(depth - 2, 0, -1))
+    assert [name for name, _ in decoder.named_children()] == ["fpa"] + [
+        f"gau{level}" for level in levels]
+    assert [decoder.get_submodule(f"gau{level}").conv2.conv.in_channels for level in levels] == [
+        TINY_CHANNELS[level + 1] for level in levels]
+    assert model.encoder.output_stride == min(16, 2**depth)
+
+
+def test_options_are_validated_and_stored_in_config():
+    model = tiny_pan(encoder_output_stride=32, decoder_channels=8, decoder_interpolation="area",
+                     upsampling=2, encoder_depth=4)
+    assert isinstance(model.options, PANOptions)
+    config = model.config
+    assert config["architecture"] == "pan"
+    assert config["encoder_depth"] == 4
+    assert {k: config[k] for k in PANOptions.names()} == {
+        "encoder_output_stride": 32, "decoder_channels": 8, "decoder_interpolation": "area",
+        "upsampling": 2}
+
+
+def test_smp_upscale_mode_is_a_deprecated_alias_of_decoder_interpolation():
+    with pytest.warns(DeprecationWarning, match="upscale_mode.*decoder_interpolation"):
+        model = tiny_pan(upscale_mode="nearest")
+    assert model.options.decoder_interpolation == "nearest"
+    assert model.decoder.gau1.interpolation_mode == "nearest"
+    assert "upscale_mode" not in model.config["encoder_params"]
+    with warnings.catch_warnings():  # None (SMP's default) is no use of the old name
+        warnings.simplefilter("error")
+        assert tiny_pan(upscale_mode=None).options.decoder_interpolation == "bilinear"
+
+
+def test_encoder_kwargs_are_passed_to_the_encoder():
+    received = {}
+
+    def factory(name, depth, **kwargs):
+        received.update(kwargs)
+        return testing.TinyEncoder(depth=depth)
+
+    spec = EncoderSpec(name="kwargs_tiny_test", family="Testing", factory=factory,
+                       out_channels=TINY_CHANNELS, accepts_kwargs=True, supports_dilation=True)
+    with testing.specs_installed(encoders=[spec]):
+        model = PAN("kwargs_tiny_test", encoder_weights=None, drop_path_rate=0.1)
+    assert received == {"drop_path_rate": 0.1}
+    assert model.config["encoder_params"] == {"drop_path_rate": 0.1}
+
+
+# -- errors --------------------------------------------------------------------------------
+@pytest.mark.parametrize("via_build", [False, True])
+def test_unknown_decoder_option_suggests_the_right_name(via_build):
+    with pytest.raises(UnknownOptionError, match=r"decoder_chanels.*decoder_channels"):
+        if via_build:
+            segcore.build("pan", encoder=TINY, decoder_chanels=16)
+        else:
+            PAN(TINY, encoder_weights=None, decoder_chanels=16)
+
+
+@pytest.mark.parametrize(("typo", "name"), [("encoder_output_strid", "encoder_output_stride"),
+                                            ("upsamplng", "upsampling")])
+def test_misspelt_option_sent_to_the_encoder_suggests_the_right_name(typo, name):
+    with pytest.raises(UnknownOptionError, match=f"'{typo}' for pan.*Did you mean '{name}'"):
+        segcore.build("pan", encoder=TINY, **{typo: 32})
+
+
+def test_unknown_non_decoder_option_is_refused_by_an_encoder_without_kwargs():
+    with pytest.raises(UnknownOptionError, match="'colour_mode'"):
+        tiny_pan(colour_mode="rgb")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("encoder_output_stride", 8, r"encoder_output_stride must be 16 or 32, got 8"),
+        ("encoder_output_stride", 16.0, r"encoder_output_stride must be 16 or 32, got 16.0"),
+        ("encoder_output_stride", True, r"encoder_output_stride must be 16 or 32, got True"),
+        ("encoder_output_stride", None, r"encoder_output_stride must be 16 or 32.*dilat"),
+        ("decoder_channels", 0, r"decoder_channels must be a positive int, got 0"),
+        ("decoder_channels", 32.0, r"decoder_channels must be a positive int"),
+        ("decoder_channels", (32,), r"decoder_channels must be a positive int"),
+        ("decoder_interpolation", "linear",
+         r"decoder_interpolation must be one of 'nearest', 'bilinear', 'bicubic', 'area', "
+         r"'nearest-exact', got 'linear'"),
+        ("decoder_interpolation", None, r"decoder_interpolation must be one of"),
+        ("upsampling", 0, r"upsampling must be a positive int"),
+        ("upsampling", 2.5, r"upsampling must be a positive int"),
+        ("upsampling", None, r"upsampling must be a positive int"),
+    ],
+)
+def test_bad_option_values_name_the_valid_ones(option, value, message):
+    with pytest.raises(InvalidOptionError, match=message):
+        tiny_pan(**{option: value})
+
+
+@pytest.mark.parametrize("depth", [2, 1, 6])
+def test_encoder_depth_out_of_range(depth):
+    with pytest.raises(InvalidOptionError, match=r"encoder_depth=\d is too (small|large)") as info:
+        tiny_pan(encoder_depth=depth)
+    if depth < 3:
+        assert "the pan decoder needs at least 3 encoder stages" in str(info.value)
+
+
+def test_decoder_refuses_a_depth_below_3_and_mismatched_channels():
+    with pytest.raises(InvalidOptionError, match="encoder_depth >= 3"):
+        PANDecoder((3, 8, 16), encoder_depth=2)
+    with pytest.raises(InvalidOptionError, match="encoder_depth \\+ 1 = 6 values"):
+        PANDecoder((3, 8, 16, 24), encoder_depth=5)
+
+
+def test_encoder_without_dilation_needs_encoder_output_stride_32():
+    spec = EncoderSpec(name="tiny-no-dilation", family="Testing",
+                       factory="segcore.testing:build_tiny_encoder", out_channels=TINY_CHANNELS)
+    with testing.specs_installed(encoders=[spec]):
+        with pytest.raises(EncoderCapabilityError,
+                           match=r"cannot be dilated.*pass encoder_output_stride=32"):
+            PAN("tiny-no-dilation", encoder_weights=None)
+        model = PAN("tiny-no-dilation", encoder_weights=None, encoder_output_stride=32)
+        assert model.encoder.output_stride == 32
+        # at depth 4 the deepest features are at stride 16 without any dilation
+        model = PAN("tiny-no-dilation", encoder_weights=None, encoder_depth=4)
+        assert model.encoder.output_stride == 16
+
+
+def test_inputs_below_the_smallest_size_are_refused_with_the_size_to_use():
+    model = tiny_pan().eval()
+    # the deepest features must be 8x8: 128x128 at stride 16; padding makes 113 enough
+    with pytest.raises(InputShapeError, match=r"64x64 input is too small.*113x113.*pads to 128"):
+        model(torch.randn(1, 3, 64, 64))
+    with pytest.raises(InputShapeError, match=r"too small.*113x113"):
+        model(torch.randn(1, 3, 256, 96))
+    model = tiny_pan(encoder_depth=3).eval()
+    with torch.no_grad():  # depth 3: the deepest features are at stride 8
+        assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1, 64, 64)
+
+
+def test_a_size_that_pads_to_a_valid_one_still_works_after_a_too_small_input():
+    model = tiny_pan().eval()
+    with pytest.raises(InputShapeError):
+        model(torch.randn(1, 3, 64, 64))
+    with torch.no_grad():  # 120x117 is padded to 128x128, which goes through
+        assert model(torch.randn(1, 3, 120, 117)).shape == (1, 1, 120, 117)
+
+
+def test_other_sizes_are_padded_or_refused_on_request():
+    model = tiny_pan().eval()
+    with torch.no_grad():  # padded to 128x144 (multiples of 16) and cropped back
+        assert model(torch.randn(1, 3, 120, 130)).shape == (1, 1, 120, 130)
+    model.pad_inputs = False  # SMP's strict behaviour
+    with pytest.raises(InputShapeError, match=r"divisible by 16, got 120x130.*128x128"):
+        model(torch.randn(1, 3, 120, 130))
+
+
+def test_a_batch_of_one_cannot_train_the_pooled_branches():
+    model = tiny_pan().train()
+    with pytest.raises(InputShapeError, match="at least 2 images per batch"):
+        model(torch.randn(1, 3, SIZE, SIZE))
+
+
+# -- public API ----------------------------------------------------------------------------
+def test_segcore_pan_resolves_to_the_plugin_class():
+    assert segcore.PAN is segcore_pan.PAN
+    assert "pan" in segcore.list_architectures()
+    assert isinstance(segcore.build("pan", encoder=TINY), PAN)
+    assert segcore.build("pan", encoder=TINY, encoder_depth=3).encoder.depth == 3
+
+
+def test_documented_signature():
+    parameters = inspect.signature(PAN).parameters
+    assert list(parameters)[:9] == [
+        "encoder_name", "encoder_weights", "encoder_output_stride", "decoder_channels",
+        "in_channels", "classes", "activation", "upsampling", "aux_params",
+    ]
+    assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
+               for p in list(parameters.values())[:9])
+    defaults = {name: p.default for name, p in parameters.items()}
+    assert defaults == {
+        "encoder_name": "resnet34", "encoder_weights": "imagenet", "encoder_output_stride": 16,
+        "decoder_channels": 32, "in_channels": 3, "classes": 1, "activation": None,
+        "upsampling": 4, "aux_params": None, "encoder_depth": 5,
+        "decoder_interpolation": "bilinear", "kwargs": inspect.Parameter.empty,
+    }
+    for name in ("encoder_depth", "decoder_interpolation"):  # newer than the documentation
+        assert parameters[name].kind is inspect.Parameter.KEYWORD_ONLY
+    assert parameters["kwargs"].kind is inspect.Parameter.VAR_KEYWORD
+    # the options class has the same defaults as the constructor
+    assert {k: defaults[k] for k in PANOptions.names()} == PANOptions().as_dict()
+
+
+def test_positional_arguments_follow_the_documented_order():
+    model = PAN(TINY, None, 32, 12, 2, 3, "sigmoid", 2, {"classes": 5}).eval()
+    assert model.encoder.output_stride == 32
+    assert model.decoder.out_channels == 12
+    assert model.encoder.stages[0][0].in_channels == 2
+    with torch.no_grad():
+        mask, labels = model(torch.randn(1, 2, 256, 256))
+    assert mask.shape == (1, 3, 128, 128)  # upsampling 2: half the input size
+    assert bool(((mask >= 0) & (mask <= 1)).all())
+    assert labels.shape == (1, 5)
+
+
+def test_build_defaults_to_no_weights():
+    model = segcore.build("pan", encoder=TINY)
+    assert isinstance(model, PAN)
+    with pytest.raises(segcore.WeightsError):
+        PAN(TINY)  # the class keeps the documented "imagenet"
+
+
+def test_model_docstring_has_the_sections_the_docs_generator_reads():
+    doc = inspect.getdoc(PAN)
+    first, paragraph = doc.split("\n\n")[:2]
+    assert "https://arxiv.org/abs/1805.10180" in first
+    assert paragraph.replace("``", "").count(". ") + paragraph.endswith(".") == 3
+    for section in ("Args:", "Shapes:", "Example::"):
+        assert f"\n{section}\n" in doc
+    documented = inspect.getdoc(PAN).split("Args:")[1].split("Shapes:")[0]
+    for name in inspect.signature(PAN).parameters:
+        assert f"\n    {'**' if name == 'kwargs' else ''}{name}: " in documented, name
+    options_doc = inspect.getdoc(PANOptions).split("Attributes:")[1]
+    for name in PANOptions.names():
+        assert f"\n    {name}: " in options_doc, name
