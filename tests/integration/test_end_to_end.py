@@ -73,6 +73,11 @@ def test_errors_from_plugins_teach():
     with pytest.raises(segcore.UnknownWeightsError, match="'imagenet'"):
         segcore.build("unet", encoder="resnet34", encoder_weights="ssl")
     model = segcore.build("deeplabv3plus", encoder="resnet18")
+    with pytest.raises(segcore.InputShapeError, match="at least 2 images per batch"):
+        model(torch.randn(1, 3, 70, 64))  # training mode, batch of one: the ASPP pooling
+    model.eval()
+    assert model(torch.randn(1, 3, 70, 64)).shape == (1, 1, 70, 64)  # padded, cropped back
+    model.pad_inputs = False
     with pytest.raises(segcore.InputShapeError, match="divisible by 16"):
         model(torch.randn(1, 3, 70, 64))
     with pytest.raises(segcore.InputShapeError, match="in_channels=1"):
