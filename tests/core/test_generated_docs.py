@@ -17,8 +17,18 @@ def _generator():
     return module
 
 
+def _full_install() -> bool:
+    """The pages document every first-party plugin; a partial install renders other pages."""
+    import segcore
+    from segcore import _catalog
+
+    return set(_catalog.ARCHITECTURE_PACKAGES) <= set(segcore.list_architectures())
+
+
 @pytest.mark.parametrize("page", ["architectures.md"])
 def test_generated_page_is_current(page):
+    if not _full_install():
+        pytest.skip("the page documents the full install; some first-party plugins are missing")
     generator = _generator()
     path = generator.DOCS / page
     expected = generator.PAGES[page]()

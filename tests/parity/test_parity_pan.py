@@ -182,14 +182,15 @@ def test_sizes_divisible_by_32_give_smp_output_or_the_same_refusal(default_pair,
         return
     with pytest.raises(RuntimeError), torch.no_grad():
         reference(x)
-    with pytest.raises(segcore.errors.InputShapeError, match="128x128"), torch.no_grad():
+    # the smallest side that pads to 128 (the deepest features 8x8 at stride 16) is 113
+    with pytest.raises(segcore.errors.InputShapeError, match="113x113"), torch.no_grad():
         ours(x)
 
 
 @pytest.fixture(scope="module")
 def padding_model():
-    # a model of its own: once an input was too small, the core refuses every input below the
-    # smallest padded size it found (128), even one that padding would bring to it
+    # a model of its own: after a too-small input the core still takes every size that
+    # padding brings to the smallest working one (128)
     torch.manual_seed(0)
     return segcore_pan.PAN("resnet34", encoder_weights=None, classes=2).eval()
 
