@@ -78,6 +78,7 @@ def docs(session: nox.Session) -> None:
     """Regenerate the pages whose facts come from the code (docs/errors.md, ...)."""
     _install_everything(session)
     session.run("python", "tests/reliability/errors_doc.py")
+    session.run("python", "docs/generate.py")
 
 
 @nox.session(python=PYTHON)
