@@ -11,10 +11,10 @@ from __future__ import annotations
 
 import json
 import pickle
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 import segcore
 from segcore.errors import InvalidOptionError, SegcoreError
