@@ -58,7 +58,10 @@ class EncoderBase(nn.Module):
     modules, implement ``forward`` and, for dilation, ``get_stages``.
     """
 
-    _out_channels: tuple[int, ...]
+    # Properties are Python API (TorchScript would compile them); ``_out_channels`` (a tuple of
+    # ints) has no class-level annotation because TorchScript reads those and cannot resolve
+    # the string annotations of ``from __future__ import annotations``.
+    __jit_unused_properties__ = ["depth", "out_channels", "output_stride", "in_channels"]
 
     def __init__(self, depth: int = 5, output_stride: int = 32) -> None:
         super().__init__()

@@ -9,6 +9,7 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from segcore.errors import InvalidOptionError, MissingDependencyError, did_you_mean
@@ -83,7 +84,8 @@ class LayerNorm2d(nn.LayerNorm):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.permute(0, 2, 3, 1)
-        x = super().forward(x)
+        # what nn.LayerNorm.forward does; TorchScript cannot compile super().forward(x)
+        x = nn.functional.layer_norm(x, self.normalized_shape, self.weight, self.bias, self.eps)
         return x.permute(0, 3, 1, 2)
 
 
@@ -278,6 +280,64 @@ class SeparableConv2d(nn.Sequential):
         )
         pointwise = nn.Conv2d(in_channels, out_channels, kernel_size=1, bias=bias)
         super().__init__(depthwise, pointwise)
+
+
+def adaptive_avg_pool_by_slices(x: torch.Tensor, bins: int) -> torch.Tensor:
+    """``F.adaptive_avg_pool2d(x, bins)`` from slices and means, for ONNX export.
+
+    ONNX has no adaptive pooling: exporters bake the bins of the traced size into the graph,
+    which is wrong (or fails) at other sizes. Slice bounds computed from the input's size stay
+    right at every size. ``ExportableAdaptiveAvgPool2d`` calls this during ONNX export.
+
+    Bin ``i`` of a dimension of size ``n`` covers ``floor(i * n / bins)`` to
+    ``ceil((i + 1) * n / bins)``, as adaptive pooling does; rows are averaged, then columns
+    (the mean over a rectangle). Bounds use only non-negative integer division, which ONNX
+    computes as Python does.
+    """
+    height, width = x.shape[-2], x.shape[-1]
+    rows = [
+        x[..., (i * height) // bins:((i + 1) * height + bins - 1) // bins, :]
+        .mean(dim=-2, keepdim=True)
+        for i in range(bins)
+    ]
+    x = torch.cat(rows, dim=-2)
+    columns = [
+        x[..., (j * width) // bins:((j + 1) * width + bins - 1) // bins]
+        .mean(dim=-1, keepdim=True)
+        for j in range(bins)
+    ]
+    return torch.cat(columns, dim=-1)
+
+
+class ExportableAdaptiveAvgPool2d(nn.AdaptiveAvgPool2d):
+    """``nn.AdaptiveAvgPool2d`` (square bins) that stays right in exported ONNX graphs.
+
+    Eager mode, TorchScript, ``torch.compile`` and ``torch.export`` use adaptive pooling; while
+    ``torch.onnx.export`` runs, the bins are averaged from slices whose bounds follow the input's
+    size (``adaptive_avg_pool_by_slices``), so the graph is right at every input size. The
+    outputs are the same. Pyramid pooling (PSPNet, UPerNet) uses it.
+
+    Shapes: ``(N, C, H, W)`` -> ``(N, C, bins, bins)``.
+    """
+
+    def __init__(self, output_size: int | tuple[int, int]) -> None:
+        """``output_size``: the number of bins per side, an int or a square ``(bins, bins)``
+        (kept as given, as ``nn.AdaptiveAvgPool2d`` does)."""
+        bins = output_size if isinstance(output_size, int) else output_size[0]
+        if isinstance(output_size, tuple) and output_size != (bins, bins):
+            raise InvalidOptionError(
+                f"ExportableAdaptiveAvgPool2d takes square bins, got output_size={output_size!r}"
+            )
+        super().__init__(output_size)
+        self.bins = bins
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if torch.jit.is_scripting():
+            # TorchScript compiles this branch only (it cannot compile the ONNX check).
+            return F.adaptive_avg_pool2d(x, self.bins)
+        if torch.onnx.is_in_onnx_export():
+            return adaptive_avg_pool_by_slices(x, self.bins)
+        return F.adaptive_avg_pool2d(x, self.bins)
 
 
 def initialize_decoder(module: nn.Module) -> None:

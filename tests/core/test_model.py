@@ -289,3 +289,37 @@ def test_scse_attention():
     assert module(x).shape == x.shape
     with pytest.raises(InvalidOptionError, match="'scse'"):
         segnn.Attention("cbam", in_channels=32)
+
+
+@pytest.mark.parametrize("bins", [1, 2, 3, 6])
+@pytest.mark.parametrize("size", [(1, 1), (2, 3), (5, 7), (6, 6), (7, 10), (13, 4)])
+def test_slice_pooling_is_adaptive_average_pooling(bins, size):
+    x = torch.randn(2, 3, *size)
+    torch.testing.assert_close(segnn.adaptive_avg_pool_by_slices(x, bins),
+                               torch.nn.functional.adaptive_avg_pool2d(x, bins))
+
+
+def test_exportable_pool_takes_the_slice_path_only_in_onnx_export(monkeypatch):
+    pool = segnn.ExportableAdaptiveAvgPool2d(3)
+    x = torch.randn(1, 2, 7, 10)  # bins that do not divide the map
+    expected = torch.nn.functional.adaptive_avg_pool2d(x, 3)
+    torch.testing.assert_close(torch.jit.script(pool)(x), expected)
+    calls = []
+    original = segnn.adaptive_avg_pool_by_slices
+    monkeypatch.setattr(segnn, "adaptive_avg_pool_by_slices",
+                        lambda *args: calls.append(args) or original(*args))
+    torch.testing.assert_close(pool(x), expected)
+    assert not calls
+    monkeypatch.setattr(torch.onnx, "is_in_onnx_export", lambda: True)
+    torch.testing.assert_close(pool(x), expected)
+    assert len(calls) == 1
+
+
+def test_layer_norm_2d_normalises_channels_and_scripts():
+    norm = segnn.LayerNorm2d(4, eps=1e-3)
+    torch.nn.init.normal_(norm.weight)
+    x = torch.randn(2, 4, 3, 5)
+    expected = torch.nn.functional.layer_norm(x.permute(0, 2, 3, 1), (4,), norm.weight,
+                                              norm.bias, 1e-3).permute(0, 3, 1, 2)
+    torch.testing.assert_close(norm(x), expected)
+    torch.testing.assert_close(torch.jit.script(norm)(x), expected)

@@ -80,7 +80,9 @@ class ASPPPooling(nn.Sequential):
         # Sizes are read from the shape (never from tensor values), so torch.compile and
         # torch.export trace this without graph breaks, with static or symbolic sizes.
         height, width = x.shape[-2], x.shape[-1]
-        pooled = super().forward(x)
+        pooled = x
+        for module in self:  # not super().forward(x), which TorchScript cannot compile
+            pooled = module(pooled)
         return F.interpolate(pooled, size=(height, width), mode="bilinear", align_corners=False)
 
 
@@ -159,7 +161,7 @@ class DeepLabV3Decoder(nn.Module):
         self.relu = nn.ReLU()
         self.register_load_state_dict_pre_hook(_rename_sequential_keys)
 
-    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         return self.relu(self.bn(self.conv(self.aspp(features[-1]))))
 
 
@@ -235,9 +237,9 @@ class DeepLabV3PlusDecoder(nn.Module):
             nn.ReLU(),
         )
 
-    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         context = self.up(self.aspp(features[-1]))
-        details = self.block1(features[HIGH_RESOLUTION_LEVEL])
+        details = self.block1(features[2])  # HIGH_RESOLUTION_LEVEL (TorchScript reads no globals)
         return self.block2(torch.cat([context, details], dim=1))
 
 

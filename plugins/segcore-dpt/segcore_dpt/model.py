@@ -233,14 +233,21 @@ class DPT(SegmentationModel):
         if not _compiling():
             self.check_input_shape(x)
             self.check_input_dtype(x)
-        height, width = int(x.shape[-2]), int(x.shape[-1])
-        padded_height, padded_width = self.padded_size(height, width)
-        padding = self.pad_inputs and (padded_height, padded_width) != (height, width)
-        if padding:
+        # Shapes stay symbolic (no int(), no comparison of sizes): torch.export and ONNX
+        # export then keep height and width dynamic. Padding by zero rows is a no-op.
+        height, width = x.shape[-2], x.shape[-1]
+        if self.pad_inputs:
+            fixed = self.encoder.fixed_input_size
+            if fixed is None:
+                divisor = self.input_divisor()
+                padded_height = (height + divisor - 1) // divisor * divisor
+                padded_width = (width + divisor - 1) // divisor * divisor
+            else:
+                padded_height, padded_width = fixed
             x = F.pad(x, (0, padded_width - width, 0, padded_height - height))
         features, prefix_tokens = self.encoder(x)
         masks = self.segmentation_head(self.decoder(features, prefix_tokens))
-        if padding:
+        if self.pad_inputs:
             masks = masks[..., :height, :width]
         if self.classification_head is not None:
             return masks, self.classification_head(features[-1])

@@ -100,10 +100,10 @@ class MergeBlock(nn.Module):
             )
         self.policy = policy
 
-    def forward(self, x: Sequence[torch.Tensor]) -> torch.Tensor:
+    def forward(self, x: list[torch.Tensor]) -> torch.Tensor:
         if self.policy == "add":
-            return torch.stack(list(x)).sum(dim=0)
-        return torch.cat(list(x), dim=1)
+            return torch.stack(x).sum(dim=0)
+        return torch.cat(x, dim=1)
 
 
 class FPNDecoder(nn.Module):
@@ -160,11 +160,13 @@ class FPNDecoder(nn.Module):
         self.merge = MergeBlock(merge_policy)
         self.dropout = nn.Dropout2d(p=dropout, inplace=True)
 
-    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
-        c2, c3, c4, c5 = features[-PYRAMID_LEVELS:]
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        # the PYRAMID_LEVELS deepest features, indexed one by one (TorchScript compiles this)
+        c2, c3, c4, c5 = features[-4], features[-3], features[-2], features[-1]
         p5 = self.p5(c5)
         p4 = self.p4(p5, c4)
         p3 = self.p3(p4, c3)
         p2 = self.p2(p3, c2)
-        pyramid = [block(level) for block, level in zip(self.seg_blocks, (p5, p4, p3, p2))]
+        levels = [p5, p4, p3, p2]
+        pyramid = [block(levels[index]) for index, block in enumerate(self.seg_blocks)]
         return self.dropout(self.merge(pyramid))

@@ -121,8 +121,8 @@ class LinknetDecoder(nn.Module):
             for i in range(len(stage_channels))
         )
 
-    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
-        stages = list(features[1:])[::-1]
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        stages = features[1:][::-1]
         x = stages[0]
         for index, block in enumerate(self.blocks):
             x = block(x, stages[index + 1] if self._adds_skip[index] else None)

@@ -116,7 +116,11 @@ class MFABBlock(nn.Module):
         self.conv2 = Conv2dReLU(out_channels, out_channels, 3, padding=1, use_norm=use_norm)
         self.interpolation_mode = interpolation_mode
 
-    def forward(self, x: torch.Tensor, skip: torch.Tensor) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        # ``skip`` is optional only in the signature, which the decoder's loop over both block
+        # kinds shares (TorchScript types it); this block always gets one.
+        if skip is None:
+            raise ValueError("MFABBlock fuses an encoder skip: call it with one")
         x = self.hl_conv(x)
         x = F.interpolate(x, scale_factor=2.0, mode=self.interpolation_mode)
         gate = self.SE_hl(x) + self.SE_ll(skip)
@@ -211,8 +215,8 @@ class MAnetDecoder(nn.Module):
                                                 use_norm=use_norm))
         self.blocks = nn.ModuleList(blocks)
 
-    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
-        stages = list(features[1:])[::-1]
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
+        stages = features[1:][::-1]
         skips = stages[1:]
         x = self.center(stages[0])
         for index, block in enumerate(self.blocks):

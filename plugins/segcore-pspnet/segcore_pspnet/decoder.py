@@ -12,7 +12,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segcore.nn import Conv2dReLU, NormOption
+from segcore.nn import Conv2dReLU, ExportableAdaptiveAvgPool2d, NormOption
 
 #: bin sizes of the pyramid pooling module (the paper's 1x1, 2x2, 3x3 and 6x6)
 POOL_SIZES = (1, 2, 3, 6)
@@ -25,7 +25,7 @@ class PSPBlock(nn.Module):
     The 1x1 level has no normalisation whatever ``use_norm`` says (its convolution gets a
     bias): a batch norm over one value per channel cannot train with a batch of one.
 
-    Children: ``pool`` = ``Sequential(AdaptiveAvgPool2d, Conv2dReLU)``.
+    Children: ``pool`` = ``Sequential(ExportableAdaptiveAvgPool2d, Conv2dReLU)``.
 
     Shapes: ``(N, in_channels, h, w)`` -> ``(N, out_channels, h, w)``.
     """
@@ -41,19 +41,13 @@ class PSPBlock(nn.Module):
         self.pool_size = pool_size
         norm = "identity" if pool_size == 1 else use_norm
         self.pool = nn.Sequential(
-            nn.AdaptiveAvgPool2d((pool_size, pool_size)),
+            ExportableAdaptiveAvgPool2d((pool_size, pool_size)),
             Conv2dReLU(in_channels, out_channels, kernel_size=1, use_norm=norm),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         size = x.shape[-2:]
-        if not torch.jit.is_scripting() and torch.onnx.is_in_onnx_export():
-            # ONNX exporters turn adaptive pooling into fixed kernels that are wrong when the
-            # bins do not divide the map; "area" interpolation computes the same bin averages.
-            bins = F.interpolate(x, size=(self.pool_size, self.pool_size), mode="area")
-            pooled = self.pool[1](bins)
-        else:
-            pooled = self.pool(x)
+        pooled = self.pool(x)
         return F.interpolate(pooled, size=size, mode="bilinear", align_corners=True)
 
 
@@ -112,7 +106,7 @@ class PSPDecoder(nn.Module):
         self.dropout = nn.Dropout2d(p=dropout)
         self.out_channels = out_channels
 
-    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         x = self.psp(features[-1])
         x = self.conv(x)
         return self.dropout(x)

@@ -184,8 +184,15 @@ class ResNetEncoder(EncoderBase):
         if self._depth >= 2:
             x = self.layer1(self.maxpool(x))
             features.append(x)
-        for stage in (self.layer2, self.layer3, self.layer4)[: max(self._depth - 2, 0)]:
-            x = stage(x)
+        # One branch per stage (not a loop over a slice of them): TorchScript compiles this.
+        if self._depth >= 3:
+            x = self.layer2(x)
+            features.append(x)
+        if self._depth >= 4:
+            x = self.layer3(x)
+            features.append(x)
+        if self._depth >= 5:
+            x = self.layer4(x)
             features.append(x)
         return features
 

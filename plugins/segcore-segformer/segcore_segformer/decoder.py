@@ -75,6 +75,7 @@ class SegformerDecoder(nn.Module):
             )
         # deepest stage first, as the projections are concatenated in that order
         self._levels = tuple(reversed(used_levels(encoder_channels)))
+        self._output_reduction = OUTPUT_REDUCTION  # an attribute: TorchScript reads no globals
         if not self._levels:
             raise InvalidOptionError(
                 f"the Segformer decoder needs at least one encoder stage with channels, got "
@@ -91,9 +92,9 @@ class SegformerDecoder(nn.Module):
             use_norm="batchnorm",
         )
 
-    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         height, width = features[0].shape[-2:]
-        size = (height // OUTPUT_REDUCTION, width // OUTPUT_REDUCTION)
+        size = (height // self._output_reduction, width // self._output_reduction)
         resized = [
             F.interpolate(mlp(features[level]), size=size, mode="bilinear", align_corners=False)
             for mlp, level in zip(self.mlp_stage, self._levels)

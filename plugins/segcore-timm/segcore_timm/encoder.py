@@ -122,18 +122,20 @@ class TimmUniversalEncoder(EncoderBase):
 
     def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
         """Features of ``x`` (``N, C, H, W``): the input, then one map per reduction."""
+        # Written for TorchScript too: no unpacking of shapes, no starred lists.
         # A transformer-style model at depth 1 has no timm level to return: only the empty one.
-        features = list(self.model(x)) if self._runs_model else []
+        levels: list[torch.Tensor] = list(self.model(x)) if self._runs_model else []
         if self._channels_last:
-            features = [feature.permute(0, 3, 1, 2).contiguous() for feature in features]
+            levels = [level.permute(0, 3, 1, 2).contiguous() for level in levels]
+        features = [x]
         if self._adds_reduction_2:
-            batch, _, height, width = x.shape
             empty = torch.empty(
-                (batch, 0, (height + 1) // 2, (width + 1) // 2),
-                dtype=features[0].dtype if features else x.dtype, device=x.device,
+                (x.shape[0], 0, (x.shape[2] + 1) // 2, (x.shape[3] + 1) // 2),
+                dtype=levels[0].dtype if len(levels) > 0 else x.dtype, device=x.device,
             )
-            features.insert(0, empty)
-        return [x, *features]
+            features.append(empty)
+        features.extend(levels)
+        return features
 
 
 def _check_reserved(timm_kwargs: dict[str, Any]) -> None:

@@ -140,14 +140,12 @@ class UnetDecoder(nn.Module):
                                                        decoder_channels)
         )
 
-    def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:
+    def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         # Each block upsamples to the size of the next shallower map, so odd sizes round-trip.
-        sizes = [tuple(feature.shape[2:]) for feature in features][::-1]
-        stages = list(features[1:])[::-1]
-        skips = stages[1:]
+        stages = features[1:][::-1]  # deepest first, without the input
         x = self.center(stages[0])
         for index, block in enumerate(self.blocks):
-            height, width = sizes[index + 1]
-            skip = skips[index] if index < len(skips) else None
-            x = block(x, height, width, skip)
+            target = features[len(features) - 2 - index]
+            skip = stages[index + 1] if index + 1 < len(stages) else None
+            x = block(x, target.shape[-2], target.shape[-1], skip)
         return x

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segcore.nn import Conv2dReLU, LayerNorm2d, NormOption
+from segcore.nn import Conv2dReLU, ExportableAdaptiveAvgPool2d, LayerNorm2d, NormOption
 
 #: bin sizes of the pyramid pooling module (the paper's 1x1, 2x2, 3x3 and 6x6)
 POOL_SIZES = (1, 2, 3, 6)
@@ -37,7 +37,8 @@ class PSPModule(nn.Module):
 
     The fusion always normalises with BatchNorm, whatever ``use_norm`` says (as SMP).
 
-    Children: ``blocks`` (``Sequential(AdaptiveAvgPool2d, Conv2dReLU)`` per size), ``out_conv``.
+    Children: ``blocks`` (``Sequential(ExportableAdaptiveAvgPool2d, Conv2dReLU)`` per size),
+    ``out_conv``.
 
     Shapes: ``(N, in_channels, h, w)`` -> ``(N, out_channels, h, w)``.
     """
@@ -52,7 +53,7 @@ class PSPModule(nn.Module):
         super().__init__()
         self.blocks = nn.ModuleList(
             nn.Sequential(
-                nn.AdaptiveAvgPool2d(size),
+                ExportableAdaptiveAvgPool2d(size),
                 Conv2dReLU(in_channels, out_channels, kernel_size=1, use_norm=use_norm),
             )
             for size in sizes
