@@ -18,8 +18,16 @@ ROOT = Path(__file__).parent
 PYTHON = "3.11"
 PLUGINS = sorted(path.name for path in (ROOT / "plugins").iterdir() if path.is_dir())
 SMP = "segmentation-models-pytorch==0.6.0"
-# uv: the out-of-tree plugin test installs a package with it (uv environments have no pip)
-TEST_TOOLS = ["pytest>=7", "hypothesis>=6", "uv>=0.4"]
+# uv: the out-of-tree plugin test installs a package with it (uv environments have no pip);
+# onnx, onnxscript (torch.onnx.export's exporter) and onnxruntime: the export matrix
+# (tests/integration/test_export.py)
+TEST_TOOLS = ["pytest>=7", "pytest-xdist>=3.5", "hypothesis>=6", "uv>=0.4", "onnx>=1.16",
+              "onnxscript>=0.3", "onnxruntime>=1.18"]
+#: pytest-xdist: one worker per core (at most 4), a test file's tests on one worker (they share
+#: module-level models); each worker runs torch on one thread, so workers do not oversubscribe
+#: the cores. ``nox -s tests -- -n 0`` runs in one process.
+PARALLEL = ["-n", "auto", "--maxprocesses", "4", "--dist", "loadfile"]
+ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def _install_everything(session: nox.Session, *extra: str) -> None:
@@ -31,8 +39,8 @@ def _install_everything(session: nox.Session, *extra: str) -> None:
 def tests(session: nox.Session) -> None:
     """The whole suite with core and every plugin installed (parity tests skip without SMP)."""
     _install_everything(session)
-    session.run("pytest", "tests", *[f"plugins/{name}/tests" for name in PLUGINS],
-                *session.posargs)
+    session.run("pytest", *PARALLEL, "tests", *[f"plugins/{name}/tests" for name in PLUGINS],
+                *session.posargs, env=ONE_THREAD)
 
 
 @nox.session(python=PYTHON)
@@ -41,10 +49,11 @@ def isolated(session: nox.Session, package: str) -> None:
     """One package with only core and its declared dependencies, running its own tests."""
     if package == "segcore":
         session.install("-e", ".", *TEST_TOOLS)
-        session.run("pytest", "tests/core", *session.posargs)
+        session.run("pytest", *PARALLEL, "tests/core", *session.posargs, env=ONE_THREAD)
         return
     session.install("-e", ".", "-e", f"plugins/{package}", *TEST_TOOLS)
-    session.run("pytest", f"plugins/{package}/tests", *session.posargs)
+    session.run("pytest", *PARALLEL, f"plugins/{package}/tests", *session.posargs,
+                env=ONE_THREAD)
 
 
 @nox.session(python=PYTHON)
@@ -75,9 +84,14 @@ def soak(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def docs(session: nox.Session) -> None:
-    """Regenerate the pages whose facts come from the code (docs/errors.md, ...)."""
+    """Regenerate the pages whose facts come from the code (docs/errors.md, ...): the export
+    matrix runs first and records its outcomes, which docs/export.md is written from."""
     _install_everything(session)
     session.run("python", "tests/reliability/errors_doc.py")
+    # A cell that fails unexpectedly is recorded and shown on the page as failing (exit
+    # status 1); test_results_file_is_current then fails in `nox -s tests` until it is fixed.
+    session.run("pytest", "tests/integration/test_export.py", "-q",
+                env={"SEGCORE_WRITE_EXPORT_RESULTS": "1"}, success_codes=[0, 1])
     session.run("python", "docs/generate.py")
 
 
@@ -92,7 +106,8 @@ def lint(session: nox.Session) -> None:
 def parity(session: nox.Session) -> None:
     """Compare segcore with SMP 0.6.0: checkpoints load strict, outputs agree."""
     _install_everything(session, SMP)
-    session.run("pytest", "tests/parity", "-v", "-p", "no:randomly", *session.posargs)
+    session.run("pytest", *PARALLEL, "tests/parity", "-p", "no:randomly", *session.posargs,
+                env=ONE_THREAD)
 
 
 @nox.session(python=PYTHON)

@@ -14,20 +14,32 @@ from pathlib import Path
 #: The first-party plugin packages that exist (a test compares this with plugins/).
 FIRST_PARTY_PACKAGES: frozenset[str] = frozenset({
     "segcore-deeplab",
+    "segcore-densenet",
+    "segcore-dpn",
     "segcore-dpt",
+    "segcore-efficientnet",
     "segcore-fpn",
+    "segcore-inception",
     "segcore-linknet",
     "segcore-losses",
     "segcore-manet",
     "segcore-metrics",
+    "segcore-mit",
+    "segcore-mobilenet",
+    "segcore-mobileone",
     "segcore-pan",
     "segcore-pspnet",
     "segcore-resnet",
     "segcore-segformer",
+    "segcore-senet",
+    "segcore-skresnet",
     "segcore-timm",
+    "segcore-timm-efficientnet",
+    "segcore-timm-families",
     "segcore-unet",
     "segcore-unetplusplus",
     "segcore-upernet",
+    "segcore-vgg",
 })
 
 ARCHITECTURE_PACKAGES: dict[str, str] = {

@@ -54,8 +54,11 @@ def _summary(entry: Entry) -> str:
     spec = entry.spec
     if isinstance(spec, EncoderSpec):
         tags = ",".join(spec.weights) or "-"
-        dilation = " dilation" if spec.supports_dilation else ""
-        return f"{spec.name:<28} {spec.family:<10} weights={tags}{dilation}"
+        millions = f"{spec.params_millions:g}M" if spec.params_millions is not None else "-"
+        dilation = "dilation" if spec.supports_dilation else "-"
+        package = entry.distribution or entry.plugin
+        return (f"{spec.name:<28} {spec.family:<22} {millions:>7}  {dilation:<8}  "
+                f"{package:<26} weights={tags}")
     if isinstance(spec, ArchitectureSpec):
         return f"{spec.name:<16} {spec.class_name:<14} {spec.description}"
     return f"{spec.name:<28} {getattr(spec, 'description', '')}"

@@ -112,6 +112,8 @@ def get_encoder(
     """
     entry = get_registry().entry("encoders", name)
     spec: EncoderSpec = entry.spec
+    if name in spec.aliases:
+        name = spec.name  # another spelling: the canonical name names cache files and messages
     check_depth(depth)
     if not isinstance(in_channels, int) or isinstance(in_channels, bool) or in_channels < 1:
         raise InvalidOptionError(f"in_channels must be a positive int, got {in_channels!r}")

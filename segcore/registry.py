@@ -91,21 +91,35 @@ class Registry:
                             f"{_record_name(manager, key)}."
                         ))
                         continue
+                    clashes = [alias for alias in getattr(spec, "aliases", ())
+                               if alias in table]
+                    if clashes:
+                        other = table[clashes[0]]
+                        manager.record_failure(key, hook_name, DuplicateNameError(
+                            f"the alias {clashes[0]!r} of {SINGULAR[kind]} {spec.name!r} "
+                            f"({_describe(entry)}) is already a name of {_describe(other)}. "
+                            f"Uninstall one of them, or block one with {DISABLE_VARIABLE}="
+                            f"{_record_name(manager, key)}."
+                        ))
+                        continue
                     table[spec.name] = entry
+                    for alias in getattr(spec, "aliases", ()):
+                        table[alias] = entry
             entries[kind] = table
         return entries
 
     # -- queries ---------------------------------------------------------------------------
     def names(self, kind: str, pattern: str | None = None) -> list[str]:
+        """The names of ``kind`` (aliases are not listed), matching ``pattern`` if given."""
         table = self._table(kind)
-        names = sorted(table)
+        names = sorted(name for name, entry in table.items() if entry.spec.name == name)
         if pattern:
             names = [n for n in names if fnmatch.fnmatchcase(n, pattern)]
         return names
 
     def entries(self, kind: str) -> list[Entry]:
         table = self._table(kind)
-        return [table[name] for name in sorted(table)]
+        return [table[name] for name in sorted(table) if table[name].spec.name == name]
 
     def entry(self, kind: str, name: str) -> Entry:
         table = self._table(kind)

@@ -203,6 +203,9 @@ class EncoderSpec:
     Attributes:
         name: the documented name (``"resnet34"``, ``"tu-convnext_tiny"``).
         family: the family shown in listings (``"ResNet"``).
+        aliases: other spellings of the name that build this encoder (SMP 0.6.0's
+            ``"timm-tf_efficientnet_lite0"`` for ``"timm-efficientnet-lite0"``); not listed,
+            and everything (cache files, saved configurations) uses ``name``.
         factory: ``"module:callable"`` building the encoder module. It is called as
             ``factory(name=..., depth=..., **params, **user_kwargs)`` (plus ``weights=TAG``
             for a delegated weight source) and returns an ``nn.Module`` that follows the
@@ -233,6 +236,7 @@ class EncoderSpec:
     family: str
     factory: str = attrs.field(validator=_check_reference)
     params: Mapping[str, Any] = attrs.field(factory=dict, converter=_freeze_mapping)
+    aliases: tuple[str, ...] = attrs.field(default=(), converter=tuple)
     out_channels: tuple[int, ...] | None = attrs.field(
         default=None, converter=attrs.converters.optional(tuple)
     )
@@ -257,6 +261,13 @@ class EncoderSpec:
                 f"EncoderSpec {self.name!r}: out_channels must be 6 non-negative ints (the "
                 f"input, then reductions 2..32 at depth 5), got {value!r}"
             )
+
+    @aliases.validator
+    def _check_name_aliases(self, attribute: attrs.Attribute, value: tuple[str, ...]) -> None:
+        for alias in value:
+            _check_name(self, attribute, alias)
+            if alias == self.name:
+                raise ValueError(f"EncoderSpec {self.name!r}: an alias repeats the name")
 
     @weights.validator
     def _check_weights(self, attribute: attrs.Attribute, value: Mapping[str, Any]) -> None:

@@ -1,0 +1,121 @@
+"""The specs of segcore-mit: names, tags, sources, parameter counts, lazy listing."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+
+import segcore
+from segcore.errors import EncoderCapabilityError
+from segcore.factory import get_encoder_spec
+from segcore.specs import load
+
+# From the reference documentation ("Mix Visual Transformer"): weight tags and params (millions).
+DOCUMENTED = {
+    "mit_b0": (("imagenet",), 3),
+    "mit_b1": (("imagenet",), 13),
+    "mit_b2": (("imagenet",), 24),
+    "mit_b3": (("imagenet",), 44),
+    "mit_b4": (("imagenet",), 60),
+    "mit_b5": (("imagenet",), 81),
+}
+# SMP 0.6.0 (encoders/mix_transformer.py): out_channels and the pinned revisions of
+# smp-hub/<name>.imagenet.
+SMP_OUT_CHANNELS = {
+    "mit_b0": (3, 0, 32, 64, 160, 256),
+    **{name: (3, 0, 64, 128, 320, 512) for name in ("mit_b1", "mit_b2", "mit_b3", "mit_b4",
+                                                     "mit_b5")},
+}
+SMP_REVISIONS = {
+    "mit_b0": "9ce53d104d92d75aabb00aae70677aaab67e7c84",
+    "mit_b1": "a04bf4f13a549bce677cf79b04852e7510782817",
+    "mit_b2": "868ab6f13871dcf8c3d9f90ee4519403475b65ef",
+    "mit_b3": "32558d12a65f1daa0ebcf4f4053c4285e2c1cbda",
+    "mit_b4": "3a3454e900a4b4f11dd60eeb59101a9a1a36b017",
+    "mit_b5": "ced04d96c586b6297fd59a7a1e244fc78fdb6531",
+}
+# Parameters of SMP 0.6.0's encoders (in_channels=3), counted once with SMP.
+SMP_PARAMETERS = {
+    "mit_b0": 3_319_392,
+    "mit_b1": 13_151_424,
+    "mit_b2": 24_196_288,
+    "mit_b3": 44_072_128,
+    "mit_b4": 60_842_688,
+    "mit_b5": 81_443_008,
+}
+
+
+def test_listing_imports_no_implementation_and_building_imports_no_timm() -> None:
+    code = (
+        "import json, sys, segcore\n"
+        "def loaded():\n"
+        "    return sorted(m for m in sys.modules if m.startswith(('segcore_mit', 'timm')))\n"
+        "names = segcore.list_encoders('mit_*')\n"
+        "listed = loaded()\n"
+        "segcore.get_encoder('mit_b0')\n"
+        "print(json.dumps({'names': names, 'listed': listed, 'built': loaded()}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            check=True, timeout=120)
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    assert set(DOCUMENTED) <= set(report["names"])
+    assert "segcore_mit.encoder" not in report["listed"]
+    assert "segcore_mit.encoder" in report["built"]
+    for modules in (report["listed"], report["built"]):
+        assert not any(m == "timm" or m.startswith("timm.") for m in modules), modules
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTED))
+def test_spec_matches_the_documentation_and_smp(name: str) -> None:
+    tags, millions = DOCUMENTED[name]
+    spec = get_encoder_spec(name)
+    assert tuple(spec.weights) == tags
+    assert spec.family == "Mix Visual Transformer"
+    assert spec.params_millions == millions
+    assert not spec.supports_dilation
+    assert spec.out_channels == SMP_OUT_CHANNELS[name]
+    source = spec.weights["imagenet"]
+    assert source.url == (f"https://huggingface.co/smp-hub/{name}.imagenet/resolve/"
+                          f"{SMP_REVISIONS[name]}/model.safetensors")
+    assert source.filename == f"{name}.imagenet.safetensors"
+    assert source.sha256 is None  # a pinned hub revision: the hub's digest is used
+    assert not source.delegate
+    assert source.preprocessing.as_dict() == {
+        "input_space": "RGB", "input_range": [0.0, 1.0],
+        "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+    }
+    assert segcore.get_preprocessing_params(name) == source.preprocessing.as_dict()
+
+
+@pytest.mark.parametrize("name", sorted(DOCUMENTED))
+def test_parameter_count_and_channels_match_the_documentation(name: str) -> None:
+    spec = get_encoder_spec(name)
+    with torch.device("meta"):  # no memory, no initialisation
+        encoder = load(spec.factory)(name=name, depth=5, **spec.params)
+    count = sum(p.numel() for p in encoder.parameters())
+    assert count == SMP_PARAMETERS[name]
+    documented = DOCUMENTED[name][1]
+    # The documentation rounds to whole millions (mit_b0: 3.32M is "3M"); otherwise 2%.
+    assert abs(count / 1e6 - documented) <= max(0.02 * documented, 0.5), (
+        f"{name}: {count / 1e6:.2f}M parameters, documented {documented}M"
+    )
+    assert tuple(encoder.out_channels) == SMP_OUT_CHANNELS[name]
+
+
+@pytest.mark.parametrize("output_stride", [16, 8])
+@pytest.mark.parametrize("name", ["mit_b0", "mit_b3"])
+def test_dilation_is_refused(name: str, output_stride: int) -> None:
+    with pytest.raises(EncoderCapabilityError, match="cannot be dilated"):
+        segcore.get_encoder(name, output_stride=output_stride)
+
+
+def test_dilation_refusal_covers_every_name_before_building() -> None:
+    for name in DOCUMENTED:
+        assert not get_encoder_spec(name).supports_dilation
+    module = segcore.get_encoder("mit_b0")
+    with pytest.raises(EncoderCapabilityError):
+        module.make_dilated(16)  # the module refuses too (no get_stages)
