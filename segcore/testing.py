@@ -18,6 +18,16 @@ encoder::
     def test_architecture():
         with testing.tiny_encoder_installed():
             testing.check_architecture("unet", encoder=testing.TINY_ENCODER)
+
+``check_architecture`` covers what every architecture shares (shapes, aux head, gradients,
+save/load, predict, freeze, activations, padding). For what a plugin tests with its own
+options, the kit has helpers that do the common part: ``check_save_load``,
+``check_compile``, ``check_export``, ``check_channels_last``, ``assert_same_outputs``
+(run-time), ``check_encoder_kwargs``, ``check_unknown_options``, ``check_default_weights``,
+``check_lazy_discovery`` (the documented API), ``check_decoder_norm_option``,
+``check_decoder_norm_errors``, ``check_decoder_channels_errors``,
+``check_option_changes_output``, ``check_head_upsampling``, ``check_decoder_channel_dropout``
+(options), and ``randomise_weights``, ``reference_conv_norm_relu`` (reference math).
 """
 
 from __future__ import annotations
@@ -277,11 +287,24 @@ def check_architecture(
     """Check an installed architecture against the contract.
 
     Checks: the spec agrees with the class (name, class name, options class, requires_dilation);
-    mask shapes for each depth x classes x in_channels; the aux head; gradients reach every
+    mask shapes for each depth x classes x in_channels (no classification head without
+    ``aux_params``); the aux head (``aux_params`` classes, pooling, dropout and activation
+    applied; it reads the deepest encoder features); gradients reach every
     decoder parameter; ``from_config(model.config)``; ``save_pretrained``/``from_pretrained``
     give the same outputs; ``predict`` (eval mode, inference mode); ``freeze_encoder`` (no
     gradients, normalisation statistics kept) and ``unfreeze_encoder``; ``activation``
-    ("sigmoid", "softmax"); any input size (padding) and ``pad_inputs=False``.
+    ("sigmoid", "softmax", "logsoftmax", "tanh", a callable; "identity" and ``None`` give the
+    logits); any input size (padding) and
+    ``pad_inputs=False``.
+
+    In detail, ``save_pretrained``/``from_pretrained`` (with and without the aux head) must give
+    the same class, options, ``config.json`` equal to ``model.config`` and outputs; ``predict``
+    leaves every module in eval mode and returns the aux labels too; after ``freeze_encoder``
+    a ``train()`` keeps the encoder's normalisation layers in eval mode and the decoder and
+    heads in training mode, a backward pass gives no encoder parameter a gradient and every
+    trainable decoder parameter one, and the decoder's batch-norm statistics still move;
+    ``unfreeze_encoder`` restores all of it. With the aux head every parameter outside the
+    encoder (decoder, segmentation and classification heads) must receive a gradient.
 
     Every model must return masks of the input's size for odd sizes (models that need
     multiples of the output stride pad and crop); with ``model.pad_inputs = False`` such a
@@ -330,6 +353,9 @@ def check_architecture(
             with torch.no_grad():
                 mask = model(x)
             assert isinstance(mask, torch.Tensor), "without aux_params forward returns a tensor"
+            assert model.classification_head is None, (
+                f"{name}: without aux_params there must be no classification_head"
+            )
             assert tuple(mask.shape) == (batch, class_count, size, size), (
                 f"{name} depth={depth} in_channels={channels} classes={class_count}: mask shape "
                 f"{tuple(mask.shape)}, expected {(batch, class_count, size, size)}"
@@ -345,6 +371,8 @@ def check_architecture(
     assert tuple(mask.shape) == (batch, 2, size, size), f"mask shape {tuple(mask.shape)}"
     assert tuple(labels.shape) == (batch, 4), f"labels shape {tuple(labels.shape)}"
     assert bool(((labels >= 0) & (labels <= 1)).all()), "aux activation 'sigmoid' not applied"
+    _check_aux_runtime(name, model, batch, size)
+    _check_aux_options(name, encoder, options, batch, size)
 
     model = build(name, encoder=encoder, classes=3, **options).train()
     x = torch.randn(batch, 3, size, size)
@@ -391,21 +419,18 @@ def _check_runtime(name: str, model: Any, batch: int, size: int) -> None:
     """save/load round trip, predict, freeze_encoder / unfreeze_encoder."""
     import tempfile
 
-    from segcore.model import from_pretrained
-
     x = torch.randn(batch, 3, size, size)
     model.eval()
     with torch.no_grad():
         expected = model(x)
     with tempfile.TemporaryDirectory() as directory:
-        model.save_pretrained(directory)
-        loaded = from_pretrained(directory).eval()
-    with torch.no_grad():
-        torch.testing.assert_close(loaded(x), expected, msg=lambda m: f"{name} after "
-                                   f"save_pretrained/from_pretrained: {m}")
+        check_save_load(model, x, directory)
     model.train()
     predicted = model.predict(x)
     assert not model.training, f"{name}: predict() must switch to eval mode"
+    assert not any(m.training for m in model.modules()), (
+        f"{name}: predict() left some modules in training mode"
+    )
     assert predicted.is_inference(), f"{name}: predict() must run under inference_mode"
     torch.testing.assert_close(predicted, expected)
 
@@ -413,34 +438,588 @@ def _check_runtime(name: str, model: Any, batch: int, size: int) -> None:
     assert all(not p.requires_grad for p in model.encoder.parameters()), (
         f"{name}: freeze_encoder left encoder parameters trainable"
     )
+    encoder_norms = [m for m in model.encoder.modules() if _is_norm(m)]
+    assert not any(m.training for m in encoder_norms), (
+        f"{name}: after freeze_encoder, train() put encoder normalisation layers in training mode"
+    )
+    others = [(n, m) for n, m in model.named_modules() if n and not n.startswith("encoder")]
+    assert all(m.training for _, m in others), (
+        f"{name}: after freeze_encoder, train() left "
+        f"{[n for n, m in others if not m.training]} in eval mode"
+    )
     statistics = {k: v.clone() for k, v in model.encoder.state_dict().items() if "running" in k}
-    with torch.no_grad():
-        model(x)
+    decoder_norms = {n: m.running_mean.clone() for n, m in model.decoder.named_modules()
+                     if isinstance(m, nn.BatchNorm2d) and m.running_mean is not None}
+    model.zero_grad(set_to_none=True)
+    model(x * 3 + 1).mean().backward()
     for key, value in model.encoder.state_dict().items():
         if key in statistics:
             assert torch.equal(value, statistics[key]), (
                 f"{name}: freeze_encoder must keep normalisation statistics ({key} changed)"
             )
-    model.unfreeze_encoder()
+    assert all(p.grad is None for p in model.encoder.parameters()), (
+        f"{name}: a frozen encoder received gradients"
+    )
+    missing = [n for n, p in model.decoder.named_parameters()
+               if p.requires_grad and p.grad is None]
+    assert not missing, (
+        f"{name}: with a frozen encoder, decoder parameters {missing} got no gradient"
+    )
+    unchanged = [n for n, m in model.decoder.named_modules()
+                 if n in decoder_norms and torch.equal(m.running_mean, decoder_norms[n])]
+    assert not unchanged, (
+        f"{name}: with a frozen encoder the decoder's batch norms {unchanged} no longer learn"
+    )
+    model.zero_grad(set_to_none=True)
+    model.unfreeze_encoder().train()
     assert all(p.requires_grad for p in model.encoder.parameters()), (
         f"{name}: unfreeze_encoder did not make the encoder trainable again"
     )
+    assert all(m.training for m in encoder_norms), (
+        f"{name}: after unfreeze_encoder, train() left encoder normalisation layers in eval mode"
+    )
+
+
+def _is_norm(module: nn.Module) -> bool:
+    return isinstance(module, nn.modules.batchnorm._NormBase)
+
+
+def _check_aux_runtime(name: str, model: Any, batch: int, size: int) -> None:
+    """With the aux head: gradients reach every non-encoder parameter; predict and save/load."""
+    import tempfile
+
+    x = torch.randn(batch, 3, size, size)
+    model.train()
+    mask, labels = model(x)
+    (mask.mean() + labels.mean()).backward()
+    missing = [n for n, p in model.named_parameters()
+               if not n.startswith("encoder.") and p.requires_grad and p.grad is None]
+    assert not missing, f"{name} with aux_params: parameters {missing} received no gradient"
+    model.zero_grad(set_to_none=True)
+    model.eval()
+    with torch.no_grad():
+        expected = model(x)
+    model.train()
+    predicted = model.predict(x)
+    assert isinstance(predicted, tuple) and len(predicted) == 2, (
+        f"{name}: predict() with aux_params must return (mask, labels)"
+    )
+    assert all(p.is_inference() for p in predicted), f"{name}: predict() must use inference_mode"
+    assert_same_outputs(predicted, expected, what=f"{name}: predict() with aux_params")
+    with tempfile.TemporaryDirectory() as directory:
+        check_save_load(model, x, directory)
+
+
+def _check_aux_options(name: str, encoder: str, options: Mapping[str, Any], batch: int,
+                       size: int) -> None:
+    """``aux_params`` reach the head (pooling, dropout, activation); it reads the deepest
+    encoder features."""
+    from segcore.factory import build
+
+    model = build(name, encoder=encoder, classes=3, **options,
+                  aux_params={"classes": 4, "pooling": "max", "dropout": 0.1,
+                              "activation": "softmax"}).eval()
+    layers = list(model.classification_head.modules())
+    assert any(isinstance(m, nn.AdaptiveMaxPool2d) for m in layers), (
+        f"{name}: aux_params pooling='max' not applied"
+    )
+    assert any(isinstance(m, nn.Dropout) and m.p == 0.1 for m in layers), (
+        f"{name}: aux_params dropout=0.1 not applied"
+    )
+    linear = [m for m in layers if isinstance(m, nn.Linear)]
+    deepest = tuple(model.encoder.out_channels)[-1]
+    assert linear and linear[0].in_features == deepest, (
+        f"{name}: the aux head must read the deepest encoder features ({deepest} channels)"
+    )
+    with torch.no_grad():
+        mask, labels = model(torch.randn(batch, 3, size, size))
+    assert tuple(mask.shape) == (batch, 3, size, size), f"mask shape {tuple(mask.shape)}"
+    assert tuple(labels.shape) == (batch, 4), f"labels shape {tuple(labels.shape)}"
+    torch.testing.assert_close(labels.sum(1), torch.ones(batch),
+                               msg=lambda m: f"{name}: aux activation 'softmax': {m}")
 
 
 def _check_activations(name: str, encoder: str, options: Mapping[str, Any], batch: int,
                        size: int) -> None:
-    """``activation`` is applied to the mask: sigmoid in [0, 1], softmax sums to 1."""
+    """``activation`` is applied to the mask (which differs from the logits); "identity" and
+    ``None`` give the logits."""
     from segcore.factory import build
 
     x = torch.randn(batch, 3, size, size)
+    checks: list[tuple[Any, Callable[[torch.Tensor], bool]]] = [
+        ("sigmoid", lambda m: bool(((m >= 0) & (m <= 1)).all())),
+        ("softmax", lambda m: torch.allclose(m.sum(1), torch.ones_like(m[:, 0]), atol=1e-5)),
+        ("logsoftmax", lambda m: torch.allclose(m.exp().sum(1), torch.ones_like(m[:, 0]),
+                                                atol=1e-5)),
+        ("tanh", lambda m: bool(((m >= -1) & (m <= 1)).all())),
+        (nn.ReLU, lambda m: bool((m >= 0).all())),
+    ]
+    torch.manual_seed(0)
+    logits_model = build(name, encoder=encoder, classes=3, **options).eval()
     with torch.no_grad():
-        sigmoid = build(name, encoder=encoder, classes=2, activation="sigmoid", **options).eval()
-        mask = sigmoid(x)
-        assert bool(((mask >= 0) & (mask <= 1)).all()), f"{name}: activation='sigmoid' ignored"
-        softmax = build(name, encoder=encoder, classes=3, activation="softmax", **options).eval()
-        total = softmax(x).sum(dim=1)
-        torch.testing.assert_close(total, torch.ones_like(total),
-                                   msg=lambda m: f"{name}: activation='softmax': {m}")
+        logits = logits_model(x)
+        assert bool((logits < 0).any()), f"{name}: activation=None should give raw logits"
+        for activation, check in checks:
+            model = build(name, encoder=encoder, classes=3, activation=activation, **options)
+            model.load_state_dict(logits_model.state_dict())
+            mask = model.eval()(x)
+            assert check(mask), f"{name}: activation={activation!r} not applied to the mask"
+            assert not torch.allclose(mask, logits), (
+                f"{name}: activation={activation!r} left the logits unchanged"
+            )
+        identity = build(name, encoder=encoder, classes=3, activation="identity", **options)
+        identity.load_state_dict(logits_model.state_dict())
+        torch.testing.assert_close(identity.eval()(x), logits,
+                                   msg=lambda m: f"{name}: activation='identity' changed the "
+                                   f"logits: {m}")
+
+
+# -- helpers for an architecture plugin's own tests -------------------------------------------
+def assert_same_outputs(actual: Any, expected: Any, *, what: str = "outputs",
+                        rtol: float | None = None, atol: float | None = None) -> None:
+    """Compare two model outputs: a mask, or a ``(mask, labels)`` pair, element by element."""
+    actual = actual if isinstance(actual, tuple | list) else (actual,)
+    expected = expected if isinstance(expected, tuple | list) else (expected,)
+    assert len(actual) == len(expected), (
+        f"{what}: {len(actual)} outputs, expected {len(expected)}"
+    )
+    for index, (a, e) in enumerate(zip(actual, expected)):
+        torch.testing.assert_close(a, e, rtol=rtol, atol=atol,
+                                   msg=lambda m, index=index: f"{what}, output {index}: {m}")
+
+
+def check_save_load(model: nn.Module, x: torch.Tensor, directory: Any) -> Any:
+    """``save_pretrained`` to ``directory`` and ``segcore.from_pretrained`` back.
+
+    Checks that ``config.json`` holds ``model.config``, that the loaded model has the same
+    class, options and state-dict keys and gives the same outputs on ``x`` (both in eval
+    mode); returns the loaded model for further checks.
+    """
+    import json
+    from pathlib import Path
+
+    from segcore.model import from_pretrained
+
+    model.eval()
+    with torch.no_grad():
+        expected = model(x)
+    model.save_pretrained(directory)
+    config = json.loads((Path(directory) / "config.json").read_text())
+    assert config == model.config, (
+        f"config.json {config} differs from model.config {model.config}"
+    )
+    loaded = from_pretrained(directory).eval()
+    assert type(loaded) is type(model), (
+        f"from_pretrained built a {type(loaded).__name__}, expected {type(model).__name__}"
+    )
+    assert loaded.options == model.options, (
+        f"from_pretrained options {loaded.options} differ from {model.options}"
+    )
+    assert loaded.state_dict().keys() == model.state_dict().keys(), (
+        "from_pretrained built a model with other parameters and buffers"
+    )
+    with torch.no_grad():
+        assert_same_outputs(loaded(x), expected,
+                            what=f"{type(model).__name__} after save_pretrained/from_pretrained")
+    return loaded
+
+
+def check_compile(model: nn.Module, x: torch.Tensor, *, backend: str = "eager") -> None:
+    """``torch.compile(model, fullgraph=True)`` gives the model's outputs on ``x`` (eval mode).
+
+    ``backend="eager"`` checks graph capture without compiling kernels.
+    """
+    model.eval()
+    compiled = torch.compile(model, fullgraph=True, backend=backend)
+    with torch.no_grad():
+        assert_same_outputs(compiled(x), model(x), what="torch.compile(fullgraph=True)")
+
+
+def check_export(model: nn.Module, x: torch.Tensor) -> None:
+    """``torch.export.export(model, (x,))`` gives the model's outputs on ``x`` (eval mode)."""
+    model.eval()
+    exported = torch.export.export(model, (x,))
+    with torch.no_grad():
+        assert_same_outputs(exported.module()(x), model(x), what="torch.export")
+
+
+def check_channels_last(model: nn.Module, x: torch.Tensor, *, rtol: float = 1e-4,
+                        atol: float = 1e-5) -> None:
+    """The model in ``channels_last`` memory format gives the same outputs (eval mode)."""
+    model.eval()
+    with torch.no_grad():
+        expected = model(x)
+        model_cl = model.to(memory_format=torch.channels_last)
+        actual = model_cl(x.contiguous(memory_format=torch.channels_last))
+    assert_same_outputs(actual, expected, what="channels_last", rtol=rtol, atol=atol)
+
+
+def check_encoder_kwargs(name: str, **options: Any) -> nn.Module:
+    """Extra keyword arguments of the documented class reach an encoder that takes them.
+
+    Builds ``name``'s class with an encoder that accepts keyword arguments (the tiny encoder's
+    layers) and ``drop_path_rate=0.1``; checks the factory received exactly that and that
+    ``model.config["encoder_params"]`` stores it. Returns the model.
+    """
+    from segcore.factory import get_architecture_class
+
+    received: dict[str, Any] = {}
+
+    def factory(name: str, depth: int, **kwargs: Any) -> TinyEncoder:
+        received.update(kwargs)
+        return TinyEncoder(depth=depth)
+
+    spec = EncoderSpec(name="segcore-testing-kwargs", family="Testing", factory=factory,
+                       out_channels=_TINY_CHANNELS, accepts_kwargs=True, supports_dilation=True)
+    model_class = get_architecture_class(name)
+    with specs_installed(encoders=[spec]):
+        model = model_class("segcore-testing-kwargs", encoder_weights=None, drop_path_rate=0.1,
+                            **options)
+    assert received == {"drop_path_rate": 0.1}, (
+        f"{name}: the encoder factory received {received}, expected {{'drop_path_rate': 0.1}}"
+    )
+    assert model.config["encoder_params"] == {"drop_path_rate": 0.1}, (
+        f"{name}: config['encoder_params'] is {model.config.get('encoder_params')!r}"
+    )
+    return model
+
+
+def check_unknown_options(name: str, typo: str, suggestion: str,
+                          encoder: str = TINY_ENCODER, **options: Any) -> None:
+    """Unknown keyword arguments are refused with errors that teach.
+
+    Through ``segcore.build`` and through the documented class, the misspelt option ``typo``
+    raises ``UnknownOptionError`` (a ``TypeError``, as Python's own) naming it and the
+    architecture, and asking "Did you mean ``suggestion``?"; an unknown non-decoder option
+    (``colour_mode``) is refused, by the architecture or by ``encoder``, with an error that
+    names it.
+    """
+    from segcore.errors import UnknownOptionError
+    from segcore.factory import build, get_architecture_class
+
+    model_class = get_architecture_class(name)
+    attempts: list[tuple[str, Callable[[], Any]]] = [
+        ("segcore.build", lambda: build(name, encoder=encoder, **options, **{typo: None})),
+        (model_class.__name__,
+         lambda: model_class(encoder, encoder_weights=None, **options, **{typo: None})),
+    ]
+    for via, attempt in attempts:
+        try:
+            attempt()
+        except UnknownOptionError as error:
+            assert isinstance(error, TypeError), "UnknownOptionError must be a TypeError"
+            message = str(error)
+            _, _, hint = message.partition("Did you mean")
+            assert repr(typo) in message and repr(suggestion) in hint and name in message, (
+                f"{name} via {via}: the error for {typo!r} should name it, the architecture "
+                f"and suggest {suggestion!r}: {message}"
+            )
+        else:
+            raise AssertionError(f"{name} via {via} accepted the unknown option {typo!r}")
+    try:
+        model_class(encoder, encoder_weights=None, colour_mode="rgb", **options)
+    except UnknownOptionError as error:
+        assert "'colour_mode'" in str(error), f"{name}: the error should name 'colour_mode'"
+    else:
+        raise AssertionError(f"{name}: {encoder!r} accepted the unknown option 'colour_mode'")
+
+
+def check_default_weights(name: str, encoder: str = TINY_ENCODER, **options: Any) -> None:
+    """``segcore.build`` defaults to ``encoder_weights=None``; the documented class keeps
+    ``"imagenet"``, so with ``encoder`` (which has no such weights) it raises ``WeightsError``."""
+    import inspect
+
+    from segcore.errors import WeightsError
+    from segcore.factory import build, get_architecture_class
+
+    default = inspect.signature(build).parameters["encoder_weights"].default
+    assert default is None, f"segcore.build must default to encoder_weights=None, not {default!r}"
+    model_class = get_architecture_class(name)
+    model = build(name, encoder=encoder, **options)
+    assert isinstance(model, model_class), f"build({name!r}) gave a {type(model).__name__}"
+    try:
+        model_class(encoder, **options)
+    except WeightsError:
+        pass
+    else:
+        raise AssertionError(
+            f"{model_class.__name__}({encoder!r}) should default to encoder_weights='imagenet' "
+            f"(and fail: the encoder has no such weights)"
+        )
+
+
+def check_decoder_norm_option(
+    name: str,
+    norms: Callable[[nn.Module], Sequence[nn.Module]],
+    *,
+    batchnorm_option: str | None = "decoder_use_batchnorm",
+    encoder: str = TINY_ENCODER,
+    size: int = 64,
+    **options: Any,
+) -> None:
+    """``decoder_use_norm`` puts the layer it names at every place ``norms(model)`` lists.
+
+    Each value (``True``/``"batchnorm"``: ``BatchNorm2d``, ``False``/``"identity"``:
+    ``Identity``, ``"layernorm"``: ``segcore.nn.LayerNorm2d``, ``"instancenorm"``:
+    ``InstanceNorm2d``) gives exactly that layer type, is stored in ``model.config`` and the
+    model runs; a dict passes its keywords to the layer (``eps``, ``momentum``); and
+    ``decoder_use_norm`` wins over the older ``batchnorm_option`` when both are given
+    (``batchnorm_option=None`` skips that).
+    """
+    from segcore.factory import build
+    from segcore.nn import LayerNorm2d
+
+    def layers(**extra: Any) -> tuple[nn.Module, list[nn.Module]]:
+        model = build(name, encoder=encoder, **options, **extra)
+        found = list(norms(model))
+        assert found, f"{name}: norms(model) found no normalisation layer to check"
+        return model, found
+
+    values: list[tuple[Any, type[nn.Module]]] = [
+        (True, nn.BatchNorm2d), (False, nn.Identity), ("batchnorm", nn.BatchNorm2d),
+        ("identity", nn.Identity), ("layernorm", LayerNorm2d),
+        ("instancenorm", nn.InstanceNorm2d),
+    ]
+    for value, layer_type in values:
+        model, found = layers(decoder_use_norm=value)
+        wrong = sorted({type(n).__name__ for n in found if type(n) is not layer_type})
+        assert not wrong, (
+            f"{name}: decoder_use_norm={value!r} should give {layer_type.__name__}, found {wrong}"
+        )
+        assert model.config["decoder_use_norm"] == value, (
+            f"{name}: config stores decoder_use_norm={model.config['decoder_use_norm']!r}, "
+            f"given {value!r}"
+        )
+        with torch.no_grad():
+            mask = model.eval()(torch.randn(2, 3, size, size))
+        assert tuple(mask.shape) == (2, 1, size, size), f"{name}: mask shape {tuple(mask.shape)}"
+
+    _, found = layers(decoder_use_norm={"type": "layernorm", "eps": 1e-2})
+    assert all(isinstance(n, LayerNorm2d) and n.eps == 1e-2 for n in found), (
+        f"{name}: decoder_use_norm={{'type': 'layernorm', 'eps': 0.01}} not applied"
+    )
+    _, found = layers(decoder_use_norm={"type": "batchnorm", "momentum": 0.5})
+    assert all(isinstance(n, nn.BatchNorm2d) and n.momentum == 0.5 for n in found), (
+        f"{name}: decoder_use_norm={{'type': 'batchnorm', 'momentum': 0.5}} not applied"
+    )
+    if batchnorm_option is not None:
+        _, found = layers(decoder_use_norm="batchnorm", **{batchnorm_option: False})
+        assert all(isinstance(n, nn.BatchNorm2d) for n in found), (
+            f"{name}: decoder_use_norm='batchnorm' must win over {batchnorm_option}=False"
+        )
+        _, found = layers(decoder_use_norm=False, **{batchnorm_option: True})
+        assert all(isinstance(n, nn.Identity) for n in found), (
+            f"{name}: decoder_use_norm=False must win over {batchnorm_option}=True"
+        )
+
+
+def _expect_error(error_type: type[BaseException], pattern: str, attempt: Callable[[], Any],
+                  what: str) -> None:
+    import re
+
+    try:
+        attempt()
+    except error_type as error:
+        assert re.search(pattern, str(error), re.DOTALL), (
+            f"{what}: the {error_type.__name__} should match {pattern!r}: {error}"
+        )
+    else:
+        raise AssertionError(f"{what}: no {error_type.__name__} raised")
+
+
+def check_decoder_norm_errors(
+    name: str,
+    *,
+    batchnorm_option: str | None = "decoder_use_batchnorm",
+    encoder: str = TINY_ENCODER,
+    **options: Any,
+) -> None:
+    """Bad ``decoder_use_norm`` values are refused with errors that teach.
+
+    Unknown norms (``"groupnorm"``, ``3``, a dict with a wrong or no ``type``) raise
+    ``InvalidOptionError`` naming the option and the valid values; a dict keyword the layer
+    does not take is named; ``batchnorm_option`` (``None`` skips it) must be True, False or
+    ``"inplace"``; and ``"inplace"`` without the ``inplace_abn`` package raises
+    ``MissingDependencyError`` with the ``pip install`` line, from the documented class,
+    before the encoder's (missing) ``"imagenet"`` weights are looked at.
+    """
+    import sys
+
+    from segcore.errors import InvalidOptionError, MissingDependencyError
+    from segcore.factory import build, get_architecture_class
+
+    def attempt(**extra: Any) -> Callable[[], Any]:
+        return lambda: build(name, encoder=encoder, **options, **extra)
+
+    for value in ("groupnorm", 3, {"type": "batchnorm2d"}, {"eps": 1e-3}):
+        _expect_error(InvalidOptionError, r"decoder_use_norm.*batchnorm",
+                      attempt(decoder_use_norm=value), f"{name} decoder_use_norm={value!r}")
+    _expect_error(InvalidOptionError, r"decoder_use_norm.*momentun",
+                  attempt(decoder_use_norm={"type": "batchnorm", "momentun": 0.5}),
+                  f"{name} decoder_use_norm with a keyword BatchNorm2d does not take")
+    inplace: list[dict[str, Any]] = [{"decoder_use_norm": "inplace"}]
+    if batchnorm_option is not None:
+        for value in ("yes", None, 2.5):
+            _expect_error(InvalidOptionError, rf"{batchnorm_option} must be True, False or",
+                          attempt(**{batchnorm_option: value}),
+                          f"{name} {batchnorm_option}={value!r}")
+        inplace.append({batchnorm_option: "inplace"})
+    model_class = get_architecture_class(name)
+    saved = sys.modules.get("inplace_abn", _MISSING)
+    sys.modules["inplace_abn"] = None  # type: ignore[assignment]  # the import fails
+    try:
+        for extra in inplace:
+            _expect_error(MissingDependencyError, "pip install inplace-abn",
+                          lambda extra=extra: model_class(encoder, **options, **extra),
+                          f"{name} {extra} without inplace_abn")
+    finally:
+        if saved is _MISSING:
+            del sys.modules["inplace_abn"]
+        else:
+            sys.modules["inplace_abn"] = saved
+
+
+_MISSING = object()
+
+
+def check_decoder_channels_errors(name: str, encoder: str = TINY_ENCODER,
+                                  **options: Any) -> None:
+    """A ``decoder_channels`` with one value per encoder stage is checked with errors that
+    teach: the wrong length names the values to use (and the depth that would fit), the
+    class's default does not fit a shallower ``encoder_depth``, and every entry must be a
+    positive int."""
+    from segcore.errors import InvalidOptionError
+    from segcore.factory import get_architecture_class
+
+    model_class = get_architecture_class(name)
+    _expect_error(
+        InvalidOptionError,
+        r"^decoder_channels has 4 values but encoder_depth=5 needs 5\b.*"
+        r"use \(256, 128, 64, 32, 16\).*encoder_depth=4",
+        lambda: model_class(encoder, encoder_weights=None,
+                            decoder_channels=(256, 128, 64, 32), **options),
+        f"{name} with 4 decoder_channels at encoder_depth=5",
+    )
+    _expect_error(InvalidOptionError, r"encoder_depth=3 needs 3\b.*use \(256, 128, 64\)",
+                  lambda: model_class(encoder, encoder_weights=None, encoder_depth=3, **options),
+                  f"{name} with the default decoder_channels at encoder_depth=3")
+    for value in ((0, 8, 8, 8, 8), (16.0, 8, 8, 8, 8), "abc", 16, None):
+        _expect_error(InvalidOptionError, "decoder_channels",
+                      lambda value=value: model_class(encoder, encoder_weights=None,
+                                                      decoder_channels=value, **options),
+                      f"{name} decoder_channels={value!r}")
+
+
+def check_decoder_channel_dropout(model: nn.Module, dropout: float, x: torch.Tensor) -> None:
+    """The decoder's output dropout (``Dropout2d`` at rate ``dropout``) zeroes whole channels
+    in training mode only and scales the kept ones by ``1 / (1 - dropout)``; the decoder must
+    have no batch statistics that training mode would change."""
+    with torch.no_grad():
+        features = model.encoder.eval()(x)
+        torch.manual_seed(0)
+        trained = model.decoder.train()(features)
+        evaluated = model.decoder.eval()(features)
+    if dropout == 0:
+        torch.testing.assert_close(trained, evaluated)
+        return
+    dropped = trained.abs().sum(dim=(2, 3)) == 0  # (N, C): channels zeroed as a whole
+    assert dropped.any() and not dropped.all(), (
+        f"dropout={dropout}: expected some, not all, channels zeroed as a whole"
+    )
+    kept = ~dropped
+    torch.testing.assert_close(trained[kept], evaluated[kept] / (1 - dropout))
+
+
+def check_head_upsampling(model: nn.Module, upsampling: int, x: torch.Tensor, *,
+                          decoder_reduction: int = 4) -> None:
+    """A model built with ``upsampling``: the segmentation head ends with a bilinear
+    ``Upsample`` (align_corners) by that factor (``Identity`` for 1), the mask has the
+    decoder's size (``1 / decoder_reduction`` of ``x``'s) times ``upsampling``, and
+    ``model.config`` stores it."""
+    head_upsample = model.segmentation_head[1]
+    if upsampling == 1:
+        assert isinstance(head_upsample, nn.Identity), f"upsampling=1: {head_upsample}"
+    else:
+        assert isinstance(head_upsample, nn.Upsample), f"upsampling={upsampling}: {head_upsample}"
+        assert head_upsample.scale_factor == upsampling, head_upsample
+        assert head_upsample.mode == "bilinear" and head_upsample.align_corners, head_upsample
+    with torch.no_grad():
+        mask = model.eval()(x)
+    expected = tuple(side // decoder_reduction * upsampling for side in x.shape[2:])
+    assert tuple(mask.shape[2:]) == expected, (
+        f"upsampling={upsampling}: mask size {tuple(mask.shape[2:])}, expected {expected}"
+    )
+    assert model.config["upsampling"] == upsampling
+
+
+def randomise_weights(module: nn.Module, *, seed: int = 1, scale: float = 0.3) -> nn.Module:
+    """Give ``module`` trained-looking values, so that comparisons with a reference mean
+    something: every floating-point tensor of its state dict becomes ``N(0, scale²)`` noise,
+    running variances ``U(0.5, 1.5)``. Seeds the global generator with ``seed``; returns
+    ``module``."""
+    torch.manual_seed(seed)
+    with torch.no_grad():
+        for name, tensor in module.state_dict().items():
+            if tensor.is_floating_point():
+                if name.endswith("running_var"):
+                    tensor.copy_(torch.rand_like(tensor) + 0.5)
+                else:
+                    tensor.copy_(torch.randn_like(tensor) * scale)
+    return module
+
+
+def reference_conv_norm_relu(x: torch.Tensor, layer: Sequence[nn.Module]) -> torch.Tensor:
+    """A hand-written conv -> norm -> ReLU, to check a ``(Conv2d, norm, ...)`` layer against:
+    the convolution with the layer's padding, batch norm in eval mode by its formula (any
+    other norm must be an ``Identity``), then ``max(x, 0)``."""
+    import torch.nn.functional as F
+
+    conv, norm = layer[0], layer[1]
+    assert isinstance(conv, nn.Conv2d), f"expected a Conv2d first, got {type(conv).__name__}"
+    x = F.conv2d(x, conv.weight, conv.bias, stride=conv.stride, padding=conv.padding,
+                 dilation=conv.dilation, groups=conv.groups)
+    if isinstance(norm, nn.BatchNorm2d):
+        x = (x - norm.running_mean[None, :, None, None]) / torch.sqrt(
+            norm.running_var[None, :, None, None] + norm.eps
+        ) * norm.weight[None, :, None, None] + norm.bias[None, :, None, None]
+    else:
+        assert isinstance(norm, nn.Identity), f"no reference for {type(norm).__name__}"
+    return torch.clamp(x, min=0)
+
+
+def check_option_changes_output(name: str, option: str, first: Any, second: Any, *,
+                                encoder: str = TINY_ENCODER, size: int = 64,
+                                **options: Any) -> None:
+    """Two models that differ only in ``option`` (``first`` / ``second``) and share their
+    weights give different masks: the option takes effect at run time, not just in the tree."""
+    from segcore.factory import build
+
+    torch.manual_seed(0)
+    model_a = build(name, encoder=encoder, **options, **{option: first}).eval()
+    model_b = build(name, encoder=encoder, **options, **{option: second}).eval()
+    model_b.load_state_dict(model_a.state_dict())
+    x = torch.randn(1, 3, size, size)
+    with torch.no_grad():
+        assert not torch.allclose(model_a(x), model_b(x)), (
+            f"{name}: {option}={first!r} and {option}={second!r} give the same output"
+        )
+
+
+def check_lazy_discovery(name: str, package: str) -> None:
+    """Listing architectures (in a fresh interpreter) imports only ``package`` and its plugin
+    module: no model code, no torch-heavy module of the plugin."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, segcore\n"
+        f"assert {name!r} in segcore.list_architectures()\n"
+        f"loaded = sorted(m for m in sys.modules if m.startswith({package!r}))\n"
+        f"assert loaded == [{package!r}, {package + '.plugin'!r}], loaded\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, result.stderr
 
 
 def _options_for_depth(options: Mapping[str, Any], depth: int) -> dict[str, Any]:

@@ -98,41 +98,13 @@ def test_in_channels(in_channels):
         assert model(torch.randn(1, in_channels, 64, 64)).shape == (1, 1, 64, 64)
 
 
-def test_aux_params_give_mask_and_labels():
-    model = tiny_dpt(classes=3, aux_params={"classes": 4, "pooling": "max", "dropout": 0.1,
-                                            "activation": "softmax"}).eval()
-    with torch.no_grad():
-        mask, labels = model(torch.randn(2, 3, 64, 96))
-    assert mask.shape == (2, 3, 64, 96)
-    assert labels.shape == (2, 4)
-    torch.testing.assert_close(labels.sum(1), torch.ones(2))
+def test_aux_head_reads_the_deepest_token_map():
+    # shapes, pooling, dropout and activation of the aux head: the conformance kit
+    model = tiny_dpt(aux_params={"classes": 4}).eval()
     assert model.classification_head[3].in_features == EMBED
-    assert isinstance(model.classification_head[0], nn.AdaptiveMaxPool2d)
-    with torch.no_grad():  # the head reads the deepest token map
+    with torch.no_grad():
         features, _ = model.encoder(torch.randn(2, 3, 64, 96))
     assert features[-1].shape == (2, EMBED, 4, 6)
-
-
-@pytest.mark.parametrize(
-    ("activation", "check"),
-    [
-        ("sigmoid", lambda m: bool(((m >= 0) & (m <= 1)).all())),
-        ("softmax", lambda m: torch.allclose(m.sum(1), torch.ones(1, 64, 64), atol=1e-5)),
-        ("logsoftmax", lambda m: torch.allclose(m.exp().sum(1), torch.ones(1, 64, 64),
-                                                atol=1e-5)),
-        ("tanh", lambda m: bool(((m >= -1) & (m <= 1)).all())),
-        (nn.ReLU, lambda m: bool((m >= 0).all())),
-    ],
-    ids=["sigmoid", "softmax", "logsoftmax", "tanh", "callable"],
-)
-def test_activation_is_applied_to_the_mask(activation, check):
-    model = tiny_dpt(classes=3, activation=activation).eval()
-    logits_model = tiny_dpt(classes=3).eval()
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        mask, logits = model(x), logits_model(x)
-    assert check(mask)
-    assert not torch.allclose(mask, logits)
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 4])
@@ -472,13 +444,9 @@ def test_options_are_validated_and_stored_in_config():
 
 
 # -- errors --------------------------------------------------------------------------------
-@pytest.mark.parametrize("via_build", [False, True])
-def test_unknown_decoder_option_suggests_the_right_name(via_build):
-    with pytest.raises(UnknownOptionError, match=r"decoder_readot.*decoder_readout"):
-        if via_build:
-            segcore.build("dpt", encoder=VIT, decoder_readot="add", **VIT_OPTIONS)
-        else:
-            tiny_dpt(decoder_readot="add")
+def test_unknown_decoder_option_suggests_the_right_name():
+    testing.check_unknown_options("dpt", "decoder_readot", "decoder_readout", encoder=VIT,
+                                  **VIT_OPTIONS, **SMALL)
 
 
 def test_unknown_timm_option_is_refused_by_name():

@@ -1,10 +1,12 @@
-"""DPT at run time: save/load, frozen encoder, predict, compile, export, lazy discovery."""
+"""DPT at run time: save/load, gradients, compile, export, input errors, lazy discovery.
+
+predict, freeze_encoder and the plain save/load round trip are checked by the conformance
+kit (``testing.check_architecture`` in test_dpt_model.py).
+"""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
@@ -35,22 +37,15 @@ def test_save_pretrained_round_trip(tmp_path):
     model = tiny_dpt(classes=2, encoder_depth=3, encoder_output_indices=[0, 2, 3],
                      decoder_readout="add", decoder_intermediate_channels=[4, 8, 12],
                      decoder_fusion_channels=8, drop_path_rate=0.1,
-                     aux_params={"classes": 3, "dropout": 0.2}).eval()
-    model.save_pretrained(tmp_path / "dpt")
+                     aux_params={"classes": 3, "dropout": 0.2})
+    loaded = testing.check_save_load(model, torch.randn(1, 3, 64, 48), tmp_path / "dpt")
     config = json.loads((tmp_path / "dpt" / "config.json").read_text())
     assert config["architecture"] == "dpt"
     assert config["encoder_name"] == VIT
     assert config["encoder_output_indices"] == [0, 2, 3]
     assert config["decoder_intermediate_channels"] == [4, 8, 12]
     assert config["encoder_params"] == {**VIT_OPTIONS, "drop_path_rate": 0.1}
-    loaded = segcore.from_pretrained(tmp_path / "dpt").eval()
-    assert type(loaded) is DPT
-    assert loaded.options == model.options
     assert loaded.encoder.output_indices == (0, 2, 3)
-    x = torch.randn(1, 3, 64, 48)
-    with torch.no_grad():
-        for actual, expected in zip(loaded(x), model(x)):
-            torch.testing.assert_close(actual, expected)
 
 
 def test_from_config_rebuilds_the_same_layout():
@@ -59,27 +54,6 @@ def test_from_config_rebuilds_the_same_layout():
     assert type(rebuilt) is DPT
     assert {k: v.shape for k, v in rebuilt.state_dict().items()} == {
         k: v.shape for k, v in model.state_dict().items()}
-
-
-def test_predict_switches_to_eval_and_returns_no_grad_output():
-    model = tiny_dpt(classes=2).train()
-    x = torch.randn(2, 3, 64, 64)
-    mask = model.predict(x)
-    assert not model.training
-    assert not any(m.training for m in model.modules())
-    assert not mask.requires_grad
-    torch.testing.assert_close(model.predict(x), mask)  # head dropout off: deterministic
-
-
-def test_freeze_encoder_trains_the_decoder_only():
-    model = tiny_dpt().freeze_encoder()
-    model.train()
-    model(torch.randn(2, 3, 64, 64)).mean().backward()
-    assert model.decoder.training and model.segmentation_head.training
-    assert all(p.grad is None for p in model.encoder.parameters())
-    assert all(p.grad is not None for p in model.decoder.parameters())
-    model.unfreeze_encoder().train()
-    assert all(p.requires_grad for p in model.encoder.parameters())
 
 
 def test_gradients_reach_decoder_heads_and_the_blocks_read():
@@ -100,20 +74,11 @@ def test_batch_of_one_trains():
 
 
 def test_compile_fullgraph_with_aux_head():
-    model = tiny_dpt(aux_params={"classes": 3}).eval()
-    compiled = torch.compile(model, fullgraph=True, backend="eager")
-    x = torch.randn(1, 3, 64, 96)
-    with torch.no_grad():
-        for actual, expected in zip(compiled(x), model(x)):
-            torch.testing.assert_close(actual, expected)
+    testing.check_compile(tiny_dpt(aux_params={"classes": 3}), torch.randn(1, 3, 64, 96))
 
 
 def test_torch_export():
-    model = tiny_dpt(classes=3).eval()
-    x = torch.randn(1, 3, 64, 64)
-    exported = torch.export.export(model, (x,))
-    with torch.no_grad():
-        torch.testing.assert_close(exported.module()(x), model(x))
+    testing.check_export(tiny_dpt(classes=3), torch.randn(1, 3, 64, 64))
 
 
 def test_input_type_errors_come_from_the_core():
@@ -132,13 +97,4 @@ def test_model_is_a_segmentation_model():
 
 
 def test_discovery_imports_no_model_code_and_no_timm():
-    code = (
-        "import sys, segcore\n"
-        "assert 'dpt' in segcore.list_architectures()\n"
-        "loaded = sorted(m for m in sys.modules if m.startswith('segcore_dpt'))\n"
-        "assert loaded == ['segcore_dpt', 'segcore_dpt.plugin'], loaded\n"
-        "assert 'segcore_dpt.encoder' not in sys.modules\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
+    testing.check_lazy_discovery("dpt", "segcore_dpt")  # not segcore_dpt.encoder (timm)

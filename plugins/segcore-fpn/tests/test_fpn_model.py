@@ -18,7 +18,6 @@ from segcore.errors import (
     EncoderCapabilityError,
     InputShapeError,
     InvalidOptionError,
-    UnknownOptionError,
 )
 from segcore.specs import EncoderSpec
 
@@ -89,18 +88,6 @@ def test_mask_shape_follows_depth_and_upsampling(depth, in_channels, classes):
     assert mask.shape == (1, classes, finest * 4, finest * 4)
 
 
-def test_aux_params_give_mask_and_labels():
-    model = tiny_fpn(classes=3, aux_params={"classes": 4, "pooling": "max", "dropout": 0.1,
-                                            "activation": "softmax"}).eval()
-    with torch.no_grad():
-        mask, labels = model(torch.randn(2, 3, 64, 64))
-    assert mask.shape == (2, 3, 64, 64)
-    assert labels.shape == (2, 4)
-    torch.testing.assert_close(labels.sum(1), torch.ones(2))  # softmax applied
-    assert model.classification_head[3].in_features == TINY_CHANNELS[-1]
-    assert isinstance(model.classification_head[0], nn.AdaptiveMaxPool2d)
-
-
 @pytest.mark.parametrize("in_channels", [1, 3, 4])
 def test_in_channels(in_channels):
     model = tiny_fpn(in_channels=in_channels).eval()
@@ -109,28 +96,6 @@ def test_in_channels(in_channels):
     # at depth 3 the input itself is the finest pyramid level
     model = tiny_fpn(in_channels=in_channels, encoder_depth=3, upsampling=1)
     assert model.decoder.p2.skip_conv.in_channels == in_channels
-
-
-@pytest.mark.parametrize(
-    ("activation", "check"),
-    [
-        ("sigmoid", lambda m: bool(((m >= 0) & (m <= 1)).all())),
-        ("softmax", lambda m: torch.allclose(m.sum(1), torch.ones(1, 64, 64), atol=1e-5)),
-        ("logsoftmax", lambda m: torch.allclose(m.exp().sum(1), torch.ones(1, 64, 64),
-                                                atol=1e-5)),
-        ("tanh", lambda m: bool(((m >= -1) & (m <= 1)).all())),
-        (nn.ReLU, lambda m: bool((m >= 0).all())),
-    ],
-    ids=["sigmoid", "softmax", "logsoftmax", "tanh", "callable"],
-)
-def test_activation_is_applied_to_the_mask(activation, check):
-    model = tiny_fpn(classes=3, activation=activation).eval()
-    logits_model = tiny_fpn(classes=3).eval()
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        mask, logits = model(x), logits_model(x)
-    assert check(mask)
-    assert not torch.allclose(mask, logits)
 
 
 # -- module tree ---------------------------------------------------------------------------
@@ -234,16 +199,8 @@ def test_decoder_matches_reference_formula(policy, mode):
 # -- the effect of each option -------------------------------------------------------------
 @pytest.mark.parametrize("upsampling", [1, 2, 8])
 def test_upsampling_changes_the_head_and_the_mask_size(upsampling):
-    model = tiny_fpn(upsampling=upsampling).eval()
-    head_upsample = model.segmentation_head[1]
-    if upsampling == 1:
-        assert isinstance(head_upsample, nn.Identity)
-    else:
-        assert isinstance(head_upsample, nn.Upsample) and head_upsample.scale_factor == upsampling
-        assert head_upsample.mode == "bilinear" and head_upsample.align_corners
-    with torch.no_grad():
-        assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1, 16 * upsampling, 16 * upsampling)
-    assert model.config["upsampling"] == upsampling
+    testing.check_head_upsampling(tiny_fpn(upsampling=upsampling), upsampling,
+                                  torch.randn(1, 3, 64, 64))
 
 
 def test_merge_policy_cat_quadruples_the_head_input():
@@ -260,20 +217,8 @@ def test_merge_policy_cat_quadruples_the_head_input():
 @pytest.mark.parametrize("dropout", [0.0, 0.2, 0.5])
 def test_decoder_dropout_drops_whole_channels_in_training_only(dropout):
     model = tiny_fpn(decoder_dropout=dropout)
-    decoder = model.decoder
-    assert isinstance(decoder.dropout, nn.Dropout2d) and decoder.dropout.p == dropout
-    with torch.no_grad():
-        features = model.encoder.eval()(torch.randn(2, 3, 64, 64))
-        torch.manual_seed(0)
-        trained = decoder.train()(features)
-        evaluated = decoder.eval()(features)
-    if dropout == 0:
-        torch.testing.assert_close(trained, evaluated)
-        return
-    dropped = trained.abs().sum(dim=(2, 3)) == 0  # (N, C): channels zeroed as a whole
-    assert dropped.any() and not dropped.all()
-    kept = ~dropped
-    torch.testing.assert_close(trained[kept], evaluated[kept] / (1 - dropout))
+    assert isinstance(model.decoder.dropout, nn.Dropout2d) and model.decoder.dropout.p == dropout
+    testing.check_decoder_channel_dropout(model, dropout, torch.randn(2, 3, 64, 64))
 
 
 def test_pyramid_and_segmentation_channels_change_the_layers():
@@ -295,12 +240,8 @@ def test_each_interpolation_mode_is_used(mode):
 
 
 def test_interpolation_modes_change_the_output():
-    nearest = tiny_fpn(decoder_interpolation="nearest").eval()
-    bilinear = tiny_fpn(decoder_interpolation="bilinear").eval()
-    bilinear.load_state_dict(nearest.state_dict())
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        assert not torch.allclose(nearest(x), bilinear(x))
+    testing.check_option_changes_output("fpn", "decoder_interpolation", "nearest", "bilinear",
+                                        **SMALL)
 
 
 @pytest.mark.parametrize("depth", [3, 4, 5])
@@ -326,38 +267,12 @@ def test_options_are_validated_and_stored_in_config():
 
 
 def test_encoder_kwargs_are_passed_to_the_encoder():
-    received = {}
-
-    def factory(name, depth, **kwargs):
-        received.update(kwargs)
-        return testing.TinyEncoder(depth=depth)
-
-    spec = EncoderSpec(name="kwargs_tiny_test", family="Testing", factory=factory,
-                       out_channels=TINY_CHANNELS, accepts_kwargs=True)
-    with testing.specs_installed(encoders=[spec]):
-        model = FPN("kwargs_tiny_test", encoder_weights=None, drop_path_rate=0.1, **SMALL)
-    assert received == {"drop_path_rate": 0.1}
-    assert model.config["encoder_params"] == {"drop_path_rate": 0.1}
+    testing.check_encoder_kwargs("fpn", **SMALL)
 
 
 # -- errors --------------------------------------------------------------------------------
-@pytest.mark.parametrize("via_build", [False, True])
-def test_unknown_decoder_option_suggests_the_right_name(via_build):
-    with pytest.raises(UnknownOptionError, match=r"decoder_merge_polcy.*decoder_merge_policy"):
-        if via_build:
-            segcore.build("fpn", encoder=TINY, decoder_merge_polcy="cat")
-        else:
-            FPN(TINY, encoder_weights=None, decoder_merge_polcy="cat")
-
-
-def test_unknown_non_decoder_option_is_refused_by_an_encoder_without_kwargs():
-    with pytest.raises(UnknownOptionError, match="'colour_mode'"):
-        tiny_fpn(colour_mode="rgb")
-
-
-def test_unknown_option_error_is_a_type_error_like_python():
-    with pytest.raises(TypeError):
-        tiny_fpn(decoder_channels=128)
+def test_unknown_options_are_refused_with_suggestions():
+    testing.check_unknown_options("fpn", "decoder_merge_polcy", "decoder_merge_policy", **SMALL)
 
 
 @pytest.mark.parametrize(
@@ -469,7 +384,4 @@ def test_positional_arguments_follow_the_documented_order():
 
 
 def test_build_defaults_to_no_weights():
-    model = segcore.build("fpn", encoder=TINY, **SMALL)
-    assert isinstance(model, FPN)
-    with pytest.raises(segcore.WeightsError):
-        FPN(TINY, **SMALL)  # the class keeps the documented "imagenet"
+    testing.check_default_weights("fpn", **SMALL)

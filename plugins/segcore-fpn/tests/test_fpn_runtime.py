@@ -1,17 +1,17 @@
-"""FPN at run time: save/load, frozen encoder, predict, compile, export, lazy discovery."""
+"""FPN at run time: save/load, gradients, compile, export, lazy discovery.
+
+predict, freeze_encoder and the plain save/load round trip are checked by the conformance
+kit (``testing.check_architecture`` in test_fpn_model.py).
+"""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 from segcore_fpn import FPN
-from torch import nn
 
-import segcore
 from segcore import testing
 
 TINY = testing.TINY_ENCODER
@@ -32,47 +32,13 @@ def tiny_fpn(**kwargs) -> FPN:
 def test_save_pretrained_round_trip(tmp_path):
     model = tiny_fpn(classes=2, decoder_merge_policy="cat", decoder_interpolation="bilinear",
                      decoder_dropout=0.3, upsampling=2, encoder_depth=4,
-                     aux_params={"classes": 3, "dropout": 0.2}).eval()
-    model.save_pretrained(tmp_path / "fpn")
+                     aux_params={"classes": 3, "dropout": 0.2})
+    loaded = testing.check_save_load(model, torch.randn(1, 3, 64, 48), tmp_path / "fpn")
     config = json.loads((tmp_path / "fpn" / "config.json").read_text())
     assert config["architecture"] == "fpn"
     assert config["decoder_merge_policy"] == "cat"
     assert config["upsampling"] == 2
-    loaded = segcore.from_pretrained(tmp_path / "fpn").eval()
-    assert type(loaded) is FPN
-    assert loaded.options == model.options
     assert loaded.decoder.out_channels == 128
-    x = torch.randn(1, 3, 64, 48)
-    with torch.no_grad():
-        for actual, expected in zip(loaded(x), model(x)):
-            torch.testing.assert_close(actual, expected)
-
-
-def test_predict_switches_to_eval_and_returns_no_grad_output():
-    model = tiny_fpn(classes=2, decoder_dropout=0.5).train()
-    x = torch.randn(2, 3, 64, 64)
-    mask = model.predict(x)
-    assert not model.training
-    assert not any(m.training for m in model.modules())
-    assert not mask.requires_grad
-    torch.testing.assert_close(model.predict(x), mask)  # dropout off: deterministic
-
-
-def test_freeze_encoder_keeps_batchnorm_statistics_and_trains_the_decoder():
-    model = tiny_fpn().freeze_encoder()
-    model.train()
-    encoder_norms = [m for m in model.encoder.modules() if isinstance(m, nn.BatchNorm2d)]
-    before = [m.running_mean.clone() for m in encoder_norms]
-    model(torch.randn(2, 3, 64, 64) * 3 + 1).mean().backward()
-    assert all(not m.training for m in encoder_norms)
-    assert model.decoder.training and model.decoder.dropout.training
-    for old, norm in zip(before, encoder_norms):
-        torch.testing.assert_close(norm.running_mean, old)
-    assert all(p.grad is None for p in model.encoder.parameters())
-    assert all(p.grad is not None for p in model.decoder.parameters())
-    model.unfreeze_encoder().train()
-    assert all(m.training for m in encoder_norms)
-    assert all(p.requires_grad for p in model.encoder.parameters())
 
 
 def test_gradients_reach_every_decoder_and_head_parameter():
@@ -84,29 +50,14 @@ def test_gradients_reach_every_decoder_and_head_parameter():
 
 
 def test_compile_fullgraph_with_aux_head():
-    model = tiny_fpn(aux_params={"classes": 3}, decoder_interpolation="bilinear").eval()
-    compiled = torch.compile(model, fullgraph=True, backend="eager")
-    x = torch.randn(1, 3, 64, 96)
-    with torch.no_grad():
-        for actual, expected in zip(compiled(x), model(x)):
-            torch.testing.assert_close(actual, expected)
+    testing.check_compile(tiny_fpn(aux_params={"classes": 3}, decoder_interpolation="bilinear"),
+                          torch.randn(1, 3, 64, 96))
 
 
 def test_torch_export():
-    model = tiny_fpn(classes=3, decoder_merge_policy="cat").eval()
-    x = torch.randn(1, 3, 64, 64)
-    exported = torch.export.export(model, (x,))
-    with torch.no_grad():
-        torch.testing.assert_close(exported.module()(x), model(x))
+    testing.check_export(tiny_fpn(classes=3, decoder_merge_policy="cat"),
+                         torch.randn(1, 3, 64, 64))
 
 
 def test_discovery_imports_no_model_code():
-    code = (
-        "import sys, segcore\n"
-        "assert 'fpn' in segcore.list_architectures()\n"
-        "loaded = sorted(m for m in sys.modules if m.startswith('segcore_fpn'))\n"
-        "assert loaded == ['segcore_fpn', 'segcore_fpn.plugin'], loaded\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
+    testing.check_lazy_discovery("fpn", "segcore_fpn")

@@ -24,10 +24,8 @@ from segcore.errors import (
     EncoderCapabilityError,
     InputShapeError,
     InvalidOptionError,
-    MissingDependencyError,
     UnknownOptionError,
 )
-from segcore.nn import LayerNorm2d
 from segcore.specs import EncoderSpec
 
 TINY = testing.TINY_ENCODER
@@ -110,20 +108,6 @@ def test_input_sizes_and_the_output_stride(depth, good, bad):
             assert f"pad the images to {padded[0]}x{padded[1]}" in str(error)
         else:  # the core pads the input and crops the mask back
             assert mask.shape == (1, 1, *bad)
-
-
-def test_aux_params_give_mask_and_labels():
-    model = tiny_linknet(classes=3, aux_params={"classes": 4, "pooling": "max", "dropout": 0.1,
-                                                "activation": "softmax"}).eval()
-    with torch.no_grad():
-        mask, labels = model(torch.randn(2, 3, 64, 64))
-    assert mask.shape == (2, 3, 64, 64)
-    assert labels.shape == (2, 4)
-    torch.testing.assert_close(labels.sum(1), torch.ones(2))  # softmax applied
-    head = model.classification_head
-    assert isinstance(head[0], nn.AdaptiveMaxPool2d)
-    assert isinstance(head[2], nn.Dropout) and head[2].p == 0.1
-    assert head[3].in_features == TINY_CHANNELS[-1]  # on the deepest encoder features
 
 
 def test_aux_head_reads_the_deepest_features_at_every_depth():
@@ -296,21 +280,10 @@ def _reference_block(x, block):
     return _reference_norm_relu(F.conv2d(x, expand[0].weight, expand[0].bias), expand[1])
 
 
-def _randomise(module):
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, tensor in module.state_dict().items():
-            if tensor.is_floating_point():
-                if name.endswith("running_var"):
-                    tensor.copy_(torch.rand_like(tensor) + 0.5)
-                else:
-                    tensor.copy_(torch.randn_like(tensor) * 0.3)
-
-
 @pytest.mark.parametrize("use_norm", [True, False])
 def test_block_matches_reference_formula(use_norm):
     block = LinknetDecoderBlock(12, 7, use_norm=use_norm).eval()
-    _randomise(block)
+    testing.randomise_weights(block)
     x, skip = torch.randn(2, 12, 5, 6), torch.randn(2, 7, 10, 12)
     with torch.no_grad():
         actual = block(x, skip)
@@ -323,7 +296,7 @@ def test_block_matches_reference_formula(use_norm):
 
 def test_whole_decoder_matches_reference_chain():
     model = tiny_linknet(encoder_depth=3).eval()
-    _randomise(model.decoder)
+    testing.randomise_weights(model.decoder)
     x = torch.randn(1, 3, 32, 40)
     with torch.no_grad():
         features = model.encoder(x)  # 32x40, 16x20, 8x10, 4x5
@@ -372,17 +345,8 @@ def test_decoder_use_batchnorm_changes_the_output():
     assert not torch.allclose(with_norm(x), without_norm(x))
 
 
-@pytest.mark.parametrize(
-    ("use_norm", "norm_type"),
-    [(True, nn.BatchNorm2d), (False, nn.Identity), ("batchnorm", nn.BatchNorm2d),
-     ("identity", nn.Identity), ("layernorm", LayerNorm2d), ("instancenorm", nn.InstanceNorm2d)],
-)
-def test_decoder_use_norm_values(use_norm, norm_type):
-    model = tiny_linknet(decoder_use_norm=use_norm).eval()
-    assert all(type(n) is norm_type for n in _decoder_norms(model))  # all three layers
-    assert model.config["decoder_use_norm"] == use_norm
-    with torch.no_grad():
-        assert model(torch.randn(2, 3, 64, 64)).shape == (2, 1, 64, 64)
+def test_decoder_use_norm_values():
+    testing.check_decoder_norm_option("linknet", _decoder_norms)
 
 
 def test_layernorm_normalises_over_channels():
@@ -392,20 +356,6 @@ def test_layernorm_normalises_over_channels():
     with torch.no_grad():
         y = norm(x)
     torch.testing.assert_close(y.mean(1), torch.zeros(2, 5, 7), atol=1e-5, rtol=0)
-
-
-def test_decoder_use_norm_dict_passes_keyword_arguments():
-    model = tiny_linknet(decoder_use_norm={"type": "layernorm", "eps": 1e-2})
-    assert all(isinstance(n, LayerNorm2d) and n.eps == 1e-2 for n in _decoder_norms(model))
-    model = tiny_linknet(decoder_use_norm={"type": "batchnorm", "momentum": 0.5})
-    assert all(n.momentum == 0.5 for n in _decoder_norms(model))
-
-
-def test_decoder_use_norm_wins_over_decoder_use_batchnorm():
-    model = tiny_linknet(decoder_use_batchnorm=False, decoder_use_norm="batchnorm")
-    assert all(isinstance(n, nn.BatchNorm2d) for n in _decoder_norms(model))
-    model = tiny_linknet(decoder_use_batchnorm=True, decoder_use_norm=False)
-    assert all(isinstance(n, nn.Identity) for n in _decoder_norms(model))
 
 
 def test_options_class_and_config():
@@ -419,30 +369,13 @@ def test_options_class_and_config():
 
 
 def test_encoder_kwargs_are_passed_to_the_encoder():
-    received = {}
-
-    def factory(name, depth, **kwargs):
-        received.update(kwargs)
-        return testing.TinyEncoder(depth=depth)
-
-    spec = EncoderSpec(name="kwargs_tiny_test", family="Testing", factory=factory,
-                       out_channels=TINY_CHANNELS, accepts_kwargs=True)
-    with testing.specs_installed(encoders=[spec]):
-        model = Linknet("kwargs_tiny_test", encoder_weights=None, drop_path_rate=0.1)
-    assert received == {"drop_path_rate": 0.1}
-    assert model.config["encoder_params"] == {"drop_path_rate": 0.1}
+    testing.check_encoder_kwargs("linknet")
 
 
 # -- errors --------------------------------------------------------------------------------
-@pytest.mark.parametrize("via_build", [False, True])
-def test_decoder_typo_suggests_the_right_name(via_build):
-    with pytest.raises(UnknownOptionError, match=r"decoder_use_batchnor'.*decoder_use_batchnorm"):
-        if via_build:
-            segcore.build("linknet", encoder=TINY, decoder_use_batchnor=False)
-        else:
-            tiny_linknet(decoder_use_batchnor=False)
-    with pytest.raises(UnknownOptionError, match=r"decoder_use_nrom.*decoder_use_norm"):
-        tiny_linknet(decoder_use_nrom=False)
+def test_decoder_typo_suggests_the_right_name():
+    testing.check_unknown_options("linknet", "decoder_use_batchnor", "decoder_use_batchnorm")
+    testing.check_unknown_options("linknet", "decoder_use_nrom", "decoder_use_norm")
 
 
 def test_options_of_other_architectures_are_refused_with_the_valid_ones():
@@ -451,16 +384,6 @@ def test_options_of_other_architectures_are_refused_with_the_valid_ones():
     message = str(info.value)
     assert "'decoder_channels'" in message and "linknet" in message
     assert "decoder_use_batchnorm, decoder_use_norm" in message
-
-
-def test_unknown_non_decoder_option_is_refused_by_an_encoder_without_kwargs():
-    with pytest.raises(UnknownOptionError, match="'colour_mode'"):
-        tiny_linknet(colour_mode="rgb")
-
-
-def test_unknown_option_error_is_a_type_error_like_python():
-    with pytest.raises(TypeError):
-        tiny_linknet(decoder_attention_type="scse")  # Linknet has no attention
 
 
 @pytest.mark.parametrize("depth", [2, 1, 6, 0])
@@ -474,31 +397,8 @@ def test_encoder_depth_too_small_names_the_linknet_decoder():
         tiny_linknet(encoder_depth=2)
 
 
-@pytest.mark.parametrize("value", ["groupnorm", 3, {"type": "batchnorm2d"}, {"eps": 1e-3}])
-def test_bad_decoder_use_norm(value):
-    with pytest.raises(InvalidOptionError, match="decoder_use_norm") as info:
-        tiny_linknet(decoder_use_norm=value)
-    assert "batchnorm" in str(info.value)  # names the valid values
-
-
-@pytest.mark.parametrize("value", ["yes", None, 2.5])
-def test_bad_decoder_use_batchnorm(value):
-    with pytest.raises(InvalidOptionError, match=r"decoder_use_batchnorm must be True, False or"):
-        tiny_linknet(decoder_use_batchnorm=value)
-
-
-def test_norm_dict_with_a_keyword_the_layer_refuses():
-    with pytest.raises(InvalidOptionError, match=r"decoder_use_norm.*momentun"):
-        tiny_linknet(decoder_use_norm={"type": "batchnorm", "momentun": 0.5})
-
-
-@pytest.mark.parametrize("kwargs", [{"decoder_use_batchnorm": "inplace"},
-                                    {"decoder_use_norm": "inplace"}])
-def test_inplace_without_inplace_abn_says_what_to_install(monkeypatch, kwargs):
-    monkeypatch.setitem(sys.modules, "inplace_abn", None)  # import fails
-    # encoder_weights="imagenet" would fail for the tiny encoder: the norm is checked first
-    with pytest.raises(MissingDependencyError, match="pip install inplace-abn"):
-        Linknet(TINY, **kwargs)
+def test_bad_norm_options_name_the_valid_ones():
+    testing.check_decoder_norm_errors("linknet")
 
 
 @pytest.mark.parametrize(
@@ -563,10 +463,7 @@ def test_positional_arguments_follow_the_documented_order():
 
 
 def test_build_defaults_to_no_weights():
-    model = segcore.build("linknet", encoder=TINY)
-    assert isinstance(model, Linknet)
-    with pytest.raises(segcore.WeightsError):
-        Linknet(TINY)  # the class keeps the documented "imagenet" (the tiny encoder has none)
+    testing.check_default_weights("linknet")
 
 
 def test_docstrings_the_documentation_generator_reads():

@@ -22,11 +22,9 @@ from segcore import testing
 from segcore.errors import (
     InputShapeError,
     InvalidOptionError,
-    MissingDependencyError,
-    UnknownOptionError,
 )
-from segcore.nn import LayerNorm2d
 from segcore.specs import EncoderSpec
+from segcore.testing import reference_conv_norm_relu as conv_norm_relu
 
 TINY = testing.TINY_ENCODER
 TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at depth 5
@@ -102,21 +100,6 @@ def test_activation_is_applied_to_the_mask(activation):
         None: logits, torch.nn.ReLU: logits.clamp(min=0),
     }[activation]
     torch.testing.assert_close(mask, expected)
-
-
-def test_aux_params_give_mask_and_labels():
-    model = tiny_manet(classes=3, aux_params={"classes": 4, "pooling": "max", "dropout": 0.1,
-                                              "activation": "softmax"}).eval()
-    with torch.no_grad():
-        mask, labels = model(torch.randn(2, 3, 64, 64))
-    assert mask.shape == (2, 3, 64, 64)
-    assert labels.shape == (2, 4)
-    torch.testing.assert_close(labels.sum(1), torch.ones(2))  # softmax applied
-    head = model.classification_head
-    assert head[3].in_features == TINY_CHANNELS[-1]  # on the deepest encoder features
-    assert isinstance(head[0], nn.AdaptiveMaxPool2d)
-    assert head[2].p == 0.1
-    assert tiny_manet().classification_head is None
 
 
 @pytest.mark.parametrize(("depth", "stride"), [(5, 32), (4, 16), (3, 8)])
@@ -225,29 +208,8 @@ def test_vgg_like_encoders_need_no_center_block():
 
 
 # -- decoder math against hand-written references -----------------------------------------
-def _randomise(module):
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, tensor in module.state_dict().items():
-            if tensor.is_floating_point():
-                if name.endswith("running_var"):
-                    tensor.copy_(torch.rand_like(tensor) + 0.5)
-                else:
-                    tensor.copy_(torch.randn_like(tensor) * 0.3)
-
-
 def _conv(x, conv):
     return F.conv2d(x, conv.weight, conv.bias, padding=conv.padding)
-
-
-def _conv_norm_relu(x, layer):
-    conv, norm = layer[0], layer[1]
-    x = _conv(x, conv)
-    if isinstance(norm, nn.BatchNorm2d):
-        x = (x - norm.running_mean[None, :, None, None]) / torch.sqrt(
-            norm.running_var[None, :, None, None] + norm.eps
-        ) * norm.weight[None, :, None, None] + norm.bias[None, :, None, None]
-    return torch.clamp(x, min=0)
 
 
 def _reference_pab(x, block):
@@ -273,7 +235,7 @@ def _se(x, gate):
 @pytest.mark.parametrize("size", [(4, 4), (2, 3), (1, 1)])
 def test_pab_matches_reference_formula(size):
     block = PABBlock(6, pab_channels=3).eval()
-    _randomise(block)
+    testing.randomise_weights(block)
     x = torch.randn(2, 6, *size)
     with torch.no_grad():
         torch.testing.assert_close(block(x), _reference_pab(x, block), rtol=1e-4, atol=1e-5)
@@ -281,7 +243,7 @@ def test_pab_matches_reference_formula(size):
 
 def test_pab_attends_over_the_whole_image():
     block = PABBlock(4, pab_channels=2).eval()
-    _randomise(block)
+    testing.randomise_weights(block)
     x = torch.randn(1, 4, 4, 4)
     changed = x.clone()
     changed[..., 0, 0] += 5  # one corner: the attention spreads it further than the 3x3 convs
@@ -294,46 +256,46 @@ def test_pab_attends_over_the_whole_image():
 @pytest.mark.parametrize("use_norm", [True, False])
 def test_mfab_matches_reference_formula(mode, use_norm):
     block = MFABBlock(6, 4, 5, interpolation_mode=mode, use_norm=use_norm).eval()
-    _randomise(block)
+    testing.randomise_weights(block)
     x, skip = torch.randn(2, 6, 5, 7), torch.randn(2, 4, 10, 14)
     with torch.no_grad():
         actual = block(x, skip)
-        high = _conv_norm_relu(_conv_norm_relu(x, block.hl_conv[0]), block.hl_conv[1])
+        high = conv_norm_relu(conv_norm_relu(x, block.hl_conv[0]), block.hl_conv[1])
         high = F.interpolate(high, size=(10, 14), mode=mode)
         gate = _se(high, block.SE_hl) + _se(skip, block.SE_ll)
         expected = torch.cat([high * gate, skip], dim=1)
-        expected = _conv_norm_relu(_conv_norm_relu(expected, block.conv1), block.conv2)
+        expected = conv_norm_relu(conv_norm_relu(expected, block.conv1), block.conv2)
     assert actual.shape == (2, 5, 10, 14)
     torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_plain_block_matches_reference_formula():
     block = MAnetDecoderBlock(6, 0, 5, interpolation_mode="bilinear").eval()
-    _randomise(block)
+    testing.randomise_weights(block)
     x = torch.randn(2, 6, 5, 7)
     with torch.no_grad():
         expected = F.interpolate(x, scale_factor=2.0, mode="bilinear")
-        expected = _conv_norm_relu(_conv_norm_relu(expected, block.conv1), block.conv2)
+        expected = conv_norm_relu(conv_norm_relu(expected, block.conv1), block.conv2)
         torch.testing.assert_close(block(x), expected, rtol=1e-4, atol=1e-5)
 
 
 def test_whole_decoder_matches_reference_chain():
     model = tiny_manet(encoder_depth=3, decoder_channels=(12, 10, 6),
                        decoder_pab_channels=5).eval()
-    _randomise(model.decoder)
+    testing.randomise_weights(model.decoder)
     x = torch.randn(1, 3, 32, 48)
     with torch.no_grad():
         features = model.encoder(x)
         first, second, last = model.decoder.blocks
         y = _reference_pab(features[3], model.decoder.center)
         for block, skip in ((first, features[2]), (second, features[1])):
-            high = _conv_norm_relu(_conv_norm_relu(y, block.hl_conv[0]), block.hl_conv[1])
+            high = conv_norm_relu(conv_norm_relu(y, block.hl_conv[0]), block.hl_conv[1])
             high = F.interpolate(high, scale_factor=2.0, mode="nearest")
             gate = _se(high, block.SE_hl) + _se(skip, block.SE_ll)
             y = torch.cat([high * gate, skip], dim=1)
-            y = _conv_norm_relu(_conv_norm_relu(y, block.conv1), block.conv2)
+            y = conv_norm_relu(conv_norm_relu(y, block.conv1), block.conv2)
         y = F.interpolate(y, scale_factor=2.0, mode="nearest")
-        y = _conv_norm_relu(_conv_norm_relu(y, last.conv1), last.conv2)
+        y = conv_norm_relu(conv_norm_relu(y, last.conv1), last.conv2)
         torch.testing.assert_close(model.decoder(features), y, rtol=1e-4, atol=1e-5)
 
 
@@ -366,30 +328,8 @@ def test_decoder_use_batchnorm_false_removes_the_norms():
     assert model.options.decoder_use_norm is False
 
 
-@pytest.mark.parametrize(
-    ("use_norm", "norm_type"),
-    [(True, nn.BatchNorm2d), (False, nn.Identity), ("batchnorm", nn.BatchNorm2d),
-     ("identity", nn.Identity), ("layernorm", LayerNorm2d), ("instancenorm", nn.InstanceNorm2d)],
-)
-def test_decoder_use_norm_values(use_norm, norm_type):
-    model = tiny_manet(decoder_use_norm=use_norm).eval()
-    assert all(type(n) is norm_type for n in _decoder_norms(model))
-    with torch.no_grad():
-        assert model(torch.randn(2, 3, 64, 64)).shape == (2, 1, 64, 64)
-
-
-def test_decoder_use_norm_dict_passes_keyword_arguments():
-    model = tiny_manet(decoder_use_norm={"type": "layernorm", "eps": 1e-2})
-    assert all(isinstance(n, LayerNorm2d) and n.eps == 1e-2 for n in _decoder_norms(model))
-    model = tiny_manet(decoder_use_norm={"type": "batchnorm", "momentum": 0.5})
-    assert all(n.momentum == 0.5 for n in _decoder_norms(model))
-
-
-def test_decoder_use_norm_wins_over_decoder_use_batchnorm():
-    model = tiny_manet(decoder_use_batchnorm=False, decoder_use_norm="batchnorm")
-    assert all(isinstance(n, nn.BatchNorm2d) for n in _decoder_norms(model))
-    model = tiny_manet(decoder_use_batchnorm=True, decoder_use_norm=False)
-    assert all(isinstance(n, nn.Identity) for n in _decoder_norms(model))
+def test_decoder_use_norm_values():
+    testing.check_decoder_norm_option("manet", _decoder_norms, decoder_channels=SMALL)
 
 
 def test_norm_does_not_touch_the_attention_and_gate_convolutions():
@@ -411,13 +351,8 @@ def test_each_interpolation_mode_is_used(mode):
 
 
 def test_interpolation_modes_change_the_output():
-    torch.manual_seed(0)
-    nearest = tiny_manet(decoder_interpolation="nearest").eval()
-    bilinear = tiny_manet(decoder_interpolation="bilinear").eval()
-    bilinear.load_state_dict(nearest.state_dict())
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        assert not torch.allclose(nearest(x), bilinear(x))
+    testing.check_option_changes_output("manet", "decoder_interpolation", "nearest", "bilinear",
+                                        decoder_channels=SMALL)
 
 
 def test_options_are_normalised_and_stored_in_config():
@@ -434,56 +369,19 @@ def test_options_are_normalised_and_stored_in_config():
 
 
 def test_encoder_kwargs_are_passed_to_the_encoder():
-    received = {}
-
-    def factory(name, depth, **kwargs):
-        received.update(kwargs)
-        return testing.TinyEncoder(depth=depth)
-
-    spec = EncoderSpec(name="kwargs_tiny_test", family="Testing", factory=factory,
-                       out_channels=TINY_CHANNELS, accepts_kwargs=True)
-    with testing.specs_installed(encoders=[spec]):
-        model = MAnet("kwargs_tiny_test", encoder_weights=None, decoder_channels=SMALL,
-                      drop_path_rate=0.1)
-    assert received == {"drop_path_rate": 0.1}
-    assert model.config["encoder_params"] == {"drop_path_rate": 0.1}
+    testing.check_encoder_kwargs("manet", decoder_channels=SMALL)
 
 
 # -- errors --------------------------------------------------------------------------------
 @pytest.mark.parametrize(("typo", "right"), [("decoder_pab_channel", "decoder_pab_channels"),
                                              ("decoder_chanels", "decoder_channels"),
                                              ("decoder_interpolate", "decoder_interpolation")])
-@pytest.mark.parametrize("via_build", [False, True])
-def test_unknown_decoder_option_suggests_the_right_name(via_build, typo, right):
-    with pytest.raises(UnknownOptionError, match=rf"{typo}.*{right}") as info:
-        if via_build:
-            segcore.build("manet", encoder=TINY, decoder_channels=SMALL, **{typo: 8})
-        else:
-            tiny_manet(**{typo: 8})
-    assert "manet" in str(info.value)
-    assert isinstance(info.value, TypeError)  # like Python's own unexpected-keyword error
-
-
-def test_unknown_non_decoder_option_is_refused_by_an_encoder_without_kwargs():
-    with pytest.raises(UnknownOptionError, match="'colour_mode'"):
-        tiny_manet(colour_mode="rgb")
+def test_unknown_options_are_refused_with_suggestions(typo, right):
+    testing.check_unknown_options("manet", typo, right, decoder_channels=SMALL)
 
 
 def test_decoder_channels_of_the_wrong_length():
-    with pytest.raises(InvalidOptionError) as info:
-        MAnet(TINY, encoder_weights=None, decoder_channels=(256, 128, 64, 32))
-    message = str(info.value)
-    assert message.startswith("decoder_channels has 4 values but encoder_depth=5 needs 5")
-    assert "use (256, 128, 64, 32, 16)" in message
-    assert "encoder_depth=4" in message
-    with pytest.raises(InvalidOptionError, match=r"encoder_depth=3 needs 3.*\(256, 128, 64\)"):
-        MAnet(TINY, encoder_weights=None, encoder_depth=3)
-
-
-@pytest.mark.parametrize("channels", [(0, 8, 8, 8, 8), (16.0, 8, 8, 8, 8), "abc", 16])
-def test_decoder_channels_must_be_positive_ints(channels):
-    with pytest.raises(InvalidOptionError, match="decoder_channels"):
-        tiny_manet(decoder_channels=channels)
+    testing.check_decoder_channels_errors("manet")
 
 
 @pytest.mark.parametrize("value", [0, -4, 2.5, True, "64", None])
@@ -507,31 +405,8 @@ def test_bad_interpolation():
         tiny_manet(decoder_interpolation="linear")
 
 
-@pytest.mark.parametrize("value", ["groupnorm", 3, {"type": "batchnorm2d"}])
-def test_bad_decoder_use_norm(value):
-    with pytest.raises(InvalidOptionError, match="decoder_use_norm"):
-        tiny_manet(decoder_use_norm=value)
-
-
-@pytest.mark.parametrize("value", ["yes", None, 2.5])
-def test_bad_decoder_use_batchnorm(value):
-    with pytest.raises(InvalidOptionError,
-                       match=r"decoder_use_batchnorm.*True, False or 'inplace'"):
-        tiny_manet(decoder_use_batchnorm=value)
-
-
-def test_norm_dict_with_a_keyword_the_layer_refuses():
-    with pytest.raises(InvalidOptionError, match=r"decoder_use_norm.*momentun"):
-        tiny_manet(decoder_use_norm={"type": "batchnorm", "momentun": 0.5})
-
-
-@pytest.mark.parametrize("kwargs", [{"decoder_use_batchnorm": "inplace"},
-                                    {"decoder_use_norm": "inplace"}])
-def test_inplace_without_inplace_abn_says_what_to_install(monkeypatch, kwargs):
-    monkeypatch.setitem(sys.modules, "inplace_abn", None)  # import fails
-    # encoder_weights="imagenet" would fail for the tiny encoder: the norm is checked first
-    with pytest.raises(MissingDependencyError, match="pip install inplace-abn"):
-        MAnet(TINY, decoder_channels=SMALL, **kwargs)
+def test_bad_norm_options_name_the_valid_ones():
+    testing.check_decoder_norm_errors("manet", decoder_channels=SMALL)
 
 
 @pytest.mark.parametrize(("argument", "value", "words"), [
@@ -586,10 +461,7 @@ def test_docstring_has_the_sections_the_docs_generator_reads():
 
 
 def test_build_defaults_to_no_weights():
-    model = segcore.build("manet", encoder=TINY, decoder_channels=SMALL)
-    assert isinstance(model, MAnet)
-    with pytest.raises(segcore.WeightsError):
-        MAnet(TINY, decoder_channels=SMALL)  # the class keeps the documented "imagenet"
+    testing.check_default_weights("manet", decoder_channels=SMALL)
 
 
 def test_positional_arguments_follow_the_documented_order():

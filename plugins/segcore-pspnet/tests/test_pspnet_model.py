@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import inspect
-import sys
 
 import pytest
 import segcore_pspnet
@@ -19,11 +18,8 @@ from segcore import testing
 from segcore.errors import (
     InputShapeError,
     InvalidOptionError,
-    MissingDependencyError,
-    UnknownOptionError,
 )
-from segcore.nn import LayerNorm2d
-from segcore.specs import EncoderSpec
+from segcore.testing import reference_conv_norm_relu as conv_norm_relu
 
 TINY = testing.TINY_ENCODER
 TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at depth 5
@@ -109,20 +105,6 @@ def test_default_upsampling_at_deeper_depths_gives_smaller_masks_as_smp(depth, s
         assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1, size, size)
 
 
-def test_aux_params_give_mask_and_labels():
-    model = tiny_pspnet(classes=3, aux_params={"classes": 4, "pooling": "max", "dropout": 0.1,
-                                               "activation": "softmax"}).eval()
-    with torch.no_grad():
-        mask, labels = model(torch.randn(2, 3, 64, 64))
-    assert mask.shape == (2, 3, 64, 64)
-    assert labels.shape == (2, 4)
-    torch.testing.assert_close(labels.sum(1), torch.ones(2))  # softmax applied
-    head = model.classification_head
-    assert isinstance(head[0], nn.AdaptiveMaxPool2d)
-    assert head[3].in_features == TINY_CHANNELS[3]  # deepest features at depth 3
-    assert tiny_pspnet().classification_head is None
-
-
 @pytest.mark.parametrize("in_channels", [1, 3, 4])
 def test_in_channels(in_channels):
     model = tiny_pspnet(in_channels=in_channels).eval()
@@ -131,27 +113,6 @@ def test_in_channels(in_channels):
         assert model(torch.randn(1, in_channels, 32, 48)).shape == (1, 1, 32, 48)
     with pytest.raises(InputShapeError, match=f"in_channels={in_channels}"):
         model(torch.randn(1, in_channels + 1, 32, 32))
-
-
-@pytest.mark.parametrize(
-    ("activation", "check"),
-    [
-        (None, lambda m: m.min() < 0),
-        ("identity", lambda m: m.min() < 0),
-        ("sigmoid", lambda m: bool(((m >= 0) & (m <= 1)).all())),
-        ("tanh", lambda m: bool(((m >= -1) & (m <= 1)).all())),
-        ("softmax", lambda m: torch.allclose(m.sum(1), torch.ones(1, 64, 64), atol=1e-5)),
-        ("logsoftmax", lambda m: torch.allclose(m.exp().sum(1), torch.ones(1, 64, 64),
-                                                atol=1e-5)),
-        (nn.ReLU, lambda m: m.min() >= 0),
-    ],
-    ids=["none", "identity", "sigmoid", "tanh", "softmax", "logsoftmax", "callable"],
-)
-def test_activation_is_applied_to_the_mask(activation, check):
-    model = tiny_pspnet(classes=3, activation=activation).eval()
-    with torch.no_grad():
-        mask = model(torch.randn(1, 3, 64, 64))
-    assert check(mask)
 
 
 # -- module tree ---------------------------------------------------------------------------
@@ -231,43 +192,22 @@ def test_channels_not_divisible_by_four_still_fit():
 
 
 # -- decoder math against a hand-written reference ----------------------------------------
-def _reference_conv_norm_relu(x, layer):
-    conv, norm = layer[0], layer[1]
-    x = F.conv2d(x, conv.weight, conv.bias)
-    if isinstance(norm, nn.BatchNorm2d):
-        x = (x - norm.running_mean[None, :, None, None]) / torch.sqrt(
-            norm.running_var[None, :, None, None] + norm.eps
-        ) * norm.weight[None, :, None, None] + norm.bias[None, :, None, None]
-    return torch.clamp(x, min=0)
-
-
 def _reference_decoder(decoder, feature):
     height, width = feature.shape[2:]
     levels = []
     for block in decoder.psp.blocks:
         pooled = F.adaptive_avg_pool2d(feature, block.pool_size)
-        pooled = _reference_conv_norm_relu(pooled, block.pool[1])
+        pooled = conv_norm_relu(pooled, block.pool[1])
         levels.append(F.interpolate(pooled, size=(height, width), mode="bilinear",
                                     align_corners=True))
-    return _reference_conv_norm_relu(torch.cat([*levels, feature], dim=1), decoder.conv)
-
-
-def _randomise(module):
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, tensor in module.state_dict().items():
-            if tensor.is_floating_point():
-                if name.endswith("running_var"):
-                    tensor.copy_(torch.rand_like(tensor) + 0.5)
-                else:
-                    tensor.copy_(torch.randn_like(tensor) * 0.3)
+    return conv_norm_relu(torch.cat([*levels, feature], dim=1), decoder.conv)
 
 
 @pytest.mark.parametrize("use_norm", [True, False])
 @pytest.mark.parametrize("size", [(8, 8), (5, 7), (4, 4), (12, 2)])
 def test_decoder_matches_reference_formula(use_norm, size):
     decoder = PSPDecoder((3, 8, 16, 24), use_norm=use_norm, out_channels=12).eval()
-    _randomise(decoder)
+    testing.randomise_weights(decoder)
     feature = torch.randn(2, 24, *size)
     with torch.no_grad():
         actual = decoder([torch.randn(2, 3, 1, 1), feature])
@@ -278,7 +218,7 @@ def test_decoder_matches_reference_formula(use_norm, size):
 
 def test_whole_model_matches_reference_chain():
     model = tiny_pspnet(classes=2).eval()
-    _randomise(model.decoder)
+    testing.randomise_weights(model.decoder)
     x = torch.randn(1, 3, 48, 64)
     with torch.no_grad():
         feature = model.encoder(x)[-1]  # 6x8 at depth 3
@@ -291,7 +231,7 @@ def test_whole_model_matches_reference_chain():
 
 def test_onnx_export_path_computes_the_same_bins(monkeypatch):
     block = PSPBlock(8, 4, pool_size=3).eval()
-    _randomise(block)
+    testing.randomise_weights(block)
     x = torch.randn(1, 8, 7, 10)  # bins that do not divide the map
     with torch.no_grad():
         expected = block(x)
@@ -353,50 +293,19 @@ def test_psp_use_batchnorm_false_removes_batchnorm_and_adds_bias():
     assert model.config["decoder_use_norm"] is False
 
 
-@pytest.mark.parametrize(
-    ("use_norm", "norm_type"),
-    [(True, nn.BatchNorm2d), (False, nn.Identity), ("batchnorm", nn.BatchNorm2d),
-     ("identity", nn.Identity), ("layernorm", LayerNorm2d), ("instancenorm", nn.InstanceNorm2d)],
-)
-def test_decoder_use_norm_values(use_norm, norm_type):
-    model = tiny_pspnet(decoder_use_norm=use_norm).eval()
-    assert all(type(n) is norm_type for n in _normalised_layers(model))
-    assert isinstance(model.decoder.psp.blocks[0].pool[1][1], nn.Identity)
-    with torch.no_grad():
-        assert model(torch.randn(2, 3, 64, 64)).shape == (2, 1, 64, 64)
-
-
-def test_decoder_use_norm_dict_passes_keyword_arguments():
-    model = tiny_pspnet(decoder_use_norm={"type": "layernorm", "eps": 1e-2})
-    assert all(isinstance(n, LayerNorm2d) and n.eps == 1e-2 for n in _normalised_layers(model))
-    model = tiny_pspnet(decoder_use_norm={"type": "batchnorm", "momentum": 0.5})
-    assert all(n.momentum == 0.5 for n in _normalised_layers(model))
-
-
-def test_decoder_use_norm_wins_over_psp_use_batchnorm():
-    model = tiny_pspnet(psp_use_batchnorm=False, decoder_use_norm="batchnorm")
-    assert all(isinstance(n, nn.BatchNorm2d) for n in _normalised_layers(model))
-    model = tiny_pspnet(psp_use_batchnorm=True, decoder_use_norm=False)
-    assert all(isinstance(n, nn.Identity) for n in _normalised_layers(model))
+def test_decoder_use_norm_values():
+    testing.check_decoder_norm_option("pspnet", _normalised_layers,
+                                      batchnorm_option="psp_use_batchnorm", **SMALL)
+    for value in (True, "batchnorm", "layernorm", "instancenorm"):  # the 1x1 level: never
+        assert isinstance(tiny_pspnet(decoder_use_norm=value).decoder.psp.blocks[0].pool[1][1],
+                          nn.Identity)
 
 
 @pytest.mark.parametrize("dropout", [0.0, 0.2, 0.5])
 def test_psp_dropout_drops_whole_channels_in_training_only(dropout):
     model = tiny_pspnet(psp_dropout=dropout, psp_use_batchnorm=False)  # no batch statistics
-    decoder = model.decoder
-    assert isinstance(decoder.dropout, nn.Dropout2d) and decoder.dropout.p == dropout
-    with torch.no_grad():
-        features = model.encoder.eval()(torch.randn(2, 3, 64, 64))
-        torch.manual_seed(0)
-        trained = decoder.train()(features)
-        evaluated = decoder.eval()(features)
-    if dropout == 0:
-        torch.testing.assert_close(trained, evaluated)
-        return
-    dropped = trained.abs().sum(dim=(2, 3)) == 0  # (N, C): channels zeroed as a whole
-    assert dropped.any() and not dropped.all()
-    kept = ~dropped
-    torch.testing.assert_close(trained[kept], evaluated[kept] / (1 - dropout))
+    assert isinstance(model.decoder.dropout, nn.Dropout2d) and model.decoder.dropout.p == dropout
+    testing.check_decoder_channel_dropout(model, dropout, torch.randn(2, 3, 64, 64))
 
 
 def test_options_are_normalised_and_stored_in_config():
@@ -415,18 +324,7 @@ def test_options_are_normalised_and_stored_in_config():
 
 
 def test_encoder_kwargs_are_passed_to_the_encoder():
-    received = {}
-
-    def factory(name, depth, **kwargs):
-        received.update(kwargs)
-        return testing.TinyEncoder(depth=depth)
-
-    spec = EncoderSpec(name="kwargs_tiny_test", family="Testing", factory=factory,
-                       out_channels=TINY_CHANNELS, accepts_kwargs=True)
-    with testing.specs_installed(encoders=[spec]):
-        model = PSPNet("kwargs_tiny_test", encoder_weights=None, drop_path_rate=0.1, **SMALL)
-    assert received == {"drop_path_rate": 0.1}
-    assert model.config["encoder_params"] == {"drop_path_rate": 0.1}
+    testing.check_encoder_kwargs("pspnet", **SMALL)
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -435,23 +333,8 @@ def test_encoder_kwargs_are_passed_to_the_encoder():
     [("psp_out_channel", "psp_out_channels"), ("psp_use_batchnom", "psp_use_batchnorm"),
      ("decoder_use_nrom", "decoder_use_norm"), ("psp_droput", "psp_dropout")],
 )
-@pytest.mark.parametrize("via_build", [False, True])
-def test_unknown_option_suggests_the_right_name(via_build, typo, right):
-    with pytest.raises(UnknownOptionError, match=rf"'{typo}'.*Did you mean.*'{right}'"):
-        if via_build:
-            segcore.build("pspnet", encoder=TINY, **{typo: 1})
-        else:
-            tiny_pspnet(**{typo: 1})
-
-
-def test_unknown_non_decoder_option_is_refused_by_an_encoder_without_kwargs():
-    with pytest.raises(UnknownOptionError, match="'colour_mode'"):
-        tiny_pspnet(colour_mode="rgb")
-
-
-def test_unknown_option_error_is_a_type_error_like_python():
-    with pytest.raises(TypeError):
-        tiny_pspnet(decoder_channels=256)
+def test_unknown_option_suggests_the_right_name(typo, right):
+    testing.check_unknown_options("pspnet", typo, right, **SMALL)
 
 
 @pytest.mark.parametrize(
@@ -492,18 +375,9 @@ def test_bad_aux_params(aux_params, message):
         tiny_pspnet(aux_params=aux_params)
 
 
-def test_norm_dict_with_a_keyword_the_layer_refuses():
-    with pytest.raises(InvalidOptionError, match=r"decoder_use_norm.*momentun"):
-        tiny_pspnet(decoder_use_norm={"type": "batchnorm", "momentun": 0.5})
-
-
-@pytest.mark.parametrize("kwargs", [{"psp_use_batchnorm": "inplace"},
-                                    {"decoder_use_norm": "inplace"}])
-def test_inplace_without_inplace_abn_says_what_to_install(monkeypatch, kwargs):
-    monkeypatch.setitem(sys.modules, "inplace_abn", None)  # import fails
-    # encoder_weights="imagenet" would fail for the tiny encoder: the norm is checked first
-    with pytest.raises(MissingDependencyError, match="pip install inplace-abn"):
-        PSPNet(TINY, **SMALL, **kwargs)
+def test_bad_norm_options_name_the_valid_ones():
+    testing.check_decoder_norm_errors("pspnet", batchnorm_option="psp_use_batchnorm",
+                                      **SMALL)
 
 
 @pytest.mark.parametrize("depth", [2, 1, 6])
@@ -574,11 +448,7 @@ def test_positional_arguments_follow_the_documented_order():
 
 
 def test_build_defaults_to_no_weights():
-    assert inspect.signature(segcore.build).parameters["encoder_weights"].default is None
-    model = segcore.build("pspnet", encoder=TINY, encoder_depth=3, **SMALL)
-    assert isinstance(model, PSPNet)
-    with pytest.raises(segcore.WeightsError):
-        PSPNet(TINY, **SMALL)  # the class keeps the documented "imagenet"
+    testing.check_default_weights("pspnet", **SMALL)
 
 
 def test_build_uses_the_documented_default_depth():

@@ -90,20 +90,6 @@ def test_every_depth_gives_masks_of_the_input_size(depth, in_channels):
     assert model.encoder.output_stride == 2**depth
 
 
-def test_aux_params_give_mask_and_labels():
-    model = tiny_segformer(classes=3, aux_params={"classes": 4, "pooling": "max",
-                                                  "dropout": 0.1, "activation": "softmax"})
-    model.eval()
-    with torch.no_grad():
-        mask, labels = model(torch.randn(2, 3, 64, 64))
-    assert mask.shape == (2, 3, 64, 64)
-    assert labels.shape == (2, 4)
-    torch.testing.assert_close(labels.sum(1), torch.ones(2))  # softmax applied
-    assert model.classification_head[3].in_features == TINY_CHANNELS[-1]
-    assert isinstance(model.classification_head[0], nn.AdaptiveMaxPool2d)
-    assert isinstance(model.classification_head[2], nn.Dropout)
-
-
 def test_no_aux_params_no_classification_head():
     model = tiny_segformer()
     assert model.classification_head is None
@@ -119,28 +105,6 @@ def test_in_channels(in_channels):
     assert first_conv.in_channels == in_channels
     # the input itself is never projected: the first projection reads reduction 2
     assert model.decoder.mlp_stage[-1].linear.in_features == TINY_CHANNELS[1]
-
-
-@pytest.mark.parametrize(
-    ("activation", "check"),
-    [
-        ("sigmoid", lambda m: bool(((m >= 0) & (m <= 1)).all())),
-        ("softmax", lambda m: torch.allclose(m.sum(1), torch.ones(1, 64, 64), atol=1e-5)),
-        ("logsoftmax", lambda m: torch.allclose(m.exp().sum(1), torch.ones(1, 64, 64),
-                                                atol=1e-5)),
-        ("tanh", lambda m: bool(((m >= -1) & (m <= 1)).all())),
-        (nn.ReLU, lambda m: bool((m >= 0).all())),
-    ],
-    ids=["sigmoid", "softmax", "logsoftmax", "tanh", "callable"],
-)
-def test_activation_is_applied_to_the_mask(activation, check):
-    model = tiny_segformer(classes=3, activation=activation).eval()
-    logits_model = tiny_segformer(classes=3).eval()
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        mask, logits = model(x), logits_model(x)
-    assert check(mask)
-    assert not torch.allclose(mask, logits)
 
 
 # -- module tree ---------------------------------------------------------------------------
@@ -238,16 +202,8 @@ def test_decoder_skips_empty_levels_and_refuses_bad_depths():
 # -- the effect of each option -------------------------------------------------------------
 @pytest.mark.parametrize("upsampling", [1, 2, 8])
 def test_upsampling_changes_the_head_and_the_mask_size(upsampling):
-    model = tiny_segformer(upsampling=upsampling).eval()
-    head_upsample = model.segmentation_head[1]
-    if upsampling == 1:
-        assert isinstance(head_upsample, nn.Identity)
-    else:
-        assert isinstance(head_upsample, nn.Upsample) and head_upsample.scale_factor == upsampling
-        assert head_upsample.mode == "bilinear" and head_upsample.align_corners
-    with torch.no_grad():
-        assert model(torch.randn(1, 3, 64, 96)).shape == (1, 1, 16 * upsampling, 24 * upsampling)
-    assert model.config["upsampling"] == upsampling
+    testing.check_head_upsampling(tiny_segformer(upsampling=upsampling), upsampling,
+                                  torch.randn(1, 3, 64, 96))
 
 
 def test_upsampling_keeps_its_scale_when_inputs_are_padded():
@@ -308,29 +264,13 @@ def test_options_are_validated_and_stored_in_config():
 
 
 def test_encoder_kwargs_are_passed_to_the_encoder():
-    received = {}
-
-    def factory(name, depth, **kwargs):
-        received.update(kwargs)
-        return testing.TinyEncoder(depth=depth)
-
-    spec = EncoderSpec(name="kwargs_tiny_test", family="Testing", factory=factory,
-                       out_channels=TINY_CHANNELS, accepts_kwargs=True)
-    with testing.specs_installed(encoders=[spec]):
-        model = Segformer("kwargs_tiny_test", encoder_weights=None, drop_path_rate=0.1, **SMALL)
-    assert received == {"drop_path_rate": 0.1}
-    assert model.config["encoder_params"] == {"drop_path_rate": 0.1}
+    testing.check_encoder_kwargs("segformer", **SMALL)
 
 
 # -- errors --------------------------------------------------------------------------------
-@pytest.mark.parametrize("via_build", [False, True])
-def test_unknown_decoder_option_suggests_the_right_name(via_build):
-    pattern = r"decoder_segmentation_chanels.*decoder_segmentation_channels"
-    with pytest.raises(UnknownOptionError, match=pattern):
-        if via_build:
-            segcore.build("segformer", encoder=TINY, decoder_segmentation_chanels=64)
-        else:
-            Segformer(TINY, encoder_weights=None, decoder_segmentation_chanels=64)
+def test_unknown_decoder_option_suggests_the_right_name():
+    testing.check_unknown_options("segformer", "decoder_segmentation_chanels",
+                                  "decoder_segmentation_channels", **SMALL)
 
 
 def test_options_of_other_architectures_are_refused():
@@ -338,16 +278,6 @@ def test_options_of_other_architectures_are_refused():
         tiny_segformer(decoder_channels=128)
     with pytest.raises(UnknownOptionError, match="'decoder_dropout'"):
         tiny_segformer(decoder_dropout=0.2)
-
-
-def test_unknown_non_decoder_option_is_refused_by_an_encoder_without_kwargs():
-    with pytest.raises(UnknownOptionError, match="'colour_mode'"):
-        tiny_segformer(colour_mode="rgb")
-
-
-def test_unknown_option_error_is_a_type_error_like_python():
-    with pytest.raises(TypeError):
-        tiny_segformer(decoder_channels=128)
 
 
 @pytest.mark.parametrize(
@@ -455,10 +385,7 @@ def test_positional_arguments_follow_the_documented_order():
 
 
 def test_build_defaults_to_no_weights():
-    model = segcore.build("segformer", encoder=TINY, **SMALL)
-    assert isinstance(model, Segformer)
-    with pytest.raises(segcore.WeightsError):
-        Segformer(TINY, **SMALL)  # the class keeps the documented "imagenet"
+    testing.check_default_weights("segformer", **SMALL)
 
 
 def test_docstring_has_the_sections_the_docs_generator_reads():

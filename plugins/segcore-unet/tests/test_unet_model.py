@@ -14,9 +14,9 @@ from torch import nn
 
 import segcore
 from segcore import testing
-from segcore.errors import InvalidOptionError, MissingDependencyError, UnknownOptionError
-from segcore.nn import LayerNorm2d
+from segcore.errors import InvalidOptionError
 from segcore.specs import EncoderSpec
+from segcore.testing import reference_conv_norm_relu as conv_norm_relu
 
 TINY = testing.TINY_ENCODER
 TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at depth 5
@@ -63,17 +63,6 @@ def test_mask_shape(depth, in_channels, classes):
         mask = model(torch.randn(2, in_channels, 64, 64))
     assert mask.shape == (2, classes, 64, 64)
     assert len(model.decoder.blocks) == depth
-
-
-def test_aux_params_give_mask_and_labels():
-    model = tiny_unet(classes=3, aux_params={"classes": 4, "pooling": "max", "dropout": 0.1,
-                                             "activation": "softmax"}).eval()
-    with torch.no_grad():
-        mask, labels = model(torch.randn(2, 3, 64, 64))
-    assert mask.shape == (2, 3, 64, 64)
-    assert labels.shape == (2, 4)
-    torch.testing.assert_close(labels.sum(1), torch.ones(2))  # softmax applied
-    assert model.classification_head[3].in_features == TINY_CHANNELS[-1]
 
 
 @pytest.mark.parametrize("size", [(63, 65), (33, 47), (17, 100), (64, 31)])
@@ -140,16 +129,6 @@ def test_vgg_encoders_get_a_center_block():
 
 
 # -- decoder math against a hand-written reference ----------------------------------------
-def _reference_conv_bn_relu(x, layer):
-    conv, norm = layer[0], layer[1]
-    x = F.conv2d(x, conv.weight, conv.bias, padding=1)
-    if isinstance(norm, nn.BatchNorm2d):
-        x = (x - norm.running_mean[None, :, None, None]) / torch.sqrt(
-            norm.running_var[None, :, None, None] + norm.eps
-        ) * norm.weight[None, :, None, None] + norm.bias[None, :, None, None]
-    return torch.clamp(x, min=0)
-
-
 def _reference_scse(x, scse):
     pooled = x.mean(dim=(2, 3), keepdim=True)
     hidden = torch.clamp(F.conv2d(pooled, scse.cSE[1].weight, scse.cSE[1].bias), min=0)
@@ -158,32 +137,21 @@ def _reference_scse(x, scse):
     return x * channel_gate + x * spatial_gate
 
 
-def _randomise(module):
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, tensor in module.state_dict().items():
-            if tensor.is_floating_point():
-                if name.endswith("running_var"):
-                    tensor.copy_(torch.rand_like(tensor) + 0.5)
-                else:
-                    tensor.copy_(torch.randn_like(tensor) * 0.3)
-
-
 @pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic", "area", "nearest-exact"])
 @pytest.mark.parametrize("attention", [None, "scse"])
 @pytest.mark.parametrize("use_norm", [True, False])
 def test_block_matches_reference_formula(mode, attention, use_norm):
     block = UnetDecoderBlock(6, 4, 5, use_norm=use_norm, attention_type=attention,
                              interpolation_mode=mode).eval()
-    _randomise(block)
+    testing.randomise_weights(block)
     x, skip = torch.randn(2, 6, 5, 7), torch.randn(2, 4, 11, 13)
     with torch.no_grad():
         actual = block(x, 11, 13, skip)
         expected = torch.cat([F.interpolate(x, size=(11, 13), mode=mode), skip], dim=1)
         if attention == "scse":
             expected = _reference_scse(expected, block.attention1.attention)
-        expected = _reference_conv_bn_relu(expected, block.conv1)
-        expected = _reference_conv_bn_relu(expected, block.conv2)
+        expected = conv_norm_relu(expected, block.conv1)
+        expected = conv_norm_relu(expected, block.conv2)
         if attention == "scse":
             expected = _reference_scse(expected, block.attention2.attention)
     assert actual.shape == (2, 5, 11, 13)
@@ -192,7 +160,7 @@ def test_block_matches_reference_formula(mode, attention, use_norm):
 
 def test_whole_decoder_matches_reference_chain():
     model = tiny_unet(encoder_depth=3, decoder_channels=(12, 10, 6)).eval()
-    _randomise(model.decoder)
+    testing.randomise_weights(model.decoder)
     x = torch.randn(1, 3, 29, 35)
     with torch.no_grad():
         features = model.encoder(x)  # sizes 29x35, 15x18, 8x9, 4x5
@@ -202,7 +170,7 @@ def test_whole_decoder_matches_reference_chain():
             out = F.interpolate(out, size=target.shape[2:], mode="nearest")
             if skip is not None:
                 out = torch.cat([out, skip], 1)
-            out = _reference_conv_bn_relu(_reference_conv_bn_relu(out, block.conv1), block.conv2)
+            out = conv_norm_relu(conv_norm_relu(out, block.conv1), block.conv2)
         torch.testing.assert_close(model.decoder(features), out, rtol=1e-4, atol=1e-5)
 
 
@@ -230,16 +198,8 @@ def test_decoder_use_batchnorm_false_removes_batchnorm_and_adds_bias():
     assert model.config["decoder_use_norm"] is False
 
 
-@pytest.mark.parametrize(
-    ("use_norm", "norm_type"),
-    [(True, nn.BatchNorm2d), (False, nn.Identity), ("batchnorm", nn.BatchNorm2d),
-     ("identity", nn.Identity), ("layernorm", LayerNorm2d), ("instancenorm", nn.InstanceNorm2d)],
-)
-def test_decoder_use_norm_values(use_norm, norm_type):
-    model = tiny_unet(decoder_use_norm=use_norm).eval()
-    assert all(type(n) is norm_type for n in _decoder_norms(model))
-    with torch.no_grad():
-        assert model(torch.randn(2, 3, 64, 64)).shape == (2, 1, 64, 64)
+def test_decoder_use_norm_values():
+    testing.check_decoder_norm_option("unet", _decoder_norms, decoder_channels=SMALL)
 
 
 def test_layernorm_normalises_over_channels():
@@ -250,20 +210,6 @@ def test_layernorm_normalises_over_channels():
         y = norm(x)
     torch.testing.assert_close(y.mean(1), torch.zeros(2, 5, 7), atol=1e-5, rtol=0)
     torch.testing.assert_close(y.var(1, unbiased=False), torch.ones(2, 5, 7), atol=1e-3, rtol=0)
-
-
-def test_decoder_use_norm_dict_passes_keyword_arguments():
-    model = tiny_unet(decoder_use_norm={"type": "layernorm", "eps": 1e-2})
-    assert all(isinstance(n, LayerNorm2d) and n.eps == 1e-2 for n in _decoder_norms(model))
-    model = tiny_unet(decoder_use_norm={"type": "batchnorm", "momentum": 0.5})
-    assert all(n.momentum == 0.5 for n in _decoder_norms(model))
-
-
-def test_decoder_use_norm_wins_over_decoder_use_batchnorm():
-    model = tiny_unet(decoder_use_batchnorm=False, decoder_use_norm="batchnorm")
-    assert all(isinstance(n, nn.BatchNorm2d) for n in _decoder_norms(model))
-    model = tiny_unet(decoder_use_batchnorm=True, decoder_use_norm=False)
-    assert all(isinstance(n, nn.Identity) for n in _decoder_norms(model))
 
 
 def test_scse_attention_sits_after_fusion_and_after_conv2():
@@ -285,13 +231,8 @@ def test_each_interpolation_mode_is_used(mode):
 
 
 def test_interpolation_modes_change_the_output():
-    torch.manual_seed(0)
-    nearest = tiny_unet(decoder_interpolation="nearest").eval()
-    bilinear = tiny_unet(decoder_interpolation="bilinear").eval()
-    bilinear.load_state_dict(nearest.state_dict())
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        assert not torch.allclose(nearest(x), bilinear(x))
+    testing.check_option_changes_output("unet", "decoder_interpolation", "nearest", "bilinear",
+                                        decoder_channels=SMALL)
 
 
 def test_options_are_normalised_and_stored_in_config():
@@ -307,57 +248,25 @@ def test_options_are_normalised_and_stored_in_config():
     assert config["decoder_use_norm"] is True
 
 
-def test_encoder_kwargs_are_passed_to_the_encoder(monkeypatch):
-    received = {}
-
-    def factory(name, depth, **kwargs):
-        received.update(kwargs)
-        return testing.TinyEncoder(depth=depth)
-
-    spec = EncoderSpec(name="kwargs_tiny_test", family="Testing", factory=factory,
-                               out_channels=TINY_CHANNELS, accepts_kwargs=True)
-    with testing.specs_installed(encoders=[spec]):
-        model = Unet("kwargs_tiny_test", encoder_weights=None, decoder_channels=SMALL,
-                     drop_path_rate=0.1)
-    assert received == {"drop_path_rate": 0.1}
-    assert model.config["encoder_params"] == {"drop_path_rate": 0.1}
+def test_encoder_kwargs_are_passed_to_the_encoder():
+    testing.check_encoder_kwargs("unet", decoder_channels=SMALL)
 
 
 # -- errors --------------------------------------------------------------------------------
-@pytest.mark.parametrize("via_build", [False, True])
-def test_unknown_option_suggests_the_right_name(via_build):
-    with pytest.raises(UnknownOptionError, match=r"decoder_chanels.*decoder_channels"):
-        if via_build:
-            segcore.build("unet", encoder=TINY, decoder_chanels=(16, 8, 8, 8, 8))
-        else:
-            Unet(TINY, encoder_weights=None, decoder_chanels=(16, 8, 8, 8, 8))
-
-
-def test_unknown_non_decoder_option_is_refused_by_an_encoder_without_kwargs():
-    with pytest.raises(UnknownOptionError, match="'colour_mode'"):
-        tiny_unet(colour_mode="rgb")
-
-
-def test_unknown_option_error_is_a_type_error_like_python():
-    with pytest.raises(TypeError):
-        tiny_unet(decoder_attention="scse")
+def test_unknown_options_are_refused_with_suggestions():
+    testing.check_unknown_options("unet", "decoder_chanels", "decoder_channels",
+                                  decoder_channels=SMALL)
+    testing.check_unknown_options("unet", "decoder_attention", "decoder_attention_type",
+                                  decoder_channels=SMALL)
 
 
 def test_decoder_channels_of_the_wrong_length():
-    with pytest.raises(InvalidOptionError) as info:
+    testing.check_decoder_channels_errors("unet")
+    with pytest.raises(InvalidOptionError) as info:  # the words Unet uses
         Unet(TINY, encoder_weights=None, decoder_channels=(256, 128, 64, 32))
     assert str(info.value).startswith(
         "decoder_channels has 4 values but encoder_depth=5 needs 5: use (256, 128, 64, 32, 16)"
     )
-    assert "encoder_depth=4" in str(info.value)
-    with pytest.raises(InvalidOptionError, match="encoder_depth=3 needs 3: use \\(256, 128, 64\\)"):
-        Unet(TINY, encoder_weights=None, encoder_depth=3)
-
-
-@pytest.mark.parametrize("channels", [(0, 8, 8, 8, 8), (16.0, 8, 8, 8, 8), "abc", 16])
-def test_decoder_channels_must_be_positive_ints(channels):
-    with pytest.raises(InvalidOptionError, match="decoder_channels"):
-        tiny_unet(decoder_channels=channels)
 
 
 @pytest.mark.parametrize("depth", [2, 6, 0])
@@ -376,30 +285,8 @@ def test_bad_interpolation():
         tiny_unet(decoder_interpolation="linear")
 
 
-@pytest.mark.parametrize("value", ["groupnorm", 3, {"type": "batchnorm2d"}])
-def test_bad_decoder_use_norm(value):
-    with pytest.raises(InvalidOptionError, match="decoder_use_norm"):
-        tiny_unet(decoder_use_norm=value)
-
-
-@pytest.mark.parametrize("value", ["yes", None, 2.5])
-def test_bad_decoder_use_batchnorm(value):
-    with pytest.raises(InvalidOptionError, match="decoder_use_batchnorm"):
-        tiny_unet(decoder_use_batchnorm=value)
-
-
-def test_norm_dict_with_a_keyword_the_layer_refuses():
-    with pytest.raises(InvalidOptionError, match=r"decoder_use_norm.*momentun"):
-        tiny_unet(decoder_use_norm={"type": "batchnorm", "momentun": 0.5})
-
-
-@pytest.mark.parametrize("kwargs", [{"decoder_use_batchnorm": "inplace"},
-                                    {"decoder_use_norm": "inplace"}])
-def test_inplace_without_inplace_abn_says_what_to_install(monkeypatch, kwargs):
-    monkeypatch.setitem(__import__("sys").modules, "inplace_abn", None)  # import fails
-    # encoder_weights="imagenet" would fail for the tiny encoder: the norm is checked first
-    with pytest.raises(MissingDependencyError, match="pip install inplace-abn"):
-        Unet(TINY, decoder_channels=SMALL, **kwargs)
+def test_bad_norm_options_name_the_valid_ones():
+    testing.check_decoder_norm_errors("unet", decoder_channels=SMALL)
 
 
 # -- public API ----------------------------------------------------------------------------
@@ -430,12 +317,7 @@ def test_documented_signature():
 
 
 def test_build_defaults_to_no_weights():
-    assert inspect.signature(segcore.build).parameters["encoder_weights"].default is None
-    # the tiny encoder has no "imagenet" weights: build works only because it passes None
-    model = segcore.build("unet", encoder=TINY, decoder_channels=SMALL)
-    assert isinstance(model, Unet)
-    with pytest.raises(segcore.WeightsError):
-        Unet(TINY, decoder_channels=SMALL)  # the class keeps the documented "imagenet"
+    testing.check_default_weights("unet", decoder_channels=SMALL)
 
 
 def test_positional_arguments_follow_the_documented_order():

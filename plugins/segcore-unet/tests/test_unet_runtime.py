@@ -1,4 +1,8 @@
-"""Unet at run time: compile, export, channels_last, predict, frozen encoder, save/load."""
+"""Unet at run time: compile, export, channels_last, save/load with many options.
+
+predict, freeze_encoder and the plain save/load round trip are checked by the conformance
+kit (``testing.check_architecture`` in test_unet_model.py).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +11,7 @@ import json
 import pytest
 import torch
 from segcore_unet import Unet
-from torch import nn
 
-import segcore
 from segcore import testing
 
 TINY = testing.TINY_ENCODER
@@ -29,91 +31,28 @@ def tiny_unet(**kwargs) -> Unet:
 
 
 def test_compile_fullgraph_on_an_odd_size():
-    model = tiny_unet(classes=2, decoder_attention_type="scse").eval()
-    compiled = torch.compile(model, fullgraph=True, backend="eager")
-    x = torch.randn(1, 3, 63, 65)
-    with torch.no_grad():
-        torch.testing.assert_close(compiled(x), model(x))
+    testing.check_compile(tiny_unet(classes=2, decoder_attention_type="scse"),
+                          torch.randn(1, 3, 63, 65))
 
 
 def test_compile_fullgraph_with_aux_head():
-    model = tiny_unet(aux_params={"classes": 3}).eval()
-    compiled = torch.compile(model, fullgraph=True, backend="eager")
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        for actual, expected in zip(compiled(x), model(x)):
-            torch.testing.assert_close(actual, expected)
+    testing.check_compile(tiny_unet(aux_params={"classes": 3}), torch.randn(2, 3, 64, 64))
 
 
 def test_torch_export():
-    model = tiny_unet(classes=3, decoder_interpolation="bilinear").eval()
-    x = torch.randn(1, 3, 63, 65)
-    exported = torch.export.export(model, (x,))
-    with torch.no_grad():
-        torch.testing.assert_close(exported.module()(x), model(x))
+    testing.check_export(tiny_unet(classes=3, decoder_interpolation="bilinear"),
+                         torch.randn(1, 3, 63, 65))
 
 
 def test_channels_last_gives_the_same_output():
-    model = tiny_unet(classes=2).eval()
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        expected = model(x)
-        model_cl = model.to(memory_format=torch.channels_last)
-        actual = model_cl(x.contiguous(memory_format=torch.channels_last))
-    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5)
-
-
-def test_predict_switches_to_eval_and_returns_no_grad_output():
-    model = tiny_unet(classes=2).train()
-    x = torch.randn(2, 3, 64, 64)
-    mask = model.predict(x)
-    assert not model.training
-    assert not any(m.training for m in model.modules())
-    assert not mask.requires_grad
-    with torch.no_grad():
-        torch.testing.assert_close(mask, model(x))  # eval mode: deterministic
-
-
-def test_freeze_encoder_keeps_batchnorm_statistics_through_train():
-    model = tiny_unet().freeze_encoder()
-    model.train()
-    encoder_norms = [m for m in model.encoder.modules() if isinstance(m, nn.BatchNorm2d)]
-    decoder_norm = model.decoder.blocks[0].conv1[1]
-    before = [m.running_mean.clone() for m in encoder_norms]
-    decoder_before = decoder_norm.running_mean.clone()
-    model(torch.randn(2, 3, 64, 64) * 3 + 1).mean().backward()
-    assert all(not m.training for m in encoder_norms)
-    assert model.decoder.training
-    for old, norm in zip(before, encoder_norms):
-        torch.testing.assert_close(norm.running_mean, old)
-    assert not torch.allclose(decoder_norm.running_mean, decoder_before)  # decoder still learns
-    assert all(p.grad is None for p in model.encoder.parameters())
-    model.unfreeze_encoder().train()
-    assert all(m.training for m in encoder_norms)
+    testing.check_channels_last(tiny_unet(classes=2), torch.randn(2, 3, 64, 64))
 
 
 def test_save_pretrained_round_trip(tmp_path):
     model = tiny_unet(classes=2, decoder_attention_type="scse", decoder_interpolation="bilinear",
                       decoder_use_norm={"type": "layernorm", "eps": 1e-3},
-                      aux_params={"classes": 3, "dropout": 0.2}).eval()
-    model.save_pretrained(tmp_path / "unet")
+                      aux_params={"classes": 3, "dropout": 0.2})
+    testing.check_save_load(model, torch.randn(1, 3, 63, 65), tmp_path / "unet")
     config = json.loads((tmp_path / "unet" / "config.json").read_text())
     assert config["architecture"] == "unet"
     assert config["decoder_use_norm"] == {"type": "layernorm", "eps": 1e-3}
-    loaded = segcore.from_pretrained(tmp_path / "unet").eval()
-    assert type(loaded) is Unet
-    assert loaded.options == model.options
-    x = torch.randn(1, 3, 63, 65)
-    with torch.no_grad():
-        for actual, expected in zip(loaded(x), model(x)):
-            torch.testing.assert_close(actual, expected)
-
-
-def test_round_trip_of_decoder_use_batchnorm_false(tmp_path):
-    model = tiny_unet(decoder_use_batchnorm=False).eval()
-    model.save_pretrained(tmp_path)
-    loaded = segcore.from_pretrained(tmp_path)
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in loaded.decoder.modules())
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        torch.testing.assert_close(loaded.eval()(x), model(x))

@@ -22,11 +22,9 @@ from segcore import testing
 from segcore.errors import (
     InputShapeError,
     InvalidOptionError,
-    MissingDependencyError,
-    UnknownOptionError,
 )
-from segcore.nn import LayerNorm2d
 from segcore.specs import EncoderSpec
+from segcore.testing import reference_conv_norm_relu as conv_norm_relu
 
 TINY = testing.TINY_ENCODER
 TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at depth 5
@@ -84,20 +82,6 @@ def test_mask_shape(depth, in_channels, classes):
     # a triangle of depth * (depth - 1) / 2 nodes with skips, plus the last one
     assert len(model.decoder.blocks) == depth * (depth - 1) // 2 + 1
     assert model.encoder.in_channels == in_channels
-
-
-def test_aux_params_give_mask_and_labels():
-    model = tiny_model(classes=3, aux_params={"classes": 4, "pooling": "max", "dropout": 0.1,
-                                              "activation": "softmax"}).eval()
-    with torch.no_grad():
-        mask, labels = model(torch.randn(2, 3, 64, 64))
-    assert mask.shape == (2, 3, 64, 64)
-    assert labels.shape == (2, 4)
-    torch.testing.assert_close(labels.sum(1), torch.ones(2))  # softmax applied
-    head = model.classification_head
-    assert head[3].in_features == TINY_CHANNELS[-1]  # on the deepest encoder features
-    assert isinstance(head[0], nn.AdaptiveMaxPool2d)
-    assert head[2].p == 0.1
 
 
 @pytest.mark.parametrize(
@@ -227,15 +211,6 @@ def test_vgg_encoders_get_smp_s_unused_center_block():
 
 
 # -- decoder math against a hand-written reference ----------------------------------------
-def _conv_norm_relu(x, layer):
-    conv, norm = layer[0], layer[1]
-    x = F.conv2d(x, conv.weight, conv.bias, padding=1)
-    if isinstance(norm, nn.BatchNorm2d):
-        scale = norm.weight / torch.sqrt(norm.running_var + norm.eps)
-        x = (x - norm.running_mean[:, None, None]) * scale[:, None, None] + norm.bias[:, None, None]
-    return x.clamp(min=0)
-
-
 def _scse(x, attention):
     if isinstance(attention, nn.Identity):
         return x
@@ -252,7 +227,7 @@ def _node(block, x, skips, mode):
         return x[:, :0]
     if skips:
         x = _scse(torch.cat([x, *skips], 1), block.attention1.attention)
-    x = _conv_norm_relu(_conv_norm_relu(x, block.conv1), block.conv2)
+    x = conv_norm_relu(conv_norm_relu(x, block.conv1), block.conv2)
     return _scse(x, block.attention2.attention)
 
 
@@ -381,30 +356,8 @@ def test_decoder_use_batchnorm_false_removes_batchnorm_and_adds_bias():
     assert model.config["decoder_use_norm"] is False
 
 
-@pytest.mark.parametrize(
-    ("use_norm", "norm_type"),
-    [(True, nn.BatchNorm2d), (False, nn.Identity), ("batchnorm", nn.BatchNorm2d),
-     ("identity", nn.Identity), ("layernorm", LayerNorm2d), ("instancenorm", nn.InstanceNorm2d)],
-)
-def test_decoder_use_norm_values(use_norm, norm_type):
-    model = tiny_model(decoder_use_norm=use_norm).eval()
-    assert all(type(n) is norm_type for n in _decoder_norms(model))
-    with torch.no_grad():
-        assert model(torch.randn(2, 3, 64, 64)).shape == (2, 1, 64, 64)
-
-
-def test_decoder_use_norm_dict_passes_keyword_arguments():
-    model = tiny_model(decoder_use_norm={"type": "layernorm", "eps": 1e-2})
-    assert all(isinstance(n, LayerNorm2d) and n.eps == 1e-2 for n in _decoder_norms(model))
-    model = tiny_model(decoder_use_norm={"type": "batchnorm", "momentum": 0.5})
-    assert all(n.momentum == 0.5 for n in _decoder_norms(model))
-
-
-def test_decoder_use_norm_wins_over_decoder_use_batchnorm():
-    model = tiny_model(decoder_use_batchnorm=False, decoder_use_norm="batchnorm")
-    assert all(isinstance(n, nn.BatchNorm2d) for n in _decoder_norms(model))
-    model = tiny_model(decoder_use_batchnorm=True, decoder_use_norm=False)
-    assert all(isinstance(n, nn.Identity) for n in _decoder_norms(model))
+def test_decoder_use_norm_values():
+    testing.check_decoder_norm_option("unetplusplus", _decoder_norms, decoder_channels=SMALL)
 
 
 def test_scse_attention_sits_on_each_fused_input_and_output():
@@ -450,13 +403,8 @@ def test_each_interpolation_mode_is_used(mode, monkeypatch):
 
 
 def test_interpolation_modes_change_the_output():
-    torch.manual_seed(0)
-    nearest = tiny_model(decoder_interpolation="nearest").eval()
-    bilinear = tiny_model(decoder_interpolation="bilinear").eval()
-    bilinear.load_state_dict(nearest.state_dict())
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        assert not torch.allclose(nearest(x), bilinear(x))
+    testing.check_option_changes_output("unetplusplus", "decoder_interpolation", "nearest",
+                                        "bilinear", decoder_channels=SMALL)
 
 
 def test_decoder_channels_set_the_top_row_and_the_head():
@@ -482,6 +430,10 @@ def test_options_are_normalised_and_stored_in_config():
     assert model.name == f"unetplusplus-{TINY}"
 
 
+def test_encoder_kwargs_are_passed_to_the_encoder():
+    testing.check_encoder_kwargs("unetplusplus", decoder_channels=SMALL)
+
+
 def test_options_class_documents_every_field():
     doc = UnetPlusPlusOptions.__doc__
     assert "Attributes:" in doc
@@ -489,61 +441,17 @@ def test_options_class_documents_every_field():
         assert f"        {name}: " in doc, name
 
 
-def test_encoder_kwargs_are_passed_to_the_encoder():
-    received = {}
-
-    def factory(name, depth, **kwargs):
-        received.update(kwargs)
-        return testing.TinyEncoder(depth=depth)
-
-    spec = EncoderSpec(name="kwargs_tiny_test", family="Testing", factory=factory,
-                       out_channels=TINY_CHANNELS, accepts_kwargs=True)
-    with testing.specs_installed(encoders=[spec]):
-        model = UnetPlusPlus("kwargs_tiny_test", encoder_weights=None, decoder_channels=SMALL,
-                             drop_path_rate=0.1)
-    assert received == {"drop_path_rate": 0.1}
-    assert model.config["encoder_params"] == {"drop_path_rate": 0.1}
-
-
 # -- errors --------------------------------------------------------------------------------
-@pytest.mark.parametrize("via_build", [False, True])
-def test_unknown_option_suggests_the_right_name(via_build):
-    with pytest.raises(UnknownOptionError, match=r"decoder_chanels.*decoder_channels"):
-        if via_build:
-            segcore.build("unetplusplus", encoder=TINY, decoder_chanels=(16, 8, 8, 8, 8))
-        else:
-            UnetPlusPlus(TINY, encoder_weights=None, decoder_chanels=(16, 8, 8, 8, 8))
-
-
-def test_decoder_typo_is_refused_before_the_encoder_sees_it():
-    with pytest.raises(UnknownOptionError, match=r"unetplusplus.*decoder_interpolation"):
-        tiny_model(decoder_interpolaton="bilinear")
-
-
-def test_unknown_non_decoder_option_is_refused_by_an_encoder_without_kwargs():
-    with pytest.raises(UnknownOptionError, match="'colour_mode'"):
-        tiny_model(colour_mode="rgb")
-
-
-def test_unknown_option_error_is_a_type_error_like_python():
-    with pytest.raises(TypeError):
-        tiny_model(decoder_attention="scse")
+@pytest.mark.parametrize(("typo", "right"), [("decoder_chanels", "decoder_channels"),
+                                             ("decoder_interpolaton", "decoder_interpolation"),
+                                             ("decoder_attention", "decoder_attention_type")])
+def test_unknown_option_suggests_the_right_name(typo, right):
+    # decoder typos are refused before the encoder sees them
+    testing.check_unknown_options("unetplusplus", typo, right, decoder_channels=SMALL)
 
 
 def test_decoder_channels_of_the_wrong_length():
-    with pytest.raises(InvalidOptionError) as info:
-        UnetPlusPlus(TINY, encoder_weights=None, decoder_channels=(256, 128, 64, 32))
-    message = str(info.value)
-    assert message.startswith("decoder_channels has 4 values but encoder_depth=5 needs 5")
-    assert "use (256, 128, 64, 32, 16)" in message and "encoder_depth=4" in message
-    with pytest.raises(InvalidOptionError, match=r"encoder_depth=3 needs 3.*\(256, 128, 64\)"):
-        UnetPlusPlus(TINY, encoder_weights=None, encoder_depth=3)
-
-
-@pytest.mark.parametrize("channels", [(0, 8, 8, 8, 8), (16.0, 8, 8, 8, 8), "abc", 16, None])
-def test_decoder_channels_must_be_positive_ints(channels):
-    with pytest.raises(InvalidOptionError, match="decoder_channels"):
-        tiny_model(decoder_channels=channels)
+    testing.check_decoder_channels_errors("unetplusplus")
 
 
 @pytest.mark.parametrize("depth", [2, 6, 0, 1])
@@ -568,30 +476,8 @@ def test_bad_interpolation():
         tiny_model(decoder_interpolation="linear")
 
 
-@pytest.mark.parametrize("value", ["groupnorm", 3, {"type": "batchnorm2d"}, {"eps": 1e-3}])
-def test_bad_decoder_use_norm(value):
-    with pytest.raises(InvalidOptionError, match="decoder_use_norm"):
-        tiny_model(decoder_use_norm=value)
-
-
-@pytest.mark.parametrize("value", ["yes", None, 2.5])
-def test_bad_decoder_use_batchnorm(value):
-    with pytest.raises(InvalidOptionError, match=r"decoder_use_batchnorm must be True, False"):
-        tiny_model(decoder_use_batchnorm=value)
-
-
-def test_norm_dict_with_a_keyword_the_layer_refuses():
-    with pytest.raises(InvalidOptionError, match=r"decoder_use_norm.*momentun"):
-        tiny_model(decoder_use_norm={"type": "batchnorm", "momentun": 0.5})
-
-
-@pytest.mark.parametrize("kwargs", [{"decoder_use_batchnorm": "inplace"},
-                                    {"decoder_use_norm": "inplace"}])
-def test_inplace_without_inplace_abn_says_what_to_install(monkeypatch, kwargs):
-    monkeypatch.setitem(sys.modules, "inplace_abn", None)  # import fails
-    # encoder_weights="imagenet" would fail for the tiny encoder: the norm is checked first
-    with pytest.raises(MissingDependencyError, match="pip install inplace-abn"):
-        UnetPlusPlus(TINY, decoder_channels=SMALL, **kwargs)
+def test_bad_norm_options_name_the_valid_ones():
+    testing.check_decoder_norm_errors("unetplusplus", decoder_channels=SMALL)
 
 
 @pytest.mark.parametrize(("argument", "value"),
@@ -658,12 +544,7 @@ def test_class_docstring_has_the_documented_sections():
 
 
 def test_build_defaults_to_no_weights():
-    assert inspect.signature(segcore.build).parameters["encoder_weights"].default is None
-    # the tiny encoder has no "imagenet" weights: build works only because it passes None
-    model = segcore.build("unetplusplus", encoder=TINY, decoder_channels=SMALL)
-    assert isinstance(model, UnetPlusPlus)
-    with pytest.raises(segcore.WeightsError):
-        UnetPlusPlus(TINY, decoder_channels=SMALL)  # the class keeps the documented "imagenet"
+    testing.check_default_weights("unetplusplus", decoder_channels=SMALL)
 
 
 def test_positional_arguments_follow_the_documented_order():

@@ -18,8 +18,6 @@ from segcore import testing
 from segcore.errors import (
     InputShapeError,
     InvalidOptionError,
-    MissingDependencyError,
-    UnknownOptionError,
 )
 from segcore.nn import LayerNorm2d
 from segcore.specs import EncoderSpec
@@ -75,18 +73,6 @@ def test_mask_shape_at_each_depth(depth, in_channels, classes):
     assert mask.shape == (2, classes, 64, 96)
 
 
-def test_aux_params_give_mask_and_labels():
-    model = tiny_upernet(classes=3, aux_params={"classes": 4, "pooling": "max", "dropout": 0.1,
-                                                "activation": "softmax"}).eval()
-    with torch.no_grad():
-        mask, labels = model(torch.randn(2, 3, 64, 64))
-    assert mask.shape == (2, 3, 64, 64)
-    assert labels.shape == (2, 4)
-    torch.testing.assert_close(labels.sum(1), torch.ones(2))  # softmax applied
-    assert model.classification_head[3].in_features == TINY_CHANNELS[-1]
-    assert isinstance(model.classification_head[0], nn.AdaptiveMaxPool2d)
-
-
 def test_aux_head_reads_the_unnormalised_deepest_encoder_feature():
     model = tiny_upernet(aux_params={"classes": 2}).eval()
     x = torch.randn(1, 3, 64, 64)
@@ -106,28 +92,6 @@ def test_in_channels(in_channels):
     assert first_conv.in_channels == in_channels
     with pytest.raises(InputShapeError, match=f"in_channels={in_channels}"):
         model(torch.randn(1, in_channels + 1, 64, 64))
-
-
-@pytest.mark.parametrize(
-    ("activation", "check"),
-    [
-        ("sigmoid", lambda m: bool(((m >= 0) & (m <= 1)).all())),
-        ("softmax", lambda m: torch.allclose(m.sum(1), torch.ones(1, 64, 64), atol=1e-5)),
-        ("logsoftmax", lambda m: torch.allclose(m.exp().sum(1), torch.ones(1, 64, 64),
-                                                atol=1e-5)),
-        ("tanh", lambda m: bool(((m >= -1) & (m <= 1)).all())),
-        (nn.ReLU, lambda m: bool((m >= 0).all())),
-    ],
-    ids=["sigmoid", "softmax", "logsoftmax", "tanh", "callable"],
-)
-def test_activation_is_applied_to_the_mask(activation, check):
-    model = tiny_upernet(classes=3, activation=activation).eval()
-    logits_model = tiny_upernet(classes=3).eval()
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        mask, logits = model(x), logits_model(x)
-    assert check(mask)
-    assert not torch.allclose(mask, logits)
 
 
 # -- module tree ---------------------------------------------------------------------------
@@ -324,17 +288,8 @@ def test_decoder_refuses_a_depth_below_3():
 # -- the effect of each option -------------------------------------------------------------
 @pytest.mark.parametrize("upsampling", [1, 2, 8])
 def test_upsampling_changes_the_head_and_the_mask_size(upsampling):
-    model = tiny_upernet(upsampling=upsampling).eval()
-    head_upsample = model.segmentation_head[1]
-    if upsampling == 1:
-        assert isinstance(head_upsample, nn.Identity)
-    else:
-        assert isinstance(head_upsample, nn.Upsample) and head_upsample.scale_factor == upsampling
-        assert head_upsample.mode == "bilinear" and head_upsample.align_corners
-    with torch.no_grad():
-        assert model(torch.randn(1, 3, 64, 96)).shape == (1, 1, 16 * upsampling,
-                                                          24 * upsampling)
-    assert model.config["upsampling"] == upsampling
+    testing.check_head_upsampling(tiny_upernet(upsampling=upsampling), upsampling,
+                                  torch.randn(1, 3, 64, 96))
 
 
 @pytest.mark.parametrize("channels", [8, 20, 64])
@@ -432,22 +387,10 @@ def test_norm_dict_is_copied():
 
 
 def test_encoder_kwargs_are_passed_to_the_encoder():
-    received = {}
-
-    def factory(name, depth, **kwargs):
-        received.update(kwargs)
-        return testing.TinyEncoder(depth=depth)
-
-    spec = EncoderSpec(name="kwargs_tiny_test", family="Testing", factory=factory,
-                       out_channels=TINY_CHANNELS, accepts_kwargs=True)
-    with testing.specs_installed(encoders=[spec]):
-        model = UPerNet("kwargs_tiny_test", encoder_weights=None, drop_path_rate=0.1, **SMALL)
-    assert received == {"drop_path_rate": 0.1}
-    assert model.config["encoder_params"] == {"drop_path_rate": 0.1}
+    testing.check_encoder_kwargs("upernet", **SMALL)
 
 
 # -- errors --------------------------------------------------------------------------------
-@pytest.mark.parametrize("via_build", [False, True])
 @pytest.mark.parametrize(
     ("typo", "right"),
     [
@@ -458,22 +401,8 @@ def test_encoder_kwargs_are_passed_to_the_encoder():
         ("decoder_use_batchnorm", "decoder_use_norm"),
     ],
 )
-def test_unknown_decoder_option_suggests_the_right_name(via_build, typo, right):
-    with pytest.raises(UnknownOptionError, match=rf"'{typo}'.*Did you mean '{right}'"):
-        if via_build:
-            segcore.build("upernet", encoder=TINY, **{typo: 64})
-        else:
-            UPerNet(TINY, encoder_weights=None, **{typo: 64})
-
-
-def test_unknown_non_decoder_option_is_refused_by_an_encoder_without_kwargs():
-    with pytest.raises(UnknownOptionError, match="'colour_mode'"):
-        tiny_upernet(colour_mode="rgb")
-
-
-def test_unknown_option_error_is_a_type_error_like_python():
-    with pytest.raises(TypeError):
-        tiny_upernet(decoder_merge_policy="cat")
+def test_unknown_decoder_option_suggests_the_right_name(typo, right):
+    testing.check_unknown_options("upernet", typo, right)
 
 
 @pytest.mark.parametrize(
@@ -499,16 +428,8 @@ def test_bad_option_values_name_the_valid_ones(option, value, message):
         tiny_upernet(**{option: value})
 
 
-def test_norm_dict_with_a_keyword_the_layer_refuses():
-    with pytest.raises(InvalidOptionError, match=r"decoder_use_norm.*momentun"):
-        tiny_upernet(decoder_use_norm={"type": "batchnorm", "momentun": 0.5})
-
-
-def test_inplace_without_inplace_abn_says_what_to_install(monkeypatch):
-    monkeypatch.setitem(__import__("sys").modules, "inplace_abn", None)  # import fails
-    # encoder_weights="imagenet" would fail for the tiny encoder: the norm is checked first
-    with pytest.raises(MissingDependencyError, match="pip install inplace-abn"):
-        UPerNet(TINY, decoder_use_norm="inplace", **SMALL)
+def test_bad_norm_options_name_the_valid_ones():
+    testing.check_decoder_norm_errors("upernet", batchnorm_option=None, **SMALL)
 
 
 @pytest.mark.parametrize("depth", [2, 1, 0, 6])
@@ -577,10 +498,7 @@ def test_positional_arguments_follow_the_documented_order():
 
 
 def test_build_defaults_to_no_weights():
-    model = segcore.build("upernet", encoder=TINY, **SMALL)
-    assert isinstance(model, UPerNet)
-    with pytest.raises(segcore.WeightsError):
-        UPerNet(TINY, **SMALL)  # the class keeps SMP's "imagenet"
+    testing.check_default_weights("upernet", **SMALL)
 
 
 def test_docstring_has_the_sections_the_docs_generator_reads():

@@ -1,18 +1,17 @@
-"""UPerNet at run time: save/load, frozen encoder, predict, training, compile, export, lazy
-discovery."""
+"""UPerNet at run time: save/load, training, compile, export, lazy discovery, TorchScript.
+
+predict, freeze_encoder and the plain save/load round trip are checked by the conformance
+kit (``testing.check_architecture`` in test_upernet_model.py).
+"""
 
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 from segcore_upernet import UPerNet
-from torch import nn
 
-import segcore
 from segcore import testing
 from segcore.errors import InputShapeError
 
@@ -47,50 +46,12 @@ def test_save_pretrained_round_trip(tmp_path, options):
         for name, tensor in model.decoder.state_dict().items():
             if tensor.is_floating_point() and not name.endswith("running_var"):
                 tensor.add_(torch.randn_like(tensor) * 0.1)
-    model.eval().save_pretrained(tmp_path / "upernet")
+    x = torch.randn(1, options.get("in_channels", 3), 64, 48)
+    testing.check_save_load(model, x, tmp_path / "upernet")
     config = json.loads((tmp_path / "upernet" / "config.json").read_text())
     assert config["architecture"] == "upernet"
     for key in ("decoder_use_norm", "decoder_channels", "upsampling"):
         assert config[key] == model.options.as_dict()[key]
-    loaded = segcore.from_pretrained(tmp_path / "upernet").eval()
-    assert type(loaded) is UPerNet
-    assert loaded.options == model.options
-    x = torch.randn(1, options.get("in_channels", 3), 64, 48)
-    with torch.no_grad():
-        for actual, expected in zip(loaded(x), model(x)):
-            torch.testing.assert_close(actual, expected)
-
-
-def test_predict_switches_to_eval_and_returns_no_grad_output():
-    model = tiny_upernet(classes=2).train()
-    x = torch.randn(2, 3, 64, 64)
-    mask = model.predict(x)
-    assert not model.training
-    assert not any(m.training for m in model.modules())
-    assert not mask.requires_grad and mask.is_inference()
-    with torch.no_grad():
-        torch.testing.assert_close(mask, model(x))  # eval mode: deterministic
-
-
-def test_freeze_encoder_keeps_batchnorm_statistics_and_trains_the_decoder():
-    model = tiny_upernet().freeze_encoder()
-    model.train()
-    encoder_norms = [m for m in model.encoder.modules() if isinstance(m, nn.BatchNorm2d)]
-    decoder_norms = [m for m in model.decoder.modules() if isinstance(m, nn.BatchNorm2d)]
-    before = [m.running_mean.clone() for m in encoder_norms]
-    decoder_before = [m.running_mean.clone() for m in decoder_norms]
-    model(torch.randn(2, 3, 64, 64) * 3 + 1).mean().backward()
-    assert all(not m.training for m in encoder_norms)
-    assert all(m.training for m in decoder_norms)
-    for old, norm in zip(before, encoder_norms):
-        torch.testing.assert_close(norm.running_mean, old)
-    assert any(not torch.equal(old, norm.running_mean)
-               for old, norm in zip(decoder_before, decoder_norms))
-    assert all(p.grad is None for p in model.encoder.parameters())
-    assert all(p.grad is not None for p in model.decoder.parameters())
-    model.unfreeze_encoder().train()
-    assert all(m.training for m in encoder_norms)
-    assert all(p.requires_grad for p in model.encoder.parameters())
 
 
 @pytest.mark.parametrize("use_norm", ["batchnorm", False, "layernorm"])
@@ -115,42 +76,19 @@ def test_training_needs_two_images_with_batchnorm_as_in_smp():
 
 
 def test_compile_fullgraph_with_aux_head():
-    model = tiny_upernet(aux_params={"classes": 3}).eval()
-    compiled = torch.compile(model, fullgraph=True, backend="eager")
-    x = torch.randn(1, 3, 64, 96)
-    with torch.no_grad():
-        for actual, expected in zip(compiled(x), model(x)):
-            torch.testing.assert_close(actual, expected)
+    testing.check_compile(tiny_upernet(aux_params={"classes": 3}), torch.randn(1, 3, 64, 96))
 
 
 def test_torch_export():
-    model = tiny_upernet(classes=3).eval()
-    x = torch.randn(1, 3, 64, 64)
-    exported = torch.export.export(model, (x,))
-    with torch.no_grad():
-        torch.testing.assert_close(exported.module()(x), model(x))
+    testing.check_export(tiny_upernet(classes=3), torch.randn(1, 3, 64, 64))
 
 
 def test_channels_last_gives_the_same_output():
-    model = tiny_upernet(classes=2).eval()
-    x = torch.randn(2, 3, 64, 64)
-    with torch.no_grad():
-        expected = model(x)
-        model_cl = model.to(memory_format=torch.channels_last)
-        actual = model_cl(x.contiguous(memory_format=torch.channels_last))
-    torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5)
+    testing.check_channels_last(tiny_upernet(classes=2), torch.randn(2, 3, 64, 64))
 
 
 def test_discovery_imports_no_model_code():
-    code = (
-        "import sys, segcore\n"
-        "assert 'upernet' in segcore.list_architectures()\n"
-        "loaded = sorted(m for m in sys.modules if m.startswith('segcore_upernet'))\n"
-        "assert loaded == ['segcore_upernet', 'segcore_upernet.plugin'], loaded\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            timeout=120)
-    assert result.returncode == 0, result.stderr
+    testing.check_lazy_discovery("upernet", "segcore_upernet")
 
 
 def _layer_norm_2d(self, x: torch.Tensor) -> torch.Tensor:

@@ -238,10 +238,6 @@ for function, name, words, requires in (
     ("build", "unet3plus", ("unknown architecture", "unet"), ("segcore_unet",)),
     ("get_encoder", "resnet43", ("unknown encoder", "resnet34"), ("segcore_resnet",)),
     ("get_encoder", "resnet", ("unknown encoder", "resnet18"), ("segcore_resnet",)),
-    ("get_encoder", "vgg16", ("documented encoder name", "segcore-vgg"), ()),
-    ("get_encoder", "mit_b0", ("documented encoder name", "segcore-mit"), ()),
-    ("get_encoder", "timm-regnetx_002", ("segcore-timm-families",), ()),
-    ("get_encoder", "efficientnet-b0", ("segcore-efficientnet",), ()),
     ("get_encoder", "tu-resnet181", ("tu-resnet18",), ("segcore_timm",)),
     ("get_encoder", "", ("unknown encoder",), ()),
     ("build_loss", "dicee", ("unknown loss", "dice"), ("segcore_losses",)),
@@ -253,6 +249,35 @@ for function, name, words, requires in (
         id=f"unknown-{function.replace('_', '-')}-{name or 'empty'}".lower().replace("_", "-"),
         item="6.1", description=f"segcore.{function}({name!r})",
         call=_unknown(function, name), error=UnknownNameError, words=words, requires=requires,
+    ))
+
+
+def _blocked_encoder(plugin: str, name: str) -> Any:
+    def call(context: Context) -> None:
+        import segcore
+        from segcore import plugins
+
+        context.monkeypatch.setenv("SEGCORE_DISABLE_PLUGINS", plugin)
+        plugins.reset()
+        segcore.get_encoder(name)
+
+    return call
+
+
+# A documented name whose family package is installed but blocked names the package and the
+# setting (when it is not installed, the message is the `pip install` line).
+for plugin, name, package in (
+    ("vgg", "vgg16", "segcore-vgg"),
+    ("mit", "mit_b0", "segcore-mit"),
+    ("timm_families", "timm-regnetx_002", "segcore-timm-families"),
+    ("efficientnet", "efficientnet-b0", "segcore-efficientnet"),
+):
+    CASES.append(Case(
+        id=f"blocked-family-{name}".lower().replace("_", "-"),
+        item="6.1", description=f"segcore.get_encoder({name!r}) with {package} blocked",
+        call=_blocked_encoder(plugin, name), error=UnknownNameError,
+        words=(package, "installed but blocked", "SEGCORE_DISABLE_PLUGINS"),
+        requires=(f"segcore_{plugin}",),
     ))
 
 
