@@ -12,22 +12,18 @@ import torch
 smp = pytest.importorskip("segmentation_models_pytorch")
 segcore_deeplab = pytest.importorskip("segcore_deeplab")
 
-from segcore import testing  # noqa: E402
-from segcore.specs import EncoderSpec  # noqa: E402
+import smp_pairs  # noqa: E402
 
 SMP_RESNET18 = "parity-smp-resnet18"
-
-
-def _smp_resnet18(name: str, in_channels: int, depth: int, output_stride: int,
-                  weights: object = None) -> torch.nn.Module:
-    return smp.encoders.get_encoder("resnet18", in_channels=in_channels, depth=depth,
-                                    weights=None, output_stride=output_stride)
-
-
-SMP_RESNET18_SPEC = EncoderSpec(
-    name=SMP_RESNET18, family="ResNet", factory=_smp_resnet18,
-    out_channels=(3, 64, 64, 128, 256, 512), native_setup=True, supports_dilation=True,
-)
+SMP_RESNET18_SPEC = smp_pairs.smp_encoder_spec(SMP_RESNET18, "resnet18",
+                                               (3, 64, 64, 128, 256, 512), family="ResNet",
+                                               supports_dilation=True)
+PAIRS = {
+    name: smp_pairs.Pairs(getattr(smp, name), getattr(segcore_deeplab, name), name.lower(),
+                          defaults={"classes": 3, "decoder_channels": 32},
+                          specs=[SMP_RESNET18_SPEC], smp_encoders={SMP_RESNET18: "resnet18"})
+    for name in ("DeepLabV3", "DeepLabV3Plus")
+}
 
 CASES = [
     ("DeepLabV3", {}),
@@ -45,32 +41,10 @@ CASES = [
 ]
 
 
-def _pair(class_name: str, options: dict) -> tuple[torch.nn.Module, torch.nn.Module]:
-    arguments = {"classes": 3, "decoder_channels": 32, **options}
-    torch.manual_seed(0)
-    reference = getattr(smp, class_name)(encoder_name="resnet18", encoder_weights=None,
-                                         **arguments)
-    model = getattr(segcore_deeplab, class_name)(encoder_name=SMP_RESNET18,
-                                                 encoder_weights=None, **arguments)
-    return reference.eval(), model.eval()
-
-
 @pytest.mark.parametrize(("class_name", "options"), CASES)
 def test_smp_checkpoint_loads_strictly_and_gives_the_same_output(class_name, options):
-    with testing.specs_installed(encoders=[SMP_RESNET18_SPEC]):
-        reference, model = _pair(class_name, options)
-    assert list(model.state_dict()) == list(reference.state_dict())
-    model.load_state_dict(reference.state_dict(), strict=True)
-    x = torch.randn(2, options.get("in_channels", 3), 64, 64)
-    with torch.no_grad():
-        expected, actual = reference(x), model(x)
-    if isinstance(expected, tuple):
-        assert isinstance(actual, tuple)
-        for a, e in zip(actual, expected):
-            torch.testing.assert_close(a, e, rtol=1e-5, atol=1e-5)
-    else:
-        assert actual.shape == expected.shape
-        torch.testing.assert_close(actual, expected, rtol=1e-5, atol=1e-5)
+    PAIRS[class_name].assert_parity(SMP_RESNET18, options, sizes=[(64, 64)], batch=2,
+                                    rtol=1e-5, atol=1e-5)
 
 
 def test_decoders_match_smp_with_tiny_channels():
@@ -86,22 +60,18 @@ def test_decoders_match_smp_with_tiny_channels():
     features = [torch.randn(2, c, 64 // 2**i, 64 // 2**i) for i, c in enumerate(channels[:4])]
     features += [torch.randn(2, 32, 4, 4), torch.randn(2, 40, 4, 4)]
     torch.manual_seed(1)
-    reference = SMPV3PlusDecoder(channels, 5, 24, (2, 4, 6), 16, True, 0.5).eval()
-    ours = DeepLabV3PlusDecoder(channels, 5, 24, (2, 4, 6), 16, True, 0.5).eval()
-    ours.load_state_dict(reference.state_dict(), strict=True)
-    with torch.no_grad():
-        torch.testing.assert_close(ours(features), reference(features))
-
-    reference = SMPV3Decoder(40, 24, (2, 4, 6), False, 0.5).eval()
-    ours = DeepLabV3Decoder(40, 24, (2, 4, 6), False, 0.5).eval()
-    ours.load_state_dict(reference.state_dict(), strict=True)
-    with torch.no_grad():
-        torch.testing.assert_close(ours(features), reference(features))
+    for reference, ours in (
+        (SMPV3PlusDecoder(channels, 5, 24, (2, 4, 6), 16, True, 0.5),
+         DeepLabV3PlusDecoder(channels, 5, 24, (2, 4, 6), 16, True, 0.5)),
+        (SMPV3Decoder(40, 24, (2, 4, 6), False, 0.5),
+         DeepLabV3Decoder(40, 24, (2, 4, 6), False, 0.5)),
+    ):
+        ours.load_state_dict(reference.state_dict(), strict=True)
+        smp_pairs.assert_same_function(reference, ours, features)
 
 
 def test_old_smp_sequential_decoder_keys_load():
-    with testing.specs_installed(encoders=[SMP_RESNET18_SPEC]):
-        reference, model = _pair("DeepLabV3", {})
+    reference, model = PAIRS["DeepLabV3"].pair(SMP_RESNET18)
     old_layout = {}
     for key, value in reference.state_dict().items():
         for new, old in (("decoder.aspp.", "decoder.0."), ("decoder.conv.", "decoder.1."),
@@ -111,6 +81,4 @@ def test_old_smp_sequential_decoder_keys_load():
         old_layout[key] = value
     assert any(k.startswith("decoder.0.") for k in old_layout)
     model.load_state_dict(old_layout, strict=True)
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        torch.testing.assert_close(model(x), reference(x))
+    smp_pairs.assert_same_function(reference, model, torch.randn(1, 3, 64, 64))

@@ -1,8 +1,7 @@
 """FPN against SMP 0.6.0: same state-dict keys, strict loading both ways, same outputs.
 
-The encoders are segcore's own ("resnet34" from segcore-resnet, "tu-resnet18" from
-segcore-timm), whose state dicts already follow SMP's, so the whole SMP checkpoint (encoder,
-decoder, heads) loads into the segcore model unchanged.
+Encoders: segcore's own "resnet34" and "tu-resnet18", which load SMP's encoder keys
+unchanged (see ``smp_pairs``).
 """
 
 from __future__ import annotations
@@ -13,14 +12,10 @@ import torch
 smp = pytest.importorskip("segmentation_models_pytorch")
 segcore_fpn = pytest.importorskip("segcore_fpn")
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-import segcore  # noqa: E402
+import smp_pairs  # noqa: E402
 
 ENCODERS = ["resnet34", "tu-resnet18"]
-TOLERANCE = 1e-4
-SIZES = [(64, 64), (96, 64)]  # both divisible by 32, as SMP needs
+PAIRS = smp_pairs.Pairs(smp.FPN, segcore_fpn.FPN, "fpn")
 
 OPTION_SETS = {
     "defaults": {},
@@ -34,108 +29,29 @@ OPTION_SETS = {
     "depth-3-gray": {"encoder_depth": 3, "upsampling": 1, "in_channels": 1,
                      "decoder_segmentation_channels": 64, "decoder_interpolation": "area"},
     "aux-head": {"activation": "sigmoid", "decoder_merge_policy": "cat",
-                 "aux_params": {"classes": 4, "pooling": "max", "dropout": 0.3,
-                                "activation": "softmax"}},
+                 "aux_params": {**smp_pairs.AUX, "activation": "softmax"}},
 }
 
 
-def _pair(encoder: str, via_build: bool = False, **options):
-    options = {"classes": 3, **options}
-    torch.manual_seed(0)
-    reference = smp.FPN(encoder_name=encoder, encoder_weights=None, **options).eval()
-    if via_build:
-        ours = segcore.build("fpn", encoder=encoder, **options)
-    else:
-        ours = segcore_fpn.FPN(encoder_name=encoder, encoder_weights=None, **options)
-    assert list(ours.state_dict()) == list(reference.state_dict())
-    ours.load_state_dict(reference.state_dict(), strict=True)
-    return reference, ours.eval()
-
-
-def _assert_same_outputs(reference, ours, x):
-    with torch.no_grad():
-        expected, actual = reference(x), ours(x)
-    expected = expected if isinstance(expected, tuple) else (expected,)
-    actual = actual if isinstance(actual, tuple) else (actual,)
-    assert len(actual) == len(expected)
-    for a, e in zip(actual, expected):
-        assert a.shape == e.shape
-        torch.testing.assert_close(a, e, atol=TOLERANCE, rtol=TOLERANCE)
-
-
-# SMP's aux "softmax" is nn.Softmax() without dim (same result on (N, classes) labels)
-@pytest.mark.filterwarnings("ignore:Implicit dimension choice for softmax")
-@pytest.mark.parametrize("options", list(OPTION_SETS.values()), ids=list(OPTION_SETS))
-@pytest.mark.parametrize("encoder", ENCODERS)
-def test_smp_checkpoint_loads_strictly_and_gives_the_same_output(encoder, options):
-    reference, ours = _pair(encoder, via_build=encoder.startswith("tu-"), **options)
-    channels = options.get("in_channels", 3)
-    for size in SIZES:
-        torch.manual_seed(1)
-        _assert_same_outputs(reference, ours, torch.randn(1, channels, *size))
+test_smp_checkpoint_loads_strictly_and_gives_the_same_output = PAIRS.parity_test(
+    ENCODERS, OPTION_SETS)
 
 
 def test_segcore_checkpoint_loads_into_smp():
-    torch.manual_seed(1)
-    ours = segcore_fpn.FPN("resnet34", encoder_weights=None, classes=2,
-                           decoder_merge_policy="cat").eval()
-    with torch.no_grad():  # trained-looking norms, so the comparison means something
-        for name, tensor in ours.decoder.state_dict().items():
-            tensor.copy_(torch.randn_like(tensor) * 0.2 + (1 if name.endswith("weight") else 0))
-    reference = smp.FPN("resnet34", encoder_weights=None, classes=2,
-                        decoder_merge_policy="cat").eval()
-    reference.load_state_dict(ours.state_dict(), strict=True)
-    _assert_same_outputs(reference, ours, torch.randn(1, 3, 64, 96))
+    PAIRS.assert_loads_into_smp("resnet34", torch.randn(1, 3, 64, 96), classes=2,
+                                decoder_merge_policy="cat")
 
 
 def test_decoder_initialisation_and_math_match_smp():
     """Same seed, same layers in the same order: SMP's initialisation gives the same weights."""
     from segcore_fpn.decoder import FPNDecoder
-    from segmentation_models_pytorch.base import initialization
     from segmentation_models_pytorch.decoders.fpn.decoder import FPNDecoder as SMPDecoder
-
-    from segcore.nn import initialize_decoder
 
     channels = (3, 8, 16, 24, 32, 40)
     arguments = {"encoder_channels": channels, "encoder_depth": 5, "pyramid_channels": 48,
                  "segmentation_channels": 64, "dropout": 0.2, "merge_policy": "add",
                  "interpolation_mode": "bicubic"}
-    torch.manual_seed(3)
-    reference = SMPDecoder(**arguments)
-    initialization.initialize_decoder(reference)
-    torch.manual_seed(3)
-    ours = FPNDecoder(**arguments)
-    initialize_decoder(ours)
-    expected, actual = reference.state_dict(), ours.state_dict()
-    assert list(actual) == list(expected)
-    for key in expected:
-        torch.testing.assert_close(actual[key], expected[key], msg=key)
+    reference, ours = smp_pairs.initialised_pair(lambda: SMPDecoder(**arguments),
+                                                 lambda: FPNDecoder(**arguments))
     features = [torch.randn(1, c, 64 // 2**i, 64 // 2**i) for i, c in enumerate(channels)]
-    with torch.no_grad():
-        torch.testing.assert_close(ours.eval()(features), reference.eval()(features))
-
-
-# -- random sizes -----------------------------------------------------------------------------
-@pytest.fixture(scope="module")
-def default_pair():
-    return _pair("resnet34", classes=2)
-
-
-@settings(max_examples=10, deadline=None)
-@given(height=st.integers(1, 5).map(lambda k: 32 * k),
-       width=st.integers(1, 5).map(lambda k: 32 * k))
-def test_sizes_divisible_by_32_give_smp_output(default_pair, height, width):
-    reference, ours = default_pair
-    _assert_same_outputs(reference, ours, torch.randn(1, 3, height, width))
-
-
-@settings(max_examples=10, deadline=None)
-@given(height=st.integers(32, 160), width=st.integers(32, 160))
-def test_any_size_gives_a_mask_of_that_size(default_pair, height, width):
-    _, ours = default_pair
-    if height % 32 == 0 and width % 32 == 0:
-        height += 1  # the test above covers the sizes SMP accepts
-    with torch.no_grad():
-        mask = ours(torch.randn(1, 3, height, width))
-    assert mask.shape == (1, 2, height, width)
-    assert torch.isfinite(mask).all()
+    smp_pairs.assert_same_function(reference, ours, features)
