@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import http.server
+import importlib.util
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -78,6 +79,8 @@ def test_tag_loads_the_file_in_the_cache(weights_file: Path, state, tmp_path: Pa
     path.parent.mkdir(parents=True)
     path.write_bytes(weights_file.read_bytes())
     _assert_same_state(segcore.get_encoder("mit_b0", weights="imagenet"), state)
+    if importlib.util.find_spec("segcore_segformer") is None:
+        return  # the package's tests alone (core + mit): the encoder half is what they can check
     model = segcore.Segformer(encoder_name="mit_b0", encoder_weights="imagenet", classes=2)
     _assert_same_state(model.encoder, state)
 
