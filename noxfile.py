@@ -43,6 +43,26 @@ def tests(session: nox.Session) -> None:
                 *session.posargs, env=ONE_THREAD)
 
 
+def _first_party_dependencies(package: str) -> list[str]:
+    """The plugins of this repository that ``package`` declares as dependencies (with theirs);
+    they are not on the package registry, so the isolated session installs them from here."""
+    import re
+
+    import tomllib
+
+    found: list[str] = []
+    pending = [package]
+    while pending:
+        project = tomllib.loads((ROOT / "plugins" / pending.pop() / "pyproject.toml")
+                                .read_text())["project"]
+        for requirement in project.get("dependencies", []):
+            name = re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0].strip()
+            if name in PLUGINS and name not in found:
+                found.append(name)
+                pending.append(name)
+    return found
+
+
 @nox.session(python=PYTHON)
 @nox.parametrize("package", ["segcore", *PLUGINS])
 def isolated(session: nox.Session, package: str) -> None:
@@ -51,7 +71,9 @@ def isolated(session: nox.Session, package: str) -> None:
         session.install("-e", ".", *TEST_TOOLS)
         session.run("pytest", *PARALLEL, "tests/core", *session.posargs, env=ONE_THREAD)
         return
-    session.install("-e", ".", "-e", f"plugins/{package}", *TEST_TOOLS)
+    first_party = [f"plugins/{name}" for name in _first_party_dependencies(package)]
+    session.install("-e", ".", *[f"-e{path}" for path in first_party], "-e",
+                    f"plugins/{package}", *TEST_TOOLS)
     session.run("pytest", *PARALLEL, f"plugins/{package}/tests", *session.posargs,
                 env=ONE_THREAD)
 
