@@ -62,6 +62,10 @@ class EncoderBase(nn.Module):
     # ints) has no class-level annotation because TorchScript reads those and cannot resolve
     # the string annotations of ``from __future__ import annotations``.
     __jit_unused_properties__ = ["depth", "out_channels", "output_stride", "in_channels"]
+    # what the encoder supports (SMP 0.6.0's flags, same names)
+    _is_torch_scriptable = True
+    _is_torch_exportable = True
+    _is_torch_compilable = True
 
     def __init__(self, depth: int = 5, output_stride: int = 32) -> None:
         super().__init__()

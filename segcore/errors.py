@@ -89,6 +89,10 @@ class ConfigurationWarning(UserWarning):
     """An environment variable or setting whose value segcore does not understand."""
 
 
+class SkippedWeightsWarning(UserWarning):
+    """``strict=False`` loading left tensors out (other shapes, missing or unexpected keys)."""
+
+
 def suggest(name: str, candidates: Iterable[str], limit: int = 5) -> list[str]:
     """Close matches of ``name`` among ``candidates``, best first."""
     candidates = list(candidates)

@@ -6,6 +6,7 @@ import inspect
 import os
 import warnings
 from collections.abc import Callable, Iterable, Mapping
+from pathlib import Path
 from typing import Any
 
 from torch import nn
@@ -15,6 +16,7 @@ from segcore.errors import (
     EncoderCapabilityError,
     InvalidOptionError,
     UnknownOptionError,
+    WeightsFileError,
     did_you_mean,
 )
 from segcore.registry import get_registry
@@ -141,6 +143,18 @@ def get_encoder(
     elif weights is not None and weights is not False:
         tag, source = resolve_tag(spec, weights)
 
+    folder_state: dict[str, Any] | None = None
+    saved_channels = 3  # the input channels of the weights to load
+    if file_path is not None and _is_model_folder(file_path):
+        from segcore.model import encoder_state_from_folder
+
+        folder_state, saved_channels = encoder_state_from_folder(file_path, name)
+        if saved_channels not in (3, in_channels):
+            raise WeightsFileError(
+                f"{file_path!r} holds a model that takes {saved_channels} input channels; "
+                f"its encoder initialises an encoder with in_channels={saved_channels} (or 3 "
+                f"when it was saved with 3), not {in_channels}."
+            )
     delegated = source is not None and source.delegate
     loads_file = file_path is not None or (source is not None and not delegated)
     factory: Callable[..., nn.Module] = entry.load("factory", "encoders")
@@ -148,25 +162,30 @@ def get_encoder(
     if delegated:
         arguments["weights"] = tag
     if spec.native_setup:
-        arguments["in_channels"] = 3 if loads_file else in_channels
+        arguments["in_channels"] = saved_channels if loads_file else in_channels
         arguments["output_stride"] = output_stride
     else:
         arguments.update(_legacy_setup_arguments(factory, entry))
     encoder = factory(**arguments)
     if loads_file:
-        if file_path is None:
+        if saved_channels != 3 and not spec.native_setup:
+            _adapt_input(encoder, saved_channels, pretrained=False)
+        if folder_state is not None:
+            path, what = file_path, f"the encoder of the model in {file_path!r}"
+        elif file_path is None:
             assert source is not None and tag is not None
             path = fetch(spec, tag, source)
             what = f"weights {tag!r} of encoder {name!r} ({path})"
         else:
             path = file_path
             what = f"weights file {file_path!r}"
-        state = load_state_dict(path)
+        state = folder_state if folder_state is not None else load_state_dict(path)
         remap = getattr(encoder, "remap_state_dict", None)
         if remap is not None:
             state = remap(state)
         load_into(encoder, state, what)
-    if in_channels != 3 and (loads_file or not spec.native_setup):
+    built_with = saved_channels if loads_file else (in_channels if spec.native_setup else 3)
+    if in_channels != built_with:
         _adapt_input(encoder, in_channels, pretrained=loads_file)
     if output_stride != 32 and not spec.native_setup:
         _dilate(encoder, name, entry, output_stride)
@@ -195,6 +214,12 @@ def _legacy_setup_arguments(factory: Callable[..., Any], entry: Any) -> dict[str
         stacklevel=4,
     )
     return {"in_channels": 3, "output_stride": 32}
+
+
+def _is_model_folder(path: str) -> bool:
+    """Whether ``path`` is a folder written by ``save_pretrained`` (segcore's or SMP's)."""
+    folder = Path(path).expanduser()
+    return folder.is_dir() and (folder / "config.json").is_file()
 
 
 def _adapt_input(encoder: nn.Module, in_channels: int, pretrained: bool) -> None:

@@ -29,7 +29,7 @@ import json
 import os
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, NamedTuple
 
 import torch
 from torch import nn
@@ -42,6 +42,15 @@ from segcore.options import ArchitectureOptions
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
+CARD_FILE = "README.md"
+#: config.json key naming the model class; SMP 0.6.0's ``from_pretrained`` reads it
+CLASS_KEY = "_model_class"
+#: config.json key naming the segcore architecture (SMP ignores keys that start with ``_``)
+ARCHITECTURE_KEY = "_architecture"
+#: constructor arguments every architecture has (the others are its options or encoder
+#: parameters)
+COMMON_ARGUMENTS = ("encoder_name", "encoder_depth", "in_channels", "classes", "activation",
+                    "aux_params")
 
 
 def _compiling() -> bool:
@@ -77,6 +86,11 @@ class SegmentationModel(nn.Module):
     # model, and compiles no property of the Python API.
     __constants__ = ["_padding_divisor"]
     __jit_unused_properties__ = ["config", "_padding_divisor"]
+    #: what the model supports (SMP 0.6.0's flags, same names): ``torch.jit.script``,
+    #: ``torch.export``, ``torch.compile``; docs/export.md has the tested matrix
+    _is_torch_scriptable: ClassVar[bool] = True
+    _is_torch_exportable: ClassVar[bool] = True
+    _is_torch_compilable: ClassVar[bool] = True
 
     def __init__(
         self,
@@ -302,17 +316,143 @@ class SegmentationModel(nn.Module):
                 module.train(trainable and self.training)
         self._is_encoder_frozen = not trainable
 
-    # -- saving --------------------------------------------------------------------------
-    def save_pretrained(self, directory: str | os.PathLike[str]) -> Path:
-        """Write ``config.json`` and ``model.safetensors`` to ``directory``."""
+    # -- loading and saving ----------------------------------------------------------------
+    def load_state_dict(self, state_dict: Mapping[str, Any], strict: bool = True,
+                        assign: bool = False) -> IncompatibleKeys:
+        """As ``nn.Module.load_state_dict``, with fine-tuning semantics for ``strict=False``.
+
+        ``strict=False`` keeps every tensor that fits and skips those of another shape (a head
+        with another class count), which keep their initialisation; a
+        ``SkippedWeightsWarning`` lists what was left out. ``strict=True`` raises
+        ``WeightsFileError`` naming the first mismatched key and both shapes.
+        """
+        from segcore.weights import load_fitting
+
+        report = load_fitting(self, state_dict, strict=strict, assign=assign)
+        return IncompatibleKeys(list(report.missing), list(report.unexpected))
+
+    def saved_config(self) -> dict[str, Any]:
+        """``config.json`` as ``save_pretrained`` writes it: segcore and SMP 0.6.0 read it.
+
+        ``config`` plus ``_model_class`` (SMP's key), ``_architecture`` and
+        ``encoder_weights: null`` (the folder carries the weights); encoder parameters are
+        top-level keys, as SMP's ``**kwargs``.
+        """
+        config = self.config
+        architecture = config.pop("architecture")
+        encoder_params = config.pop("encoder_params", None) or {}
+        return {CLASS_KEY: type(self).__name__, ARCHITECTURE_KEY: architecture, **config,
+                "encoder_weights": None, **encoder_params}
+
+    def save_pretrained(self, directory: str | os.PathLike[str], *, model_card: bool = False,
+                        metrics: Mapping[str, Any] | None = None,
+                        dataset: str | None = None, push_to_hub: bool = False,
+                        repo_id: str | None = None, token: str | None = None,
+                        private: bool | None = None) -> Path:
+        """Write ``config.json`` and ``model.safetensors`` to ``directory``.
+
+        The folder loads with ``segcore.from_pretrained`` and with SMP 0.6.0's
+        ``smp.from_pretrained``. ``model_card=True`` (implied by ``metrics`` or ``dataset``)
+        also writes ``README.md``, the card that ``push_to_hub`` uploads. ``push_to_hub=True``
+        then uploads the model to ``repo_id`` (``"owner/name"``, required with it)
+        as ``model.push_to_hub`` does, with ``token`` and ``private``.
+
+        Example::
+
+            model.save_pretrained("runs/best", metrics={"miou": 0.87}, dataset="my-fields")
+        """
+        if not push_to_hub and (repo_id is not None or token is not None
+                                or private is not None):
+            given = [name for name, value in (("repo_id", repo_id), ("token", token),
+                                              ("private", private)) if value is not None]
+            raise InvalidOptionError(
+                f"save_pretrained: {', '.join(given)} are for uploading to the Hub: pass "
+                f"push_to_hub=True as well, or drop them."
+            )
+        if push_to_hub and repo_id is None:
+            raise InvalidOptionError(
+                "save_pretrained(push_to_hub=True) needs repo_id='owner/name', the Hub "
+                "repository to upload to."
+            )
         from safetensors.torch import save_file
 
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
-        (directory / CONFIG_FILE).write_text(json.dumps(self.config, indent=2) + "\n")
+        config = self.saved_config()
+        (directory / CONFIG_FILE).write_text(json.dumps(config, indent=2) + "\n")
         state = {k: v.detach().contiguous() for k, v in self.state_dict().items()}
         save_file(state, str(directory / WEIGHTS_FILE), metadata={"format": "pt"})
+        if model_card or metrics is not None or dataset is not None:
+            from segcore.hub import model_card as card
+
+            (directory / CARD_FILE).write_text(
+                card(config, metrics=metrics, dataset=dataset,
+                     preprocessing=_preprocessing_or_none(self.config["encoder_name"])),
+                encoding="utf-8",
+            )
+        if push_to_hub:
+            self.push_to_hub(repo_id, metrics=metrics,
+                             dataset=dataset, token=token, private=private)
         return directory
+
+    @classmethod
+    def from_pretrained(cls, path_or_repo_id: str | os.PathLike[str],
+                        **kwargs: Any) -> SegmentationModel:
+        """``segcore.from_pretrained`` that checks the saved model is a ``cls`` (SMP's class
+        method: ``segcore.Unet.from_pretrained("runs/best")``)."""
+        model = from_pretrained(path_or_repo_id, **kwargs)
+        if not isinstance(model, cls):
+            raise InvalidOptionError(
+                f"{str(path_or_repo_id)!r} holds a {type(model).__name__}, not a "
+                f"{cls.__name__}: load it with segcore.from_pretrained() or "
+                f"{type(model).__name__}.from_pretrained()."
+            )
+        return model
+
+    def push_to_hub(self, repo_id: str, *, metrics: Mapping[str, Any] | None = None,
+                    dataset: str | None = None, revision: str | None = None,
+                    private: bool | None = None, token: str | None = None,
+                    commit_message: str = "Upload segcore model") -> str:
+        """Upload config, weights and a model card to the Hugging Face Hub (``segcore[hub]``).
+
+        Returns the commit URL. ``segcore.from_pretrained(repo_id)`` loads it back.
+
+        Example::
+
+            model.push_to_hub("me/field-boundaries", metrics={"miou": 0.87}, dataset="fields")
+        """
+        import tempfile
+
+        from segcore.hub import model_card, push_folder
+
+        with tempfile.TemporaryDirectory(prefix="segcore-push-") as folder:
+            self.save_pretrained(folder)
+            (Path(folder) / CARD_FILE).write_text(
+                model_card(self.saved_config(), metrics=metrics, dataset=dataset,
+                           preprocessing=_preprocessing_or_none(self.config["encoder_name"]),
+                           model_name=repo_id),
+                encoding="utf-8",
+            )
+            return push_folder(Path(folder), repo_id, revision=revision, token=token,
+                               private=private, commit_message=commit_message)
+
+
+class IncompatibleKeys(NamedTuple):
+    """What ``load_state_dict`` returns (the fields of ``torch.nn.Module``'s result)."""
+
+    missing_keys: list[str]
+    unexpected_keys: list[str]
+
+
+def _preprocessing_or_none(encoder_name: str) -> dict[str, Any] | None:
+    """The encoder's default preprocessing for the model card; ``None`` when it has none."""
+    from segcore.errors import SegcoreError
+    from segcore.preprocessing import get_preprocessing_params
+
+    try:
+        return dict(get_preprocessing_params(encoder_name))
+    except SegcoreError:
+        return None
 
 
 def _round_up(value: int, multiple: int) -> int:
@@ -331,31 +471,102 @@ def _check_positive_int(name: str, value: Any) -> None:
 def from_config(
     config: Mapping[str, Any], activation: Callable[..., nn.Module] | None = None
 ) -> SegmentationModel:
-    """Rebuild a model (random weights) from ``model.config``."""
+    """Rebuild a model (random weights) from ``model.config`` or a saved ``config.json``.
+
+    Reads segcore's configs (``model.config``, ``saved_config()``) and SMP 0.6.0's
+    (``_model_class`` names the class; other keys are encoder parameters).
+    """
     from segcore.factory import build
 
-    arguments = dict(config)
-    if "encoder_weights" in arguments:
+    if config.get("encoder_weights") is not None:
         raise InvalidOptionError(
             "a model config never carries 'encoder_weights' (from_config builds random "
             "weights; from_pretrained loads the saved ones): remove the key"
         )
+    arguments = normalize_config(config)
     architecture = arguments.pop("architecture")
     encoder = arguments.pop("encoder_name")
-    encoder_params = arguments.pop("encoder_params", None) or {}
-    if not isinstance(encoder_params, Mapping):
-        raise InvalidOptionError(
-            f"encoder_params must be a mapping of encoder options, got {encoder_params!r}"
-        )
+    encoder_params = arguments.pop("encoder_params")
     if activation is not None:
         arguments["activation"] = activation
     return build(architecture, encoder=encoder, encoder_weights=None, **arguments,
                  **encoder_params)
 
 
+def normalize_config(config: Mapping[str, Any]) -> dict[str, Any]:
+    """A model config in ``model.config``'s form, from any form segcore or SMP writes.
+
+    The architecture comes from ``architecture``, ``_architecture`` or SMP's ``_model_class``;
+    keys that are neither constructor arguments nor the architecture's options go to
+    ``encoder_params``; other ``_``-keys and ``encoder_weights`` are dropped.
+    """
+    if not isinstance(config, Mapping):
+        raise InvalidOptionError(
+            f"a model config is a mapping (model.config, or config.json read with json.load), "
+            f"got {type(config).__name__}"
+        )
+    architecture = config.get("architecture", config.get(ARCHITECTURE_KEY))
+    if architecture is None and CLASS_KEY in config:
+        architecture = _architecture_of_class(config[CLASS_KEY])
+    if not isinstance(architecture, str):
+        raise InvalidOptionError(
+            f"a model config names its architecture ('architecture': 'unet', or SMP's "
+            f"'_model_class': 'Unet'), got {architecture!r}"
+        )
+    if not isinstance(config.get("encoder_name"), str):
+        raise InvalidOptionError(
+            f"a model config names its encoder ('encoder_name': 'resnet34'), got "
+            f"{config.get('encoder_name')!r}"
+        )
+    from segcore.factory import get_architecture_class
+
+    model_class = get_architecture_class(architecture)
+    options = model_class.options_class.names() if issubclass(
+        model_class, SegmentationModel) else ()
+    encoder_params = config.get("encoder_params") or {}
+    if not isinstance(encoder_params, Mapping):
+        raise InvalidOptionError(
+            f"encoder_params must be a mapping of encoder options, got {encoder_params!r}"
+        )
+    result: dict[str, Any] = {"architecture": architecture}
+    extra = dict(encoder_params)
+    for key, value in config.items():
+        if key.startswith("_") or key in ("architecture", "encoder_params", "encoder_weights"):
+            continue
+        if key in COMMON_ARGUMENTS or key in options:
+            result[key] = value
+        else:
+            extra[key] = value
+    result["encoder_params"] = extra
+    return result
+
+
+def _architecture_of_class(class_name: Any) -> str:
+    """The architecture name of a model class name (``"Unet"`` -> ``"unet"``)."""
+    import segcore
+    from segcore.errors import UnknownNameError
+
+    if not isinstance(class_name, str) or not class_name.isidentifier():
+        raise InvalidOptionError(f"'{CLASS_KEY}' must name a model class, got {class_name!r}")
+    try:
+        model_class = getattr(segcore, class_name)
+    except AttributeError as error:  # the message names the package to install, if known
+        known = str(error) if "segcore-" in str(error) else (
+            f"no installed architecture has the class {class_name!r}; "
+            f"`segcore list architectures` shows those installed")
+        raise UnknownNameError(f"model class {class_name!r} ({CLASS_KEY}): {known}") from None
+    if not (isinstance(model_class, type) and issubclass(model_class, SegmentationModel)):
+        raise UnknownNameError(
+            f"{CLASS_KEY} {class_name!r} is not a segmentation model class; "
+            f"`segcore list architectures` shows those installed"
+        )
+    return model_class.architecture or model_class.__name__
+
+
 def _read_config(config_path: Path) -> dict[str, Any]:
-    """``config.json`` of a saved model, checked, or ``WeightsFileError`` naming the file."""
-    from segcore.errors import WeightsFileError
+    """``config.json`` of a saved model (segcore's or SMP's), in ``model.config``'s form, or
+    ``WeightsFileError`` naming the file."""
+    from segcore.errors import UnknownNameError, WeightsFileError
 
     try:
         config = json.loads(config_path.read_text(encoding="utf-8"))
@@ -370,50 +581,130 @@ def _read_config(config_path: Path) -> dict[str, Any]:
             f"with 'architecture', 'encoder_name' and the model's options (as written by "
             f"model.save_pretrained())."
         )
-    missing = [key for key in ("architecture", "encoder_name") if key not in config]
+    named = ("architecture" in config or ARCHITECTURE_KEY in config or CLASS_KEY in config)
+    missing = [key for key, there in (("architecture", named),
+                                      ("encoder_name", "encoder_name" in config)) if not there]
     if missing:
         raise WeightsFileError(
-            f"{str(config_path)!r} lacks the key(s) {', '.join(map(repr, missing))}; it must be "
-            f"the config.json written by model.save_pretrained()."
+            f"{str(config_path)!r} lacks the key(s) {', '.join(map(repr, missing))} (or SMP's "
+            f"'{CLASS_KEY}'); it must be the config.json written by model.save_pretrained() "
+            f"(segcore or SMP)."
         )
-    if "encoder_weights" in config:
-        raise WeightsFileError(
-            f"{str(config_path)!r} has an 'encoder_weights' key: a saved model carries its own "
-            f"weights (model.safetensors) and never downloads or reads others. Remove the key."
-        )
-    for key in ("architecture", "encoder_name"):
-        if not isinstance(config[key], str):
+    for key in ("architecture", ARCHITECTURE_KEY, CLASS_KEY, "encoder_name"):
+        if key in config and not isinstance(config[key], str):
             raise WeightsFileError(
                 f"{str(config_path)!r}: {key!r} must be a string, got {config[key]!r}"
             )
-    encoder_params = config.get("encoder_params") or {}
-    if not isinstance(encoder_params, dict):
+    weights = config.pop("encoder_weights", None)
+    if weights is not None and not isinstance(weights, str):
         raise WeightsFileError(
-            f"{str(config_path)!r}: 'encoder_params' must be an object, got "
-            f"{type(encoder_params).__name__}"
+            f"{str(config_path)!r}: 'encoder_weights' must be null or a tag, got {weights!r}"
         )
-    return config
+    # a tag there (SMP writes 'imagenet') says how the model started; the folder's own
+    # weights replace it, so nothing is downloaded or read
+    try:
+        return normalize_config(config)
+    except UnknownNameError:
+        raise
+    except InvalidOptionError as error:
+        raise WeightsFileError(f"{str(config_path)!r}: {error}") from None
 
 
-def from_pretrained(directory: str | os.PathLike[str]) -> SegmentationModel:
-    """Load a model saved with ``save_pretrained`` (``config.json`` + ``model.safetensors``).
+def from_pretrained(path_or_repo_id: str | os.PathLike[str], *, revision: str | None = None,
+                    token: str | None = None, classes: int | None = None, strict: bool = True,
+                    **overrides: Any) -> SegmentationModel:
+    """Load a model saved with ``save_pretrained`` (segcore's or SMP 0.6.0's), from a folder
+    or a Hugging Face Hub repository id (``"owner/name"``, needs ``segcore[hub]``).
 
-    Nothing in the folder can make code run: the config is validated (no weights, no file
-    paths or loader options for the encoder) and weights are read with safetensors.
+    The model comes back in eval mode (as SMP's and transformers'); call ``model.train()`` to
+    fine-tune. Nothing in the folder can make code run: the config is validated (no weights,
+    no file paths or loader options for the encoder) and weights are read with safetensors.
+
+    Args:
+        path_or_repo_id: a folder with ``config.json`` and ``model.safetensors``, or a Hub id.
+        revision: the Hub revision (branch, tag or commit); only for repository ids.
+        token: a Hugging Face token for a private repository (default: the logged-in one,
+            or ``HF_TOKEN``).
+        classes: build the model with this many classes (fine-tuning); with ``strict=False``
+            the heads that do not fit keep their initialisation.
+        strict: every saved tensor must fit; ``False`` keeps those that fit and warns
+            (``SkippedWeightsWarning``) with the list of skipped keys and shapes.
+        **overrides: other constructor arguments to change (``aux_params``, ``activation``).
+
+    Example::
+
+        model = segcore.from_pretrained("runs/best", classes=5, strict=False)
     """
     from segcore.errors import WeightsNotFoundError
-    from segcore.weights import load_into, load_state_dict
+    from segcore.weights import load_fitting, load_state_dict
+
+    directory = Path(path_or_repo_id)
+    if not (directory / CONFIG_FILE).is_file():
+        from segcore import hub
+
+        if (isinstance(path_or_repo_id, str) and not directory.exists()
+                and hub.is_repo_id(path_or_repo_id)):
+            directory = hub.download_folder(path_or_repo_id, revision=revision, token=token)
+        else:
+            raise WeightsNotFoundError(
+                f"{str(directory)!r} has no {CONFIG_FILE}; it must be a directory written by "
+                f"model.save_pretrained() (segcore or SMP), or a Hugging Face Hub repository "
+                f"id such as 'owner/name'."
+            )
+    elif revision is not None or token is not None:
+        given = "revision" if revision is not None else "token"
+        raise InvalidOptionError(
+            f"{given}= is for Hub repositories, but {str(path_or_repo_id)!r} is a local "
+            f"folder: drop {given}."
+        )
+    config = _read_config(directory / CONFIG_FILE)
+    if classes is not None:
+        overrides["classes"] = classes
+    for key in ("architecture", "encoder_name", "encoder_weights"):
+        if key in overrides:
+            raise InvalidOptionError(
+                f"from_pretrained cannot change {key!r}: the saved weights belong to "
+                f"{config['architecture']}/{config['encoder_name']}. To reuse its encoder in "
+                f"another architecture, pass the folder as encoder_weights to segcore.build."
+            )
+    activation = overrides.pop("activation") if callable(overrides.get("activation")) else None
+    config.update(overrides)
+    model = from_config(config, activation=activation)
+    load_fitting(model, load_state_dict(directory / WEIGHTS_FILE), strict=strict,
+                 what=f"weights in {directory}")
+    return model.eval()
+
+
+def encoder_state_from_folder(directory: str | os.PathLike[str],
+                              encoder_name: str) -> tuple[dict[str, torch.Tensor], int]:
+    """The encoder's tensors of a saved model (segcore's or SMP's folder) and the input
+    channels it was saved with, for ``encoder_weights=<folder>`` in another architecture.
+
+    Raises ``WeightsFileError`` when the folder's encoder is another one.
+    """
+    from segcore.errors import WeightsFileError
+    from segcore.factory import get_encoder_spec
+    from segcore.weights import load_state_dict
 
     directory = Path(directory)
-    config_path = directory / CONFIG_FILE
-    if not config_path.is_file():
-        raise WeightsNotFoundError(
-            f"{str(directory)!r} has no {CONFIG_FILE}; it must be a directory written by "
-            f"model.save_pretrained()."
+    config = _read_config(directory / CONFIG_FILE)
+    saved = config["encoder_name"]
+    if get_encoder_spec(saved).name != get_encoder_spec(encoder_name).name:
+        raise WeightsFileError(
+            f"{str(directory)!r} holds a model with encoder {saved!r}; its weights cannot "
+            f"initialise encoder {encoder_name!r}. Build with encoder={saved!r}, or pass a "
+            f"weights file for {encoder_name!r}."
         )
-    model = from_config(_read_config(config_path))
-    load_into(model, load_state_dict(directory / WEIGHTS_FILE), f"weights in {directory}")
-    return model
+    prefix = "encoder."
+    state = {key[len(prefix):]: value
+             for key, value in load_state_dict(directory / WEIGHTS_FILE).items()
+             if key.startswith(prefix)}
+    if not state:
+        raise WeightsFileError(
+            f"{str(directory / WEIGHTS_FILE)!r} has no 'encoder.*' tensors: it is not the "
+            f"weights of a whole segmentation model."
+        )
+    return state, int(config.get("in_channels", 3))
 
 
 # -- input checks (eager mode only; shapes and dtypes, never tensor values) -------------------

@@ -28,13 +28,28 @@ options, the kit has helpers that do the common part: ``check_save_load``,
 ``check_decoder_norm_errors``, ``check_decoder_channels_errors``,
 ``check_option_changes_output``, ``check_head_upsampling``, ``check_decoder_channel_dropout``
 (options), and ``randomise_weights``, ``reference_conv_norm_relu`` (reference math).
+
+An encoder plugin's weights tests have ``random_state_dict``, ``assert_same_state``,
+``check_first_conv_adaptation``, ``check_weights_download``, ``check_wrong_digest_refused``
+and a loopback web server, ``serve_bytes`` / ``serve_files``::
+
+    def test_tag_is_downloaded_verified_and_cached(tmp_path):
+        state = testing.random_state_dict(segcore.get_encoder("my_encoder"))
+        save_file(state, str(tmp_path / "weights.safetensors"))
+        testing.check_weights_download("my_encoder", "imagenet", tmp_path / "weights.safetensors",
+                                       state, tmp_path / "cache", first_conv_keys="conv1.weight")
 """
 
 from __future__ import annotations
 
 import contextlib
+import hashlib
+import http.server
 import itertools
+import os
+import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -605,8 +620,11 @@ def check_save_load(model: nn.Module, x: torch.Tensor, directory: Any) -> Any:
         expected = model(x)
     model.save_pretrained(directory)
     config = json.loads((Path(directory) / "config.json").read_text())
-    assert config == model.config, (
-        f"config.json {config} differs from model.config {model.config}"
+    assert config == model.saved_config(), (
+        f"config.json {config} differs from model.saved_config() {model.saved_config()}"
+    )
+    assert config["_model_class"] == type(model).__name__, (
+        "config.json must name the model class in '_model_class' (SMP's from_pretrained reads it)"
     )
     loaded = from_pretrained(directory).eval()
     assert type(loaded) is type(model), (
@@ -1029,6 +1047,449 @@ def _options_for_depth(options: Mapping[str, Any], depth: int) -> dict[str, Any]
     if isinstance(channels, list | tuple) and len(channels) == 5:
         result["decoder_channels"] = tuple(channels[:depth])
     return result
+
+
+# -- helpers for an encoder plugin's weights tests ---------------------------------------------
+def random_state_dict(
+    source: nn.Module | Mapping[str, torch.Tensor],
+    *,
+    seed: int = 0,
+    positive: Sequence[str] = ("running_var",),
+) -> dict[str, torch.Tensor]:
+    """A state dict with the keys, shapes and dtypes of ``source`` (a module or a state dict)
+    and new values everywhere, so that a test can tell loaded weights from initial ones.
+
+    Floating-point tensors are uniform in [-0.5, 0.5), or in [0.5, 1.5) when the key contains
+    one of ``positive`` (variances must stay positive); integer tensors (counters such as
+    ``num_batches_tracked``) are the source's plus 7; boolean ones are negated. The values
+    come from a generator seeded with ``seed`` (the global one is left alone).
+
+    Example: ``state = testing.random_state_dict(segcore.get_encoder("resnet18"))``.
+    """
+    state = source.state_dict() if isinstance(source, nn.Module) else source
+    generator = torch.Generator().manual_seed(seed)
+    result: dict[str, torch.Tensor] = {}
+    for key, value in state.items():
+        if value.is_floating_point():
+            noise = torch.rand(value.shape, generator=generator, dtype=value.dtype) + 0.5
+            result[key] = noise if any(part in key for part in positive) else noise - 1.0
+        elif value.dtype == torch.bool:
+            result[key] = ~value
+        else:
+            result[key] = value.clone() + 7
+    return result
+
+
+def assert_same_state(actual: nn.Module | Mapping[str, torch.Tensor],
+                      expected: Mapping[str, torch.Tensor], *, what: str = "state dict") -> None:
+    """``actual`` (a module's state dict, or a state dict) has exactly the keys of ``expected``
+    and, for each, a tensor of the same shape, dtype and values (no tolerance).
+
+    Example: ``testing.assert_same_state(segcore.get_encoder(name, weights=path), state)``.
+    """
+    state = actual.state_dict() if isinstance(actual, nn.Module) else actual
+    missing = sorted(set(expected) - set(state))
+    unexpected = sorted(set(state) - set(expected))
+    assert not missing and not unexpected, (
+        f"{what}: the keys differ; missing {len(missing)} {missing[:5]}, unexpected "
+        f"{len(unexpected)} {unexpected[:5]}"
+    )
+    for key, value in expected.items():
+        found = state[key]
+        assert found.shape == value.shape and found.dtype == value.dtype, (
+            f"{what}: {key!r} is {found.dtype} {tuple(found.shape)}, expected {value.dtype} "
+            f"{tuple(value.shape)}"
+        )
+        if not torch.equal(found, value):
+            difference = (found.double() - value.double()).abs().max().item()
+            raise AssertionError(
+                f"{what}: {key!r} differs from the expected tensor (largest difference "
+                f"{difference:g})"
+            )
+
+
+@attrs.define
+class LoopbackServer:
+    """A web server on 127.0.0.1 started by ``serve_files`` or ``serve_bytes``.
+
+    Attributes:
+        base_url: ``http://127.0.0.1:<port>``.
+        url: the address of the first file served (of the payload of ``serve_bytes``).
+        files: path -> bytes; answered to GET (and HEAD without the body), any other path with
+            404. The test may change it while the server runs.
+        headers: sent with every file (e.g. ``ETag``); may be changed too.
+        calls: the requests received, ``(method, path)`` in order.
+    """
+
+    base_url: str
+    url: str
+    files: dict[str, bytes]
+    headers: dict[str, str]
+    calls: list[tuple[str, str]] = attrs.field(factory=list)
+
+    @property
+    def requests(self) -> list[str]:
+        """The paths requested, in order (every method)."""
+        return [path for _, path in self.calls]
+
+    def url_of(self, path: str) -> str:
+        """The address of ``path`` (which starts with ``/``) on this server."""
+        return self.base_url + path
+
+
+class _LoopbackHTTPServer(http.server.ThreadingHTTPServer):
+    daemon_threads = True
+    loopback: LoopbackServer
+
+
+class _LoopbackHandler(http.server.BaseHTTPRequestHandler):
+    server: _LoopbackHTTPServer
+
+    def _answer(self, body: bool) -> None:
+        loopback = self.server.loopback
+        loopback.calls.append((self.command, self.path))
+        data = loopback.files.get(self.path)
+        if data is None:
+            self.send_response(404)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        self.send_response(200)
+        for name, value in loopback.headers.items():
+            self.send_header(name, value)
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        if body:
+            self.wfile.write(data)
+
+    def do_GET(self) -> None:
+        self._answer(body=True)
+
+    def do_HEAD(self) -> None:
+        self._answer(body=False)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass  # a test's output is no place for an access log
+
+
+@contextlib.contextmanager
+def _environment(**values: str | None) -> Iterator[None]:
+    """Set (a string) or remove (``None``) environment variables within the block; restore
+    what was there before afterwards."""
+    saved = {name: os.environ.get(name) for name in values}
+
+    def apply(settings: Mapping[str, str | None]) -> None:
+        for name, value in settings.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+    try:
+        apply(values)
+        yield
+    finally:
+        apply(saved)
+
+
+@contextlib.contextmanager
+def serve_files(files: Mapping[str, bytes], *,
+                headers: Mapping[str, str] | None = None) -> Iterator[LoopbackServer]:
+    """Serve ``files`` (path -> bytes) over HTTP on 127.0.0.1 (a free port) within the block.
+
+    The server runs in a daemon thread and is shut down, closed and joined at the end of the
+    block. ``no_proxy``/``NO_PROXY`` name 127.0.0.1 and localhost meanwhile (a proxy from the
+    environment would not reach the loopback address) and are restored afterwards.
+
+    Example::
+
+        with testing.serve_files({"/a.bin": b"a", "/b.bin": b"b"}) as server:
+            urllib.request.urlopen(server.url_of("/b.bin")).read()  # b"b"
+            assert server.requests == ["/b.bin"]
+    """
+    for path in files:
+        assert path.startswith("/"), f"serve_files: the path {path!r} must start with '/'"
+    httpd = _LoopbackHTTPServer(("127.0.0.1", 0), _LoopbackHandler)
+    base_url = f"http://127.0.0.1:{httpd.server_address[1]}"
+    first = next(iter(files), "/")
+    server = LoopbackServer(base_url=base_url, url=base_url + first, files=dict(files),
+                            headers=dict(headers or {}))
+    httpd.loopback = server
+    thread = threading.Thread(target=httpd.serve_forever, kwargs={"poll_interval": 0.05},
+                              name=f"segcore-testing-server-{base_url}", daemon=True)
+    thread.start()
+    try:
+        with _environment(no_proxy="127.0.0.1,localhost", NO_PROXY="127.0.0.1,localhost"):
+            yield server
+    finally:
+        httpd.shutdown()
+        httpd.server_close()
+        thread.join()
+
+
+def serve_bytes(payload: bytes, *, path: str = "/model.safetensors",
+                headers: Mapping[str, str] | None = None
+                ) -> contextlib.AbstractContextManager[LoopbackServer]:
+    """Serve ``payload`` at ``path`` on 127.0.0.1 within the block (see ``serve_files``);
+    ``server.url`` is its address and ``server.requests`` the paths requested.
+
+    Example::
+
+        with testing.serve_bytes(path.read_bytes()) as server:
+            source = attrs.evolve(source, url=server.url, sha256=sha256_of(path))
+            ...
+        assert server.requests == ["/model.safetensors"]  # downloaded once
+    """
+    return serve_files({path: payload}, headers=headers)
+
+
+def _first_conv_keys(keys: str | Sequence[str]) -> tuple[str, ...]:
+    return (keys,) if isinstance(keys, str) else tuple(keys)
+
+
+def _adapted_kernel(key: str, kernel: torch.Tensor, in_channels: int) -> tuple[torch.Tensor, str]:
+    """The RGB kernel ``key`` of a first convolution adapted to ``in_channels``, and the rule
+    in words."""
+    assert kernel.dim() == 4 and kernel.shape[1] == 3, (
+        f"{key!r} has shape {tuple(kernel.shape)}, not that of a convolution of an RGB input: "
+        f"is it the first convolution?"
+    )
+    if in_channels == 3:
+        return kernel, "unchanged"
+    if in_channels == 1:
+        return kernel.sum(1, keepdim=True), "the sum of the RGB kernels"
+    cycle = [channel % 3 for channel in range(in_channels)]
+    return kernel[:, cycle] * (3 / in_channels), (
+        f"the RGB kernels cycled {cycle} and scaled by 3/{in_channels}"
+    )
+
+
+def _adapted_state(state: Mapping[str, torch.Tensor], keys: Sequence[str],
+                   in_channels: int) -> dict[str, torch.Tensor]:
+    """``state`` with its first-convolution kernels adapted to ``in_channels``."""
+    missing = [key for key in keys if key not in state]
+    assert not missing, f"the first-convolution keys {missing} are not in the expected state"
+    assert keys or in_channels == 3, (
+        f"in_channels={in_channels}: name the first convolution's kernel (first_conv_keys) so "
+        f"that the expected state can be adapted"
+    )
+    return {**state, **{key: _adapted_kernel(key, state[key], in_channels)[0] for key in keys}}
+
+
+def check_first_conv_adaptation(
+    encoder_name: str,
+    weights: Any,
+    state: Mapping[str, torch.Tensor],
+    first_conv_keys: str | Sequence[str],
+    in_channels: int,
+    *,
+    out_channels: Sequence[int] | None = None,
+    conv_reference: Mapping[str, Any] | None = None,
+    size: int = 32,
+    **encoder_kwargs: Any,
+) -> nn.Module:
+    """An encoder built with ``in_channels`` and ``weights`` (a file, or a tag) derives its
+    first convolution from the RGB kernel of ``state`` (the expected state at 3 channels).
+
+    Checks: each kernel of ``first_conv_keys`` is the sum of the RGB kernels for one channel
+    and the kernels cycled (R, G, B, R, ...) and scaled by ``3 / in_channels`` for more; every
+    other tensor is ``state``'s (exactly); ``out_channels[0]`` is ``in_channels``, and with
+    ``out_channels`` (at 3 channels, depth 5) the rest is that; with ``conv_reference``
+    (keyword arguments of ``F.conv2d``: ``{"stride": 2, "padding": 3}``) the adapted
+    convolution computes ``F.conv2d`` with the expected kernel (and the state's bias); and a
+    forward pass on ``size`` x ``size`` inputs follows the encoder contract. Returns the encoder.
+
+    Example::
+
+        testing.check_first_conv_adaptation("resnet18", path, state, "conv1.weight", 4,
+                                            conv_reference={"stride": 2, "padding": 3})
+    """
+    import torch.nn.functional as F
+
+    from segcore.factory import get_encoder
+
+    keys = _first_conv_keys(first_conv_keys)
+    assert keys, "check_first_conv_adaptation needs the key of the first convolution's kernel"
+    what = f"{encoder_name} with in_channels={in_channels}"
+    encoder = get_encoder(encoder_name, in_channels=in_channels, weights=weights,
+                          **encoder_kwargs)
+    actual = encoder.state_dict()
+    expected_state = _adapted_state(state, keys, in_channels)
+    for key in keys:
+        expected, found = expected_state[key], actual.get(key)
+        assert found is not None and found.shape == expected.shape, (
+            f"{what}: {key!r} should have shape {tuple(expected.shape)}, got "
+            f"{None if found is None else tuple(found.shape)}"
+        )
+        assert torch.equal(found, expected), (
+            f"{what}: {key!r} should be {_adapted_kernel(key, state[key], in_channels)[1]} "
+            f"(largest difference {(found - expected).abs().max().item():g})"
+        )
+    assert_same_state(actual, expected_state, what=what)
+    channels = tuple(encoder.out_channels)
+    assert channels[0] == in_channels, f"{what}: out_channels {channels} should start with it"
+    if out_channels is not None:
+        wanted = (in_channels, *tuple(out_channels)[1: len(channels)])
+        assert channels == wanted, f"{what}: out_channels {channels}, expected {wanted}"
+    generator = torch.Generator().manual_seed(0)
+    if conv_reference is not None:
+        module_name = keys[0].rsplit(".", 1)[0]
+        conv = encoder.get_submodule(module_name)
+        x = torch.randn(1, in_channels, size, size, generator=generator)
+        with torch.no_grad():
+            reference = F.conv2d(x, expected_state[keys[0]], state.get(module_name + ".bias"),
+                                 **conv_reference)
+            torch.testing.assert_close(
+                conv(x), reference, atol=1e-5, rtol=1e-5,
+                msg=lambda message: f"{what}: {module_name} differs from F.conv2d with the "
+                f"expected kernel and {dict(conv_reference)}: {message}")
+    with torch.no_grad():
+        check_encoder_features(encoder.eval(),
+                               torch.randn(2, in_channels, size, size, generator=generator),
+                               encoder.depth, encoder_kwargs.get("output_stride", 32))
+    return encoder
+
+
+def _base_spec(encoder_name: str, spec: EncoderSpec | None) -> EncoderSpec:
+    """``spec``, or the installed spec of ``encoder_name``."""
+    from segcore.factory import get_encoder_spec
+
+    if spec is None:
+        return get_encoder_spec(encoder_name)
+    assert spec.name == encoder_name, (
+        f"the spec given is {spec.name!r}'s, not {encoder_name!r}'s"
+    )
+    return spec
+
+
+def _test_spec(spec: EncoderSpec, tag: str, name: str, url: str, sha256: str) -> EncoderSpec:
+    """``spec`` under ``name`` with the one tag ``tag``, its source at ``url``/``sha256``."""
+    assert tag in spec.weights, (
+        f"encoder {spec.name!r} has no weights {tag!r} (it has {sorted(spec.weights)})"
+    )
+    source = attrs.evolve(spec.weights[tag], url=url, sha256=sha256)
+    aliases = {alias: target for alias, target in spec.weight_aliases.items() if target == tag}
+    return attrs.evolve(spec, name=name, weights={tag: source}, weight_aliases=aliases)
+
+
+def check_weights_download(
+    encoder_name: str,
+    tag: str,
+    weights_file: str | os.PathLike[str],
+    expected_state: Mapping[str, torch.Tensor],
+    cache_dir: str | os.PathLike[str],
+    *,
+    first_conv_keys: str | Sequence[str] = (),
+    in_channels: tuple[int, int] = (3, 1),
+    requested: tuple[Any, Any] | None = None,
+    preprocessing: Mapping[str, Any] | None = None,
+    spec: EncoderSpec | None = None,
+    installed_as: str | None = None,
+    url_path: str = "/model.safetensors",
+    cache_filename: str | None = None,
+) -> None:
+    """The chain tag -> source -> download -> cache -> module, against a loopback server.
+
+    ``weights_file`` is served on 127.0.0.1; the encoder's spec (``spec``, default the
+    installed ``encoder_name``'s) is installed as ``installed_as`` (default
+    ``<name>-download-test``) with the one tag ``tag`` pointing at it (its sha256 the file's),
+    ``SEGCORE_CACHE`` is ``cache_dir`` and ``SEGCORE_OFFLINE`` unset for the duration. Checks:
+    the first build (``weights=requested[0]``, default the tag; ``in_channels[0]`` channels)
+    downloads the file once and loads ``expected_state`` exactly (the first convolution,
+    ``first_conv_keys``, adapted when the channels are not 3); the file is then in the cache
+    as ``cache_dir/<installed_as>/<cache_filename>`` (default ``<name>.<tag>.safetensors``)
+    with the file's digest; the second build (``requested[1]``, ``in_channels[1]``) loads it
+    from the cache without a request; and ``get_preprocessing_params`` gives the values of
+    ``preprocessing`` (each key given).
+
+    Example::
+
+        testing.check_weights_download("resnet18", "sswl", path, state, tmp_path / "cache",
+                                       first_conv_keys="conv1.weight", requested=("swsl", True))
+    """
+    from segcore.factory import get_encoder
+    from segcore.preprocessing import get_preprocessing_params
+
+    base = _base_spec(encoder_name, spec)
+    name = installed_as or f"{base.name}-download-test"
+    keys = _first_conv_keys(first_conv_keys)
+    payload = Path(weights_file).read_bytes()
+    digest = hashlib.sha256(payload).hexdigest()
+    cached = Path(cache_dir) / name / (cache_filename or f"{base.name}.{tag}.safetensors")
+    assert not cached.exists(), f"{cached} exists before the download: use an empty cache_dir"
+    builds = zip(requested or (tag, tag), in_channels, ("downloading", "from the cache"))
+    with _environment(SEGCORE_CACHE=str(cache_dir), SEGCORE_OFFLINE=None), \
+            serve_bytes(payload, path=url_path) as server:
+        with specs_installed(encoders=[_test_spec(base, tag, name, server.url, digest)]):
+            for weights, channels, how in builds:
+                what = f"{name} built with weights={weights!r}, in_channels={channels} ({how})"
+                encoder = get_encoder(name, weights=weights, in_channels=channels)
+                assert server.requests == [url_path], (
+                    f"{what}: expected one request of {url_path}, the server had "
+                    f"{server.requests}"
+                )
+                assert_same_state(encoder, _adapted_state(expected_state, keys, channels),
+                                  what=what)
+                assert cached.is_file(), f"{what}: the file is not in the cache at {cached}"
+                assert hashlib.sha256(cached.read_bytes()).hexdigest() == digest, (
+                    f"{what}: the cached file {cached} differs from the served one"
+                )
+            if preprocessing is not None:
+                params = get_preprocessing_params(name, pretrained=tag)
+                differing = {key: params.get(key) for key, value in preprocessing.items()
+                             if params.get(key) != value}
+                assert not differing, (
+                    f"{name}: get_preprocessing_params(pretrained={tag!r}) gives {differing}, "
+                    f"expected {({key: preprocessing[key] for key in differing})}"
+                )
+
+
+def check_wrong_digest_refused(
+    encoder_name: str,
+    tag: str,
+    weights_file: str | os.PathLike[str],
+    cache_dir: str | os.PathLike[str],
+    *,
+    spec: EncoderSpec | None = None,
+    installed_as: str | None = None,
+    url_path: str = "/model.safetensors",
+) -> None:
+    """A download whose bytes do not match the source's sha256 is refused.
+
+    ``weights_file`` is served on 127.0.0.1 and ``encoder_name``'s spec (or ``spec``) is
+    installed as ``installed_as`` (default ``<name>-bad-digest``) with the tag ``tag`` pointing
+    at it and another digest; ``SEGCORE_CACHE`` is ``cache_dir``, ``SEGCORE_OFFLINE`` unset.
+    Checks that building it raises ``ChecksumError`` after requesting the file once, and that
+    nothing is left in the encoder's cache folder.
+
+    Example: ``testing.check_wrong_digest_refused("resnet18", "imagenet", path, tmp_path)``.
+    """
+    from segcore.errors import ChecksumError
+    from segcore.factory import get_encoder
+
+    base = _base_spec(encoder_name, spec)
+    name = installed_as or f"{base.name}-bad-digest"
+    payload = Path(weights_file).read_bytes()
+    wrong = "0" * 64 if hashlib.sha256(payload).hexdigest() != "0" * 64 else "1" * 64
+    folder = Path(cache_dir) / name
+    with _environment(SEGCORE_CACHE=str(cache_dir), SEGCORE_OFFLINE=None), \
+            serve_bytes(payload, path=url_path) as server:
+        with specs_installed(encoders=[_test_spec(base, tag, name, server.url, wrong)]):
+            try:
+                get_encoder(name, weights=tag)
+            except ChecksumError:
+                pass
+            else:
+                raise AssertionError(
+                    f"{name}: weights {tag!r} whose file does not match the sha256 {wrong} "
+                    f"were accepted (expected ChecksumError)"
+                )
+    assert server.requests == [url_path], (
+        f"{name}: expected one request of {url_path} before the refusal, the server had "
+        f"{server.requests}"
+    )
+    left = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
+    assert not left, f"{name}: the refused download left {left} in {folder}"
 
 
 # -- pytest plugin ---------------------------------------------------------------------------

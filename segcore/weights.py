@@ -33,15 +33,17 @@ import time
 import urllib.error
 import urllib.request
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, BinaryIO
 
+import attrs
 import torch
 
 from segcore.environment import env_flag, env_seconds
 from segcore.errors import (
     ChecksumError,
+    SkippedWeightsWarning,
     UnknownWeightsError,
     WeightsError,
     WeightsFileError,
@@ -702,26 +704,106 @@ def _unwrap(state: Any, path: Path) -> dict[str, torch.Tensor]:
     return dict(state)
 
 
-def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
-    """``module.load_state_dict(state, strict=True)`` with an error that explains a mismatch."""
+@attrs.frozen
+class LoadReport:
+    """What ``load_fitting`` did: tensors loaded, and those it left out with the reason."""
+
+    loaded: tuple[str, ...]
+    #: ``(key, shape in the file, shape in the model)`` of tensors that did not fit
+    skipped: tuple[tuple[str, tuple[int, ...], tuple[int, ...]], ...]
+    #: keys of the model that the file lacks (they keep their initialisation)
+    missing: tuple[str, ...]
+    #: keys of the file that the model lacks (ignored)
+    unexpected: tuple[str, ...]
+
+
+STRICT_REMEDY = ("To fine-tune, load with strict=False: tensors that fit are kept, the others "
+                 "keep their initialisation and a warning lists them.")
+
+
+def load_fitting(module: torch.nn.Module, state: Mapping[str, torch.Tensor], *, strict: bool,
+                 what: str = "the state dict", assign: bool = False,
+                 remedy: str = STRICT_REMEDY) -> LoadReport:
+    """Load ``state`` into ``module``; with ``strict=False`` keep every tensor that fits.
+
+    ``strict=True``: every key must be there with the model's shape, else ``WeightsFileError``
+    naming the first mismatch (key and both shapes) and the ``strict=False`` remedy.
+    ``strict=False`` (fine-tuning with another class count, another head): tensors whose shape
+    differs are skipped and keep their initialisation, missing keys too, unexpected keys are
+    ignored; one ``SkippedWeightsWarning`` lists them. ``remedy`` ends the strict error.
+
+    Example::
+
+        model = segcore.build("unet", encoder="resnet34", classes=5)
+        report = load_fitting(model, load_state_dict("three_classes.safetensors"), strict=False)
+        report.skipped   # (('segmentation_head.0.weight', (3, 16, 3, 3), (5, 16, 3, 3)), ...)
+    """
+    if not isinstance(state, Mapping):
+        raise WeightsFileError(
+            f"{what} must be a mapping of names to tensors (a state dict), got "
+            f"{type(state).__name__}"
+        )
     expected = module.state_dict()
-    missing = [k for k in expected if k not in state]
-    unexpected = [k for k in state if k not in expected]
-    wrong_shape = [
-        f"{k}: file {tuple(state[k].shape)} vs model {tuple(expected[k].shape)}"
+    missing = tuple(k for k in expected if k not in state)
+    unexpected = tuple(k for k in state if k not in expected)
+    not_tensors = [k for k in state if k in expected and not isinstance(state[k], torch.Tensor)]
+    if not_tensors:
+        raise WeightsFileError(
+            f"{what}: {not_tensors[0]!r} is a {type(state[not_tensors[0]]).__name__}, not a "
+            f"tensor; a state dict maps names to tensors."
+        )
+    skipped = tuple(
+        (k, tuple(state[k].shape), tuple(expected[k].shape))
         for k in expected
         if k in state and state[k].shape != expected[k].shape
-    ]
-    if missing or unexpected or wrong_shape:
-        parts = []
-        if missing:
-            parts.append(f"{len(missing)} missing keys (e.g. {missing[:3]})")
-        if unexpected:
-            parts.append(f"{len(unexpected)} unexpected keys (e.g. {unexpected[:3]})")
-        if wrong_shape:
-            parts.append(f"{len(wrong_shape)} shape mismatches (e.g. {wrong_shape[:2]})")
-        raise WeightsFileError(
-            f"{what} do not fit this model: {'; '.join(parts)}. The file was probably saved "
-            f"from a different architecture or encoder."
+    )
+    if (missing or unexpected) and not skipped:
+        # Keys can differ only in name: modules may rename older keys in a load_state_dict
+        # pre-hook (e.g. a decoder that was once an nn.Sequential); torch applies those hooks.
+        try:
+            torch.nn.Module.load_state_dict(module, state, strict=True, assign=assign)
+        except RuntimeError:
+            pass
+        else:
+            return LoadReport(loaded=tuple(sorted(state)), skipped=(), missing=(),
+                              unexpected=())
+    if strict and (missing or unexpected or skipped):
+        raise WeightsFileError(_mismatch_message(what, missing, unexpected, skipped, remedy))
+    names = {key for key, _, _ in skipped}
+    fitting = {k: v for k, v in state.items() if k in expected and k not in names}
+    torch.nn.Module.load_state_dict(module, fitting, strict=strict, assign=assign)
+    if skipped or missing or unexpected:
+        lines = [f"  {k}: file {list(a)} -> model {list(b)}" for k, a, b in skipped]
+        lines += [f"  {k}: not in the file (keeps its initialisation)" for k in missing]
+        lines += [f"  {k}: not in the model (ignored)" for k in unexpected]
+        warnings.warn(
+            f"loading {what} with strict=False left {len(lines)} tensor(s) out; train the model "
+            f"before using it (the re-initialised parts are random):\n" + "\n".join(lines),
+            SkippedWeightsWarning,
+            stacklevel=3,
         )
-    module.load_state_dict(state, strict=True)
+    return LoadReport(loaded=tuple(sorted(fitting)), skipped=skipped, missing=missing,
+                      unexpected=unexpected)
+
+
+def _mismatch_message(what: str, missing: Sequence[str], unexpected: Sequence[str],
+                      skipped: Sequence[tuple[str, tuple[int, ...], tuple[int, ...]]],
+                      remedy: str) -> str:
+    parts = []
+    if skipped:
+        key, in_file, in_model = skipped[0]
+        parts.append(f"{len(skipped)} shape mismatches, the first {key!r}: file "
+                     f"{list(in_file)} vs model {list(in_model)}")
+    if missing:
+        parts.append(f"{len(missing)} missing key(s) (e.g. {list(missing[:3])})")
+    if unexpected:
+        parts.append(f"{len(unexpected)} unexpected key(s) (e.g. {list(unexpected[:3])})")
+    hint = ("The file was probably saved from a different architecture or encoder."
+            if missing or unexpected else
+            "The model was built with other sizes (classes, in_channels, decoder channels).")
+    return f"{what} do not fit this model: {'; '.join(parts)}. {hint} {remedy}".rstrip()
+
+
+def load_into(module: torch.nn.Module, state: dict[str, torch.Tensor], what: str) -> None:
+    """``module.load_state_dict(state, strict=True)`` with an error that explains a mismatch."""
+    load_fitting(module, state, strict=True, what=what, remedy="")

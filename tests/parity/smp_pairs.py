@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from typing import Any
 
 import pytest
 import torch
@@ -28,6 +29,28 @@ from segcore.specs import EncoderSpec
 TOLERANCE = 1e-4
 SIZES = ((64, 64), (96, 64))  # both divisible by 32, as SMP needs
 AUX = {"classes": 4, "pooling": "max", "dropout": 0.3}  # the aux_params most option sets use
+
+#: DPT takes timm ViTs only: a narrow ViT-Tiny that accepts any multiple of its patch size
+VIT_OPTIONS = {"img_size": 64, "embed_dim": 48, "num_heads": 3, "dynamic_img_size": True,
+               "decoder_intermediate_channels": (16, 32, 64, 64),
+               "decoder_fusion_channels": 32}
+
+#: architecture -> (package, class name, encoder, options); the encoder is resnet34 (the
+#: issue's) except for DPT.
+MODELS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
+    "unet": ("segcore_unet", "Unet", "resnet34", {}),
+    "unetplusplus": ("segcore_unetplusplus", "UnetPlusPlus", "resnet34", {}),
+    "manet": ("segcore_manet", "MAnet", "resnet34", {}),
+    "linknet": ("segcore_linknet", "Linknet", "resnet34", {}),
+    "fpn": ("segcore_fpn", "FPN", "resnet34", {}),
+    "pspnet": ("segcore_pspnet", "PSPNet", "resnet34", {}),
+    "pan": ("segcore_pan", "PAN", "resnet34", {}),
+    "deeplabv3": ("segcore_deeplab", "DeepLabV3", "resnet34", {}),
+    "deeplabv3plus": ("segcore_deeplab", "DeepLabV3Plus", "resnet34", {}),
+    "upernet": ("segcore_upernet", "UPerNet", "resnet34", {}),
+    "segformer": ("segcore_segformer", "Segformer", "resnet34", {}),
+    "dpt": ("segcore_dpt", "DPT", "tu-vit_tiny_patch16_224", VIT_OPTIONS),
+}
 
 
 # -- comparisons ------------------------------------------------------------------------------

@@ -5,14 +5,13 @@ For random heights and widths in [32, 300] each architecture gives a mask of the
 it can pad to a working one, an ``InputShapeError`` naming that size. Where the size is a
 multiple of 32, which SMP 0.6.0 accepts, the output is SMP's (its state dict loaded strictly).
 
-One module for all architectures: a newly installed architecture must be added to ``MODELS``
-(a test fails otherwise).
+One module for all architectures: a newly installed architecture must be added to
+``smp_pairs.MODELS`` (a test fails otherwise).
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import Any
 
 import pytest
 import torch
@@ -21,6 +20,7 @@ smp = pytest.importorskip("segmentation_models_pytorch")
 
 from hypothesis import HealthCheck, given, settings  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
+from smp_pairs import MODELS  # noqa: E402
 
 import segcore  # noqa: E402
 from segcore.errors import InputShapeError  # noqa: E402
@@ -28,28 +28,6 @@ from segcore.errors import InputShapeError  # noqa: E402
 TOLERANCE = 1e-4
 SIDES = (32, 300)
 CLASSES = 2
-#: DPT takes timm ViTs only: a narrow ViT-Tiny that accepts any multiple of its patch size
-VIT_OPTIONS = {"img_size": 64, "embed_dim": 48, "num_heads": 3, "dynamic_img_size": True,
-               "decoder_intermediate_channels": (16, 32, 64, 64),
-               "decoder_fusion_channels": 32}
-
-#: architecture -> (package, class name, encoder, options); the encoder is resnet34 (the
-#: issue's) except for DPT.
-MODELS: dict[str, tuple[str, str, str, dict[str, Any]]] = {
-    "unet": ("segcore_unet", "Unet", "resnet34", {}),
-    "unetplusplus": ("segcore_unetplusplus", "UnetPlusPlus", "resnet34", {}),
-    "manet": ("segcore_manet", "MAnet", "resnet34", {}),
-    "linknet": ("segcore_linknet", "Linknet", "resnet34", {}),
-    "fpn": ("segcore_fpn", "FPN", "resnet34", {}),
-    "pspnet": ("segcore_pspnet", "PSPNet", "resnet34", {}),
-    "pan": ("segcore_pan", "PAN", "resnet34", {}),
-    "deeplabv3": ("segcore_deeplab", "DeepLabV3", "resnet34", {}),
-    "deeplabv3plus": ("segcore_deeplab", "DeepLabV3Plus", "resnet34", {}),
-    "upernet": ("segcore_upernet", "UPerNet", "resnet34", {}),
-    "segformer": ("segcore_segformer", "Segformer", "resnet34", {}),
-    "dpt": ("segcore_dpt", "DPT", "tu-vit_tiny_patch16_224", VIT_OPTIONS),
-}
-
 _PAIRS: dict[str, tuple[torch.nn.Module, torch.nn.Module]] = {}
 
 
@@ -86,7 +64,7 @@ def _smallest_side(model: torch.nn.Module) -> int:
 
 def test_every_installed_architecture_is_covered() -> None:
     assert set(segcore.list_architectures()) <= set(MODELS), (
-        "add the new architecture to MODELS in tests/parity/test_any_size.py")
+        "add the new architecture to MODELS in tests/parity/smp_pairs.py")
 
 
 sides = st.integers(*SIDES)

@@ -80,6 +80,11 @@ class TimmViTEncoder(nn.Module):
             ``dynamic_img_size``), or ``None`` when other sizes work.
     """
 
+    # SMP 0.6.0's flags: the ViT feature extraction does not script
+    _is_torch_scriptable = False
+    _is_torch_exportable = True
+    _is_torch_compilable = True
+
     def __init__(
         self,
         name: str,

@@ -87,6 +87,9 @@ class DPT(SegmentationModel):
         mask = model(torch.rand(2, 3, 256, 320))   # (2, 3, 256, 320)
     """
 
+    #: torch.jit.script refuses it (as SMP's); docs/export.md
+    _is_torch_scriptable = False
+
     architecture: ClassVar[str] = "dpt"
     options_class = DPTOptions
     requires_divisible_input_shape: ClassVar[bool] = True

@@ -40,11 +40,13 @@ def test_save_pretrained_round_trip(tmp_path):
                      aux_params={"classes": 3, "dropout": 0.2})
     loaded = testing.check_save_load(model, torch.randn(1, 3, 64, 48), tmp_path / "dpt")
     config = json.loads((tmp_path / "dpt" / "config.json").read_text())
-    assert config["architecture"] == "dpt"
+    assert config["_architecture"] == "dpt"  # segcore's key; SMP reads "_model_class"
     assert config["encoder_name"] == VIT
     assert config["encoder_output_indices"] == [0, 2, 3]
     assert config["decoder_intermediate_channels"] == [4, 8, 12]
-    assert config["encoder_params"] == {**VIT_OPTIONS, "drop_path_rate": 0.1}
+    for key, value in {**VIT_OPTIONS, "drop_path_rate": 0.1}.items():  # top level, as SMP's
+        assert config[key] == value, key
+    assert loaded.config["encoder_params"] == {**VIT_OPTIONS, "drop_path_rate": 0.1}
     assert loaded.encoder.output_indices == (0, 2, 3)
 
 

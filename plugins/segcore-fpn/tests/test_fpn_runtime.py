@@ -35,7 +35,7 @@ def test_save_pretrained_round_trip(tmp_path):
                      aux_params={"classes": 3, "dropout": 0.2})
     loaded = testing.check_save_load(model, torch.randn(1, 3, 64, 48), tmp_path / "fpn")
     config = json.loads((tmp_path / "fpn" / "config.json").read_text())
-    assert config["architecture"] == "fpn"
+    assert config["_architecture"] == "fpn"  # segcore's key; SMP reads "_model_class"
     assert config["decoder_merge_policy"] == "cat"
     assert config["upsampling"] == 2
     assert loaded.decoder.out_channels == 128

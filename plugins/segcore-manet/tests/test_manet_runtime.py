@@ -67,7 +67,7 @@ def test_save_pretrained_round_trip(tmp_path):
                        aux_params={"classes": 3, "dropout": 0.2})
     testing.check_save_load(model, torch.randn(1, 4, 64, 48), tmp_path / "manet")
     config = json.loads((tmp_path / "manet" / "config.json").read_text())
-    assert config["architecture"] == "manet"
+    assert config["_architecture"] == "manet"  # segcore's key; SMP reads "_model_class"
     assert config["decoder_use_norm"] == {"type": "layernorm", "eps": 1e-3}
     assert config["decoder_pab_channels"] == 12
     assert config["decoder_channels"] == list(SMALL[:4])

@@ -48,7 +48,7 @@ def test_save_pretrained_round_trip(tmp_path):
     _train_a_little(model)
     loaded = testing.check_save_load(model, torch.randn(1, 3, SIZE, 144), tmp_path / "pan")
     config = json.loads((tmp_path / "pan" / "config.json").read_text())
-    assert config["architecture"] == "pan"
+    assert config["_architecture"] == "pan"  # segcore's key; SMP reads "_model_class"
     assert config["encoder_output_stride"] == 32
     assert config["decoder_interpolation"] == "bicubic"
     assert config["encoder_depth"] == 4

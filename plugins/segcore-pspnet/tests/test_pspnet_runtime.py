@@ -56,7 +56,7 @@ def test_save_pretrained_round_trip(tmp_path, options):
     x = torch.randn(1, options.get("in_channels", 3), 64, 48)
     loaded = testing.check_save_load(model, x, tmp_path / "pspnet")
     config = json.loads((tmp_path / "pspnet" / "config.json").read_text())
-    assert config["architecture"] == "pspnet"
+    assert config["_architecture"] == "pspnet"  # segcore's key; SMP reads "_model_class"
     assert config["encoder_depth"] == options.get("encoder_depth", 3)
     assert config["psp_out_channels"] == 16
     assert loaded.state_dict().keys() == model.state_dict().keys()

@@ -38,7 +38,7 @@ def test_save_pretrained_round_trip(tmp_path):
         model.decoder.fuse_stage[1].running_var.uniform_(0.5, 2.0)
     loaded = testing.check_save_load(model, torch.randn(1, 3, 64, 48), tmp_path / "segformer")
     config = json.loads((tmp_path / "segformer" / "config.json").read_text())
-    assert config["architecture"] == "segformer"
+    assert config["_architecture"] == "segformer"  # segcore's key; SMP reads "_model_class"
     assert config["decoder_segmentation_channels"] == 24
     assert config["upsampling"] == 2
     assert config["encoder_depth"] == 4

@@ -54,5 +54,5 @@ def test_save_pretrained_round_trip(tmp_path):
                       aux_params={"classes": 3, "dropout": 0.2})
     testing.check_save_load(model, torch.randn(1, 3, 63, 65), tmp_path / "unet")
     config = json.loads((tmp_path / "unet" / "config.json").read_text())
-    assert config["architecture"] == "unet"
+    assert config["_architecture"] == "unet"  # segcore's key; SMP reads "_model_class"
     assert config["decoder_use_norm"] == {"type": "layernorm", "eps": 1e-3}

@@ -68,6 +68,9 @@ class UnetPlusPlus(SegmentationModel):
         mask = model(torch.rand(2, 1, 100, 70))   # (2, 3, 100, 70): padded, then cropped
     """
 
+    #: torch.jit.script refuses it (as SMP's); docs/export.md
+    _is_torch_scriptable = False
+
     architecture: ClassVar[str] = "unetplusplus"
     options_class = UnetPlusPlusOptions
     # Every node doubles the size of a map half as large, so each encoder map must be exactly

@@ -52,7 +52,7 @@ def test_save_pretrained_round_trip(tmp_path):
                        aux_params={"classes": 3, "dropout": 0.2})
     testing.check_save_load(model, torch.randn(1, 3, 64, 96), tmp_path / "upp")
     config = json.loads((tmp_path / "upp" / "config.json").read_text())
-    assert config["architecture"] == "unetplusplus"
+    assert config["_architecture"] == "unetplusplus"  # segcore's key; SMP reads "_model_class"
     assert config["decoder_use_norm"] == {"type": "layernorm", "eps": 1e-3}
     assert config["decoder_channels"] == list(SMALL)
 

@@ -49,7 +49,7 @@ def test_save_pretrained_round_trip(tmp_path, options):
     x = torch.randn(1, options.get("in_channels", 3), 64, 48)
     testing.check_save_load(model, x, tmp_path / "upernet")
     config = json.loads((tmp_path / "upernet" / "config.json").read_text())
-    assert config["architecture"] == "upernet"
+    assert config["_architecture"] == "upernet"  # segcore's key; SMP reads "_model_class"
     for key in ("decoder_use_norm", "decoder_channels", "upsampling"):
         assert config[key] == model.options.as_dict()[key]
 
