@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import http.server
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
@@ -15,30 +11,18 @@ from safetensors.torch import save_file
 
 import segcore
 from segcore import testing
-from segcore.errors import ChecksumError, EncoderCapabilityError
+from segcore.errors import EncoderCapabilityError
 from segcore.factory import get_encoder_spec
-from segcore.specs import WeightSource
 
 NAME = "dpn68b"
 TAG = "imagenet+5k"
-
-
-def _random_state(seed: int = 0) -> dict[str, torch.Tensor]:
-    """A dpn68b state dict whose every tensor (BN statistics included) is random."""
-    generator = torch.Generator().manual_seed(seed)
-    result = {}
-    for key, value in segcore.get_encoder(NAME).state_dict().items():
-        if value.is_floating_point():
-            noise = torch.rand(value.shape, generator=generator) + 0.5
-            result[key] = noise if "running_var" in key else noise - 1.0
-        else:
-            result[key] = value.clone() + 3
-    return result
+FIRST_CONV = "features.conv1_1.conv.weight"
 
 
 @pytest.fixture(scope="module")
 def state() -> dict[str, torch.Tensor]:
-    return _random_state()
+    """A dpn68b state dict whose every tensor (BN statistics included) is random."""
+    return testing.random_state_dict(segcore.get_encoder(NAME))
 
 
 @pytest.fixture()
@@ -50,16 +34,9 @@ def weights_file(tmp_path: Path, state: dict[str, torch.Tensor]) -> Path:
     return path
 
 
-def _assert_same_state(encoder: torch.nn.Module, expected: dict[str, torch.Tensor]) -> None:
-    actual = encoder.state_dict()
-    assert set(actual) == set(expected)
-    for key, value in expected.items():
-        assert torch.equal(actual[key], value), key
-
-
 def test_file_with_classifier_keys_loads_exactly(weights_file: Path, state) -> None:
     encoder = segcore.get_encoder(NAME, weights=str(weights_file))
-    _assert_same_state(encoder, state)
+    testing.assert_same_state(encoder, state)
 
 
 def test_remap_drops_only_the_classifier(state) -> None:
@@ -68,87 +45,24 @@ def test_remap_drops_only_the_classifier(state) -> None:
     assert remapped.keys() == state.keys()
 
 
-def test_one_input_channel_sums_the_first_kernel(weights_file: Path, state) -> None:
-    encoder = segcore.get_encoder(NAME, in_channels=1, weights=weights_file)
-    kernel = state["features.conv1_1.conv.weight"]
-    expected = kernel.sum(1, keepdim=True)
-    torch.testing.assert_close(encoder.features.conv1_1.conv.weight.detach(), expected)
-    _assert_same_state(encoder, {**state, "features.conv1_1.conv.weight": expected})
-    assert encoder.eval()(torch.randn(1, 1, 32, 32))[1].shape == (1, 10, 16, 16)
+@pytest.mark.parametrize("in_channels", [1, 4])
+def test_first_conv_is_derived_from_the_rgb_kernel(weights_file: Path, state,
+                                                   in_channels: int) -> None:
+    testing.check_first_conv_adaptation(NAME, weights_file, state, FIRST_CONV, in_channels,
+                                        out_channels=(3, 10, 144, 320, 704, 832))
 
 
-def test_four_input_channels_cycle_and_rescale(weights_file: Path, state) -> None:
-    encoder = segcore.get_encoder(NAME, in_channels=4, weights=weights_file)
-    kernel = state["features.conv1_1.conv.weight"]
-    expected = torch.stack([kernel[:, 0], kernel[:, 1], kernel[:, 2], kernel[:, 0]], 1) * 0.75
-    torch.testing.assert_close(encoder.features.conv1_1.conv.weight.detach(), expected)
-    assert encoder.out_channels[0] == 4
+def test_tag_is_downloaded_verified_cached_and_adapted(weights_file: Path, state,
+                                                       tmp_path: Path) -> None:
+    # downloaded, then from the cache with the first convolution adapted to one channel
+    testing.check_weights_download(
+        NAME, TAG, weights_file, state, tmp_path / "cache", first_conv_keys=FIRST_CONV,
+        preprocessing={"mean": [124 / 255, 117 / 255, 104 / 255]},
+    )
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    payload = b""
-    requests: list[str] = []
-
-    def do_GET(self) -> None:
-        type(self).requests.append(self.path)
-        self.send_response(200)
-        self.send_header("Content-Length", str(len(self.payload)))
-        self.end_headers()
-        self.wfile.write(self.payload)
-
-    def log_message(self, *args) -> None:
-        pass
-
-
-@pytest.fixture()
-def server(weights_file: Path, monkeypatch) -> Iterator[tuple[str, type[_Handler]]]:
-    handler = type("Handler", (_Handler,), {"payload": weights_file.read_bytes(),
-                                            "requests": []})
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
-    for variable in ("no_proxy", "NO_PROXY"):
-        monkeypatch.setenv(variable, "127.0.0.1,localhost")
-    try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}/model.safetensors", handler
-    finally:
-        httpd.shutdown()
-        httpd.server_close()
-
-
-def test_tag_is_downloaded_verified_cached_and_adapted(server, weights_file: Path, state,
-                                                       tmp_path: Path, monkeypatch) -> None:
-    url, handler = server
-    monkeypatch.setenv("SEGCORE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("SEGCORE_OFFLINE", raising=False)
-    digest = hashlib.sha256(weights_file.read_bytes()).hexdigest()
-    base = get_encoder_spec(NAME)
-    source = attrs.evolve(base.weights[TAG], url=url, sha256=digest)
-    spec = attrs.evolve(base, name="dpn68b-download-test", weights={TAG: source})
-    with testing.specs_installed(encoders=[spec]):
-        encoder = segcore.get_encoder("dpn68b-download-test", weights=TAG)
-        _assert_same_state(encoder, state)
-        cached = tmp_path / "cache" / "dpn68b-download-test" / f"{NAME}.{TAG}.safetensors"
-        assert cached.is_file()
-        # from the cache, with the first convolution adapted to one channel
-        encoder = segcore.get_encoder("dpn68b-download-test", weights=TAG, in_channels=1)
-        torch.testing.assert_close(encoder.features.conv1_1.conv.weight.detach(),
-                                   state["features.conv1_1.conv.weight"].sum(1, keepdim=True))
-        params = segcore.get_preprocessing_params("dpn68b-download-test", pretrained=TAG)
-        assert params["mean"] == pytest.approx([124 / 255, 117 / 255, 104 / 255])
-    assert handler.requests == ["/model.safetensors"]
-
-
-def test_download_with_a_wrong_digest_is_refused(server, tmp_path: Path, monkeypatch) -> None:
-    url, _ = server
-    monkeypatch.setenv("SEGCORE_CACHE", str(tmp_path / "cache"))
-    monkeypatch.delenv("SEGCORE_OFFLINE", raising=False)
-    base = get_encoder_spec(NAME)
-    source = WeightSource(url=url, sha256="0" * 64, filename="dpn68b.bad.safetensors")
-    spec = attrs.evolve(base, name="dpn68b-bad-digest", weights={"imagenet": source})
-    with testing.specs_installed(encoders=[spec]), pytest.raises(ChecksumError):
-        segcore.get_encoder("dpn68b-bad-digest", weights="imagenet")
-    assert not (tmp_path / "cache" / "dpn68b-bad-digest" / "dpn68b.bad.safetensors").exists()
+def test_download_with_a_wrong_digest_is_refused(weights_file: Path, tmp_path: Path) -> None:
+    testing.check_wrong_digest_refused(NAME, TAG, weights_file, tmp_path / "cache")
 
 
 def test_encoder_without_dilation_support_is_refused_with_a_capability_error() -> None:

@@ -7,9 +7,7 @@ of the repository timm loads from), and the hub is offline (``conftest.py``).
 from __future__ import annotations
 
 import hashlib
-import threading
 from collections.abc import Iterator
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -19,6 +17,7 @@ from safetensors.torch import save_file
 from segcore_timm_families.encoder import remap_state_dict
 
 import segcore
+from segcore import testing
 from segcore.errors import UnknownWeightsError, WeightsError, WeightsNotFoundError
 
 # name: (timm model, the first convolution of SMP 0.6.0's layout)
@@ -32,13 +31,6 @@ SMALL_PER_FAMILY = {
 COMMIT = "0123456789abcdef0123456789abcdef01234567"
 
 
-def _randomised(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    """Distinct random values (so a wrong mapping cannot pass by chance)."""
-    generator = torch.Generator().manual_seed(0)
-    return {k: (torch.randn(v.shape, generator=generator) if v.is_floating_point() else v)
-            for k, v in state.items()}
-
-
 def _era_encoder_state(timm_model: str) -> dict[str, torch.Tensor]:
     """What SMP 0.2-0.4's encoder state dict looked like (written from its module tree).
 
@@ -49,11 +41,12 @@ def _era_encoder_state(timm_model: str) -> dict[str, torch.Tensor]:
     """
     if timm_model.startswith("tf_mobilenetv3"):
         features = timm.create_model(timm_model, features_only=True)
-        return _randomised({"model." + k: v for k, v in features.state_dict().items()})
+        return testing.random_state_dict({"model." + k: v
+                                          for k, v in features.state_dict().items()})
     network = timm.create_model(timm_model)
     classifier = ("fc.", "head.")
-    return _randomised({k: v for k, v in network.state_dict().items()
-                        if not k.startswith(classifier)})
+    return testing.random_state_dict({k: v for k, v in network.state_dict().items()
+                                      if not k.startswith(classifier)})
 
 
 @pytest.mark.parametrize("name", sorted(SMALL_PER_FAMILY))
@@ -76,7 +69,7 @@ def test_timm_classifier_checkpoint_loads_without_its_classifier(name: str,
                                                                  tmp_path: Path) -> None:
     # SMP 0.2-0.4 loaded timm's ImageNet checkpoints, dropping the classifier (head.fc).
     timm_model = SMALL_PER_FAMILY[name][0]
-    checkpoint = _randomised(timm.create_model(timm_model).state_dict())
+    checkpoint = testing.random_state_dict(timm.create_model(timm_model))
     assert "head.fc.weight" in checkpoint
     path = tmp_path / "timm.safetensors"
     save_file(checkpoint, str(path))
@@ -87,7 +80,7 @@ def test_timm_classifier_checkpoint_loads_without_its_classifier(name: str,
 
 def test_state_dict_of_smp_0_6_loads_unchanged(tmp_path: Path) -> None:
     reference = segcore.get_encoder("timm-gernet_s")
-    state = _randomised(reference.state_dict())
+    state = testing.random_state_dict(reference)
     assert all(k.startswith("model.") for k in state)
     assert any(k.startswith("model.stages_0.") for k in state)
     path = tmp_path / "smp06.safetensors"
@@ -127,7 +120,7 @@ def test_era_state_dict_of_a_shallower_encoder(tmp_path: Path) -> None:
 
 def test_a_checkpoint_of_another_model_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "other.pth"
-    torch.save(_randomised(timm.create_model("regnetx_002").state_dict()), path)
+    torch.save(testing.random_state_dict(timm.create_model("regnetx_002")), path)
     with pytest.raises(WeightsError, match="missing"):
         segcore.get_encoder("timm-gernet_s", weights=path)
 
@@ -138,15 +131,11 @@ def test_first_convolution_adapted_from_a_weights_file(in_channels: int,
     era = _era_encoder_state("regnetx_002")
     path = tmp_path / "era.pth"
     torch.save(era, path)
-    encoder = segcore.get_encoder("timm-regnetx_002", in_channels=in_channels, weights=path)
-    kernel = era["stem.conv.weight"]
-    expected = (kernel.sum(1, keepdim=True) if in_channels == 1
-                else kernel[:, [0, 1, 2, 0]] * (3 / 4))
-    torch.testing.assert_close(encoder.state_dict()["model.stem.conv.weight"], expected)
-    assert encoder.out_channels[0] == in_channels
-    with torch.no_grad():
-        features = encoder.eval()(torch.rand(1, in_channels, 32, 32))
-    assert [f.shape[1] for f in features] == list(encoder.out_channels)
+    # regnetx_002's era keys are ours without the "model." prefix (no nested stages)
+    testing.check_first_conv_adaptation("timm-regnetx_002", path,
+                                        {"model." + k: v for k, v in era.items()},
+                                        "model.stem.conv.weight", in_channels,
+                                        out_channels=(3, 32, 24, 56, 152, 368))
 
 
 # -- timm's weights, "imagenet": the tag -> timm/<model>.<tag> -> Hugging Face cache -> module --
@@ -164,7 +153,7 @@ def _hub_entry(cache: Path, repository: str, state: dict[str, torch.Tensor]) -> 
 @pytest.fixture
 def published(hf_cache: Path) -> dict[str, torch.Tensor]:
     """timm's ImageNet checkpoint of regnetx_002 (random values) in the Hugging Face cache."""
-    state = _randomised(timm.create_model("regnetx_002").state_dict())
+    state = testing.random_state_dict(timm.create_model("regnetx_002"))
     _hub_entry(hf_cache, "timm/regnetx_002.pycls_in1k", state)
     return state
 
@@ -184,12 +173,9 @@ def test_imagenet_weights_come_from_timm_repository(published, offline: bool,
 
 @pytest.mark.parametrize("in_channels", [1, 4])
 def test_imagenet_weights_on_other_input_channels(published, in_channels: int) -> None:
-    encoder = segcore.get_encoder("timm-regnetx_002", in_channels=in_channels,
-                                  weights="imagenet")
-    kernel = published["stem.conv.weight"]
-    expected = (kernel.sum(1, keepdim=True) if in_channels == 1
-                else kernel[:, [0, 1, 2, 0]] * (3 / 4))
-    torch.testing.assert_close(encoder.state_dict()["model.stem.conv.weight"], expected)
+    encoder_state = {"model." + k: v for k, v in published.items() if not k.startswith("head.")}
+    testing.check_first_conv_adaptation("timm-regnetx_002", "imagenet", encoder_state,
+                                        "model.stem.conv.weight", in_channels)
 
 
 def test_architecture_default_weights_use_the_cache(published) -> None:
@@ -228,69 +214,30 @@ def test_unknown_tag_lists_the_documented_one() -> None:
 
 
 # -- a download: timm fetches the file from the hub (here a server on 127.0.0.1) into the cache --
-class _Hub(BaseHTTPRequestHandler):
-    """The part of the Hugging Face hub that ``hf_hub_download`` uses: HEAD and GET of a file."""
-
-    files: dict[str, bytes] = {}
-    requests: list[str] = []
-
-    def _answer_head(self) -> bytes | None:
-        self.requests.append(f"{self.command} {self.path}")
-        data = self.files.get(self.path)
-        if data is None:
-            self.send_response(404)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return None
-        self.send_response(200)
-        self.send_header("X-Repo-Commit", COMMIT)
-        self.send_header("ETag", f'"{hashlib.sha256(data).hexdigest()}"')
-        self.send_header("Content-Length", str(len(data)))
-        self.end_headers()
-        return data
-
-    def do_HEAD(self) -> None:
-        self._answer_head()
-
-    def do_GET(self) -> None:
-        data = self._answer_head()
-        if data is not None:
-            self.wfile.write(data)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @pytest.fixture
-def hub(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[type[_Hub]]:
-    """A hub on 127.0.0.1 (port 0) that serves ``_Hub.files``; the hub is online for the test."""
+def hub(monkeypatch: pytest.MonkeyPatch) -> Iterator[testing.LoopbackServer]:
+    """The part of the Hugging Face hub that ``hf_hub_download`` uses, on 127.0.0.1: HEAD and
+    GET of ``hub.files`` (404 for any other path); the hub is online for the test."""
     from huggingface_hub import constants
 
-    handler = type("Hub", (_Hub,), {"files": {}, "requests": []})
-    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    endpoint = f"http://127.0.0.1:{server.server_address[1]}"
-    monkeypatch.setattr(constants, "ENDPOINT", endpoint)
-    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
-                        endpoint + "/{repo_id}/resolve/{revision}/{filename}")
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
-    monkeypatch.delenv("HF_HUB_OFFLINE")
-    try:
-        yield handler
-    finally:
-        server.shutdown()
-        server.server_close()
+    with testing.serve_files({}, headers={"X-Repo-Commit": COMMIT}) as server:
+        monkeypatch.setattr(constants, "ENDPOINT", server.base_url)
+        monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE",
+                            server.base_url + "/{repo_id}/resolve/{revision}/{filename}")
+        monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)
+        monkeypatch.delenv("HF_HUB_OFFLINE")
+        yield server
 
 
 def test_imagenet_weights_are_downloaded_by_timm_into_the_cache(hub, hf_cache: Path,
                                                                tmp_path: Path) -> None:
-    state = _randomised(timm.create_model("gernet_s").state_dict())
+    state = testing.random_state_dict(timm.create_model("gernet_s"))
     save_file(state, str(tmp_path / "model.safetensors"))
     path = "/timm/gernet_s.idstcv_in1k/resolve/main/model.safetensors"
     hub.files[path] = (tmp_path / "model.safetensors").read_bytes()
+    hub.headers["ETag"] = f'"{hashlib.sha256(hub.files[path]).hexdigest()}"'
     encoder = segcore.get_encoder("timm-gernet_s", in_channels=1, weights="imagenet")
-    assert f"GET {path}" in hub.requests
+    assert ("GET", path) in hub.calls
     cached = (hf_cache / "models--timm--gernet_s.idstcv_in1k" / "snapshots" / COMMIT /
               "model.safetensors")
     assert cached.is_file()
@@ -301,7 +248,7 @@ def test_imagenet_weights_are_downloaded_by_timm_into_the_cache(hub, hf_cache: P
                                state["stages.3.0.conv3_1x1.conv.weight"], rtol=0, atol=0)
     # Once cached, the file is used without the hub.
     hub.files.clear()
-    hub.requests.clear()
+    hub.calls.clear()
     again = segcore.get_encoder("timm-gernet_s", weights="imagenet")
     assert not [r for r in hub.requests if "gernet_s" in r]
     torch.testing.assert_close(again.state_dict()["model.stem.conv.weight"],
