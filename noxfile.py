@@ -31,7 +31,7 @@ ONE_THREAD = {"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 def _install_everything(session: nox.Session, *extra: str) -> None:
-    session.install("-e", ".", *[f"-e{ROOT / 'plugins' / name}" for name in PLUGINS],
+    session.install("-e", ".[hub]", *[f"-e{ROOT / 'plugins' / name}" for name in PLUGINS],
                     *TEST_TOOLS, *extra)
 
 
@@ -68,7 +68,7 @@ def _first_party_dependencies(package: str) -> list[str]:
 def isolated(session: nox.Session, package: str) -> None:
     """One package with only core and its declared dependencies, running its own tests."""
     if package == "segcore":
-        session.install("-e", ".", *TEST_TOOLS)
+        session.install("-e", ".[hub]", *TEST_TOOLS)
         session.run("pytest", *PARALLEL, "tests/core", *session.posargs, env=ONE_THREAD)
         return
     first_party = [f"plugins/{name}" for name in _first_party_dependencies(package)]
