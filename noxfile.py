@@ -44,8 +44,9 @@ def tests(session: nox.Session) -> None:
 
 
 def _first_party_dependencies(package: str) -> list[str]:
-    """The plugins of this repository that ``package`` declares as dependencies (with theirs);
-    they are not on the package registry, so the isolated session installs them from here."""
+    """The plugins of this repository that ``package`` declares as dependencies or test
+    dependencies (its ``test`` extra), with theirs; they are not on the package registry, so
+    the isolated session installs them from here."""
     import re
 
     import tomllib
@@ -55,7 +56,9 @@ def _first_party_dependencies(package: str) -> list[str]:
     while pending:
         project = tomllib.loads((ROOT / "plugins" / pending.pop() / "pyproject.toml")
                                 .read_text())["project"]
-        for requirement in project.get("dependencies", []):
+        requirements = [*project.get("dependencies", []),
+                        *project.get("optional-dependencies", {}).get("test", [])]
+        for requirement in requirements:
             name = re.split(r"[<>=!~ ;\[]", requirement, maxsplit=1)[0].strip()
             if name in PLUGINS and name not in found:
                 found.append(name)

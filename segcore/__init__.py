@@ -82,6 +82,7 @@ __all__ = [
     "list_heads",
     "list_losses",
     "list_metrics",
+    "optimize_for_inference",
     "plugin_records",
 ]
 
@@ -127,6 +128,7 @@ _LAZY_FUNCTIONS = {
     "get_metric": "segcore.objectives:get_metric",
     "list_losses": "segcore.objectives:list_losses",
     "list_metrics": "segcore.objectives:list_metrics",
+    "optimize_for_inference": "segcore.inference:optimize_for_inference",
 }
 
 

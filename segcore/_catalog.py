@@ -36,6 +36,7 @@ FIRST_PARTY_PACKAGES: frozenset[str] = frozenset({
     "segcore-timm",
     "segcore-timm-efficientnet",
     "segcore-timm-families",
+    "segcore-train",
     "segcore-unet",
     "segcore-unetplusplus",
     "segcore-upernet",

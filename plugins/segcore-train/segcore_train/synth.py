@@ -1,0 +1,308 @@
+"""A deterministic synthetic segmentation dataset: shapes on textured backgrounds.
+
+Each image has a textured background (gratings and smooth noise between two random colours,
+uneven lighting), 3 to 7 filled shapes of random colour and texture that overlap and occlude
+one another (disk, rectangle, triangle, ring, star, cross, hexagon: one class each), then blur
+and noise, at a size that varies per image. Colours say nothing about the class, so a model
+must learn the shapes: a real learning problem that needs no download.
+
+The same arguments give byte-identical files (every random draw comes from
+``numpy.random.default_rng([seed, index])`` and the PNG writer is deterministic).
+
+Example::
+
+    samples = write_synthetic_dataset("data/synth", count=200, size=128, classes=4, seed=0)
+    report = scan("data/synth", classes=4)
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from PIL import Image, ImageDraw, ImageFilter
+
+from segcore.errors import InvalidOptionError
+from segcore_train.data import Sample, split_samples
+from segcore_train.errors import DataError
+from segcore_train.layout import (
+    CLASSES_FILE,
+    IMAGES_DIR,
+    MASKS_DIR,
+    SPLITS_FILE,
+    SYNTH_CLASSES,
+    SYNTH_COUNT,
+    SYNTH_MAX_CLASSES,
+    SYNTH_SEED,
+    SYNTH_SIZE,
+    VAL_FRACTION,
+)
+
+#: Class k > 0 is the shape SHAPES[k - 1]; class 0 is the background.
+SHAPES = ("disk", "rectangle", "triangle", "ring", "star", "cross", "hexagon")
+CLASS_NAMES = ("background", *SHAPES)
+#: Colours of the mask PNGs' palette, by class (background black).
+PALETTE = (
+    (0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),
+    (245, 130, 48), (145, 30, 180), (70, 240, 240),
+)
+#: Written next to the data: the arguments that made it.
+METADATA_FILE = "synth.json"
+_FILE_PREFIX = "synth_"
+
+
+@dataclass(frozen=True)
+class SyntheticSample:
+    """One rendered sample.
+
+    ``image``: ``(H, W, 3)`` uint8; ``mask``: ``(H, W)`` uint8 class indices (the top-most
+    shape wins); ``instances``: ``(class, (H, W) bool region)`` of every shape in drawing
+    order, before occlusion.
+    """
+
+    image: np.ndarray
+    mask: np.ndarray
+    instances: tuple[tuple[int, np.ndarray], ...]
+
+
+def render_sample(index: int, *, size: int = SYNTH_SIZE, classes: int = SYNTH_CLASSES,
+                  seed: int = SYNTH_SEED) -> SyntheticSample:
+    """Render sample ``index`` of the dataset ``(size, classes, seed)``.
+
+    Height and width are drawn independently in ``[round(0.75 * size), size]``. The last
+    shape drawn has class ``1 + index % (classes - 1)``, so every class appears once there
+    are ``classes - 1`` samples.
+
+    Example: ``render_sample(0, size=64).image.shape[2] == 3``.
+    """
+    _check_arguments(1, size, classes, seed)
+    rng = np.random.default_rng([seed, index])
+    low = max(1, round(0.75 * size))
+    height, width = (int(v) for v in rng.integers(low, size + 1, size=2))
+    image = _background(rng, height, width)
+    mask = np.zeros((height, width), dtype=np.uint8)
+    instances = []
+    shape_count = int(rng.integers(3, 8))
+    centers: list[tuple[float, float, float]] = []
+    for number in range(shape_count):
+        last = number == shape_count - 1
+        label = 1 + index % (classes - 1) if last else int(rng.integers(1, classes))
+        radius = float(rng.uniform(0.1, 0.22)) * min(height, width)
+        if centers and rng.random() < 0.6:  # next to an earlier shape: they overlap
+            cy, cx, near = centers[int(rng.integers(len(centers)))]
+            cy += float(rng.uniform(-1.2, 1.2)) * near
+            cx += float(rng.uniform(-1.2, 1.2)) * near
+        else:
+            margin = 0.2 if last else 0.0
+            cy = float(rng.uniform(margin, 1 - margin)) * height
+            cx = float(rng.uniform(margin, 1 - margin)) * width
+        centers.append((cy, cx, radius))
+        region = _rasterise(SHAPES[label - 1], rng, cy, cx, radius, height, width)
+        if not region.any():
+            continue
+        fill = _fill(rng, height, width)
+        image[region] = fill[region]
+        mask[region] = label
+        instances.append((label, region))
+    image = _lighting(rng, image)
+    pixels = Image.fromarray(_to_uint8(image))
+    pixels = pixels.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.0, 1.5))))
+    noisy = np.asarray(pixels, dtype=np.float32) / 255.0
+    noisy = noisy + rng.normal(0.0, float(rng.uniform(0.01, 0.06)), noisy.shape)
+    return SyntheticSample(_to_uint8(noisy), mask, tuple(instances))
+
+
+def write_synthetic_dataset(
+    directory: str | Path,
+    *,
+    count: int = SYNTH_COUNT,
+    size: int = SYNTH_SIZE,
+    classes: int = SYNTH_CLASSES,
+    seed: int = SYNTH_SEED,
+    overwrite: bool = False,
+) -> list[Sample]:
+    """Write ``count`` samples as a dataset folder (see ``segcore_train.layout``).
+
+    Args:
+        directory: created if needed; must not hold a dataset already unless ``overwrite``
+            (which replaces the files this function writes and leaves others alone).
+        count: number of images; size: the largest height and width (the smallest is 3/4 of
+            it); classes: background plus ``classes - 1`` shapes, 2 to 8; seed: the dataset.
+
+    Writes ``images/synth_0000.png`` (RGB), ``masks/synth_0000.png`` (palette PNG of class
+    indices), ``classes.txt``, ``splits.json`` (80/20, by ``split_samples``) and
+    ``synth.json`` (the arguments). Returns the samples.
+
+    Example: ``write_synthetic_dataset("data/synth", count=50, size=96)``.
+    """
+    _check_arguments(count, size, classes, seed)
+    root = Path(directory)
+    images_dir, masks_dir = root / IMAGES_DIR, root / MASKS_DIR
+    _prepare(root, images_dir, masks_dir, overwrite)
+    digits = max(4, len(str(count - 1)))
+    palette = [value for colour in PALETTE for value in colour]
+    samples = []
+    for index in range(count):
+        stem = f"{_FILE_PREFIX}{index:0{digits}d}"
+        sample = render_sample(index, size=size, classes=classes, seed=seed)
+        image_path, mask_path = images_dir / f"{stem}.png", masks_dir / f"{stem}.png"
+        Image.fromarray(sample.image).save(image_path, format="PNG", compress_level=6)
+        mask = Image.fromarray(sample.mask)
+        mask.putpalette(palette)
+        mask.save(mask_path, format="PNG", compress_level=6)
+        samples.append(Sample(stem, image_path, (mask_path,)))
+    (root / CLASSES_FILE).write_text("\n".join(CLASS_NAMES[:classes]) + "\n", encoding="utf-8")
+    splits = split_samples(samples, VAL_FRACTION, seed)
+    _write_json(root / SPLITS_FILE, {name: [s.stem for s in members]
+                                     for name, members in splits.items()})
+    _write_json(root / METADATA_FILE, {"generator": "segcore-train synth", "count": count,
+                                       "size": size, "classes": classes, "seed": seed})
+    return samples
+
+
+def _check_arguments(count: int, size: int, classes: int, seed: int) -> None:
+    for name, value, low, high in (("count", count, 1, None), ("size", size, 16, 4096),
+                                   ("classes", classes, 2, SYNTH_MAX_CLASSES),
+                                   ("seed", seed, 0, None)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise InvalidOptionError(f"{name} must be an int, got {value!r}")
+        if value < low or (high is not None and value > high):
+            bounds = f"{low}..{high}" if high is not None else f">= {low}"
+            raise InvalidOptionError(f"{name} must be {bounds}, got {value}"
+                                     + (" (background and up to 7 shapes: "
+                                        + ", ".join(SHAPES) + ")" if name == "classes" else ""))
+
+
+def _prepare(root: Path, images_dir: Path, masks_dir: Path, overwrite: bool) -> None:
+    existing = [path for folder in (images_dir, masks_dir) if folder.is_dir()
+                for path in folder.iterdir()]
+    if existing and not overwrite:
+        raise DataError(
+            f"{root} already holds a dataset ({len(existing)} files in {IMAGES_DIR}/ and "
+            f"{MASKS_DIR}/); choose an empty directory, or pass overwrite=True (--overwrite) "
+            "to replace the synthetic files")
+    if overwrite:
+        for path in existing:
+            if path.is_file() and path.name.startswith(_FILE_PREFIX) and path.suffix == ".png":
+                path.unlink()
+    images_dir.mkdir(parents=True, exist_ok=True)
+    masks_dir.mkdir(parents=True, exist_ok=True)
+
+
+def _write_json(path: Path, content: object) -> None:
+    path.write_text(json.dumps(content, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+
+
+def _to_uint8(image: np.ndarray) -> np.ndarray:
+    return np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
+
+
+# -- drawing ---------------------------------------------------------------------------------
+def _smooth_noise(rng: np.random.Generator, height: int, width: int, cell: int) -> np.ndarray:
+    """Noise in [0, 1] varying over about ``cell`` pixels (bicubic upsampling of a coarse grid)."""
+    coarse = rng.random((height // cell + 2, width // cell + 2)).astype(np.float32)
+    grid = Image.fromarray(coarse)  # mode "F"
+    smooth = np.asarray(grid.resize((width, height), Image.Resampling.BICUBIC), np.float32)
+    return np.clip(smooth, 0.0, 1.0)
+
+
+def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """Two random colours blended by gratings and smooth noise: ``(H, W, 3)`` float32."""
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    texture = np.zeros((height, width), dtype=np.float32)
+    for _ in range(int(rng.integers(1, 4))):
+        frequency = float(rng.uniform(0.03, 0.25))
+        angle = float(rng.uniform(0.0, math.pi))
+        phase = float(rng.uniform(0.0, 2 * math.pi))
+        amplitude = float(rng.uniform(0.2, 1.0))
+        texture += amplitude * np.sin(
+            2 * math.pi * frequency * (xs * math.cos(angle) + ys * math.sin(angle)) + phase)
+    texture = texture - texture.min()
+    texture = texture / max(float(texture.max()), 1e-6)
+    weight = float(rng.uniform(0.3, 0.8))
+    cell = int(rng.integers(6, 20))
+    texture = (1 - weight) * texture + weight * _smooth_noise(rng, height, width, cell)
+    first, second = rng.random(3).astype(np.float32), rng.random(3).astype(np.float32)
+    return first * (1 - texture[..., None]) + second * texture[..., None]
+
+
+def _fill(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
+    """A shape's paint: flat, striped or speckled, of a random colour: ``(H, W, 3)``."""
+    colour = rng.random(3).astype(np.float32)
+    pattern = int(rng.integers(3))
+    if pattern == 0:
+        return np.broadcast_to(colour, (height, width, 3)).copy()
+    if pattern == 1:
+        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+        angle = float(rng.uniform(0.0, math.pi))
+        period = float(rng.uniform(3.0, 10.0))
+        stripes = 0.5 + 0.5 * np.sin(2 * math.pi * (xs * math.cos(angle)
+                                                    + ys * math.sin(angle)) / period)
+    else:
+        stripes = _smooth_noise(rng, height, width, int(rng.integers(2, 5)))
+    other = rng.random(3).astype(np.float32)
+    strength = float(rng.uniform(0.2, 0.6))
+    mix = strength * stripes[..., None]
+    return colour * (1 - mix) + other * mix
+
+
+def _lighting(rng: np.random.Generator, image: np.ndarray) -> np.ndarray:
+    height, width = image.shape[:2]
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = float(rng.uniform(0.0, 2 * math.pi))
+    ramp = (xs * math.cos(angle) + ys * math.sin(angle)) / max(height, width)
+    gain = 1.0 + float(rng.uniform(0.0, 0.35)) * (ramp - float(ramp.mean()))
+    return image * gain[..., None]
+
+
+Polygon = list[tuple[float, float]]
+
+
+def _outline(shape: str, rng: np.random.Generator, radius: float) -> list[Polygon]:
+    """Polygons (x, y) around the origin: the first is filled, the others are holes."""
+    def ring_of(count: int, radii: Sequence[float], squash: float = 1.0,
+                jitter: float = 0.0) -> Polygon:
+        points = []
+        for k in range(count):
+            turn = 2 * math.pi * k / count + (float(rng.uniform(-jitter, jitter)) if jitter else 0)
+            r = radii[k % len(radii)]
+            points.append((r * math.cos(turn), squash * r * math.sin(turn)))
+        return points
+
+    if shape == "disk":
+        return [ring_of(48, [radius], squash=float(rng.uniform(0.85, 1.0)))]
+    if shape == "rectangle":
+        half_w, half_h = radius, radius * float(rng.uniform(0.45, 0.9))
+        return [[(-half_w, -half_h), (half_w, -half_h), (half_w, half_h), (-half_w, half_h)]]
+    if shape == "triangle":
+        return [ring_of(3, [radius * float(rng.uniform(0.9, 1.15)) for _ in range(3)],
+                        jitter=0.25)]
+    if shape == "ring":
+        squash = float(rng.uniform(0.85, 1.0))
+        inner = radius * float(rng.uniform(0.45, 0.65))
+        return [ring_of(48, [radius], squash), ring_of(48, [inner], squash)]
+    if shape == "star":
+        return [ring_of(10, [radius, radius * float(rng.uniform(0.4, 0.5))])]
+    if shape == "cross":
+        arm = radius * float(rng.uniform(0.25, 0.38))
+        r = radius
+        return [[(-arm, -r), (arm, -r), (arm, -arm), (r, -arm), (r, arm), (arm, arm),
+                 (arm, r), (-arm, r), (-arm, arm), (-r, arm), (-r, -arm), (-arm, -arm)]]
+    return [ring_of(6, [radius])]  # hexagon
+
+
+def _rasterise(shape: str, rng: np.random.Generator, cy: float, cx: float, radius: float,
+               height: int, width: int) -> np.ndarray:
+    """The ``(H, W)`` bool region of one shape, rotated by a random angle."""
+    angle = float(rng.uniform(0.0, 2 * math.pi))
+    cos, sin = math.cos(angle), math.sin(angle)
+    canvas = Image.new("L", (width, height), 0)
+    draw = ImageDraw.Draw(canvas)
+    for number, polygon in enumerate(_outline(shape, rng, radius)):
+        placed = [(cx + x * cos - y * sin, cy + x * sin + y * cos) for x, y in polygon]
+        draw.polygon(placed, fill=255 if number == 0 else 0)
+    return np.asarray(canvas) > 0

@@ -1,0 +1,73 @@
+"""``python -m segcore train`` in 2 gloo processes equals one process with the same global batch."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import torch
+from segcore_train import load_checkpoint, train
+from segcore_train import trainer as trainer_module
+from segcore_train.config import RunConfig, dump_config
+from segcore_train.synth import write_synthetic_dataset
+
+import segcore
+from segcore.distributed_testing import INIT_METHOD_VARIABLE, assert_ranks_succeeded, run_ranks
+
+OPTIONS = {"encoder_depth": 3, "decoder_channels": [16, 8, 8]}
+
+
+def config_for(root: Path, run_dir: Path, batch_size: int) -> RunConfig:
+    # No random augmentation (the processes would draw in another order than one process),
+    # a loss that is a mean over pixels (so the mean of the processes' losses is the loss of
+    # the global batch), SGD (no Adam normalisation to magnify rounding differences).
+    return RunConfig.from_dict({
+        "data": {"root": str(root)},
+        "augment": {"size": [32, 32], "enabled": False},
+        "model": {"options": OPTIONS},
+        "loss": {"name": "soft_ce"},
+        "optimizer": {"name": "sgd", "lr": 0.05, "momentum": 0.9},
+        "schedule": {"warmup_steps": 1},
+        "train": {"epochs": 2, "batch_size": batch_size, "workers": 0, "log_every_steps": 1,
+                  "sync_batchnorm": True},
+        "output": {"run_dir": str(run_dir), "plots": False},
+    })
+
+
+def test_two_processes_equal_one_process_with_the_global_batch(tmp_path):
+    assert trainer_module.INIT_METHOD_VARIABLE == INIT_METHOD_VARIABLE
+    root = tmp_path / "synth"
+    write_synthetic_dataset(root, count=10, size=40, classes=3, seed=2)  # 8 train, 2 val
+
+    two = tmp_path / "two"
+    config_file = dump_config(config_for(root, two, batch_size=2), tmp_path / "train.toml")
+    results = run_ranks("segcore", 2, tmp_path / "ranks", ["train", str(config_file)],
+                        module=True)
+    assert_ranks_succeeded(results)
+    assert "epoch 2/2 val: loss" in results[0].stdout
+    assert results[1].stdout.strip() == "", "only rank 0 logs"
+
+    one = train(config_for(root, tmp_path / "one", batch_size=4), out=io.StringIO())
+
+    mine = load_checkpoint(two / "last.pt")
+    reference = load_checkpoint(one.run_dir / "last.pt")
+    assert mine["world_size"] == 2 and mine["global_step"] == reference["global_step"] == 4
+    torch.manual_seed(0)
+    initial = segcore.build("unet", encoder="resnet18", classes=3, **OPTIONS).state_dict()
+    changed = 0.0
+    for key, value in reference["model"].items():
+        if value.is_floating_point():
+            torch.testing.assert_close(mine["model"][key], value, rtol=1e-5, atol=1e-5,
+                                       msg=lambda text, key=key: f"{key}: {text}")
+            changed = max(changed, float((value - initial[key]).abs().max()))
+        else:
+            assert torch.equal(mine["model"][key], value), key
+    assert changed > 1e-3, "the weights did not move: the comparison would be vacuous"
+
+    # metrics merged over the processes: the validation rows agree as well
+    rows = [row for row in trainer_module._read_metrics(two / "metrics.csv")]
+    assert [(row["epoch"], row["split"]) for row in rows] == [
+        (row["epoch"], row["split"]) for row in one.history]
+    for row, expected in zip(rows, one.history, strict=True):
+        assert abs(row["loss"] - expected["loss"]) < 1e-4
+        assert abs(row["miou"] - expected["miou"]) < 1e-4
