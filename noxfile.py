@@ -137,9 +137,10 @@ def parity(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def demo(session: nox.Session) -> None:
-    """Build and run a few architectures and print their summaries."""
+    """The main job on the synthetic dataset: data, training, evaluation, tiled prediction
+    (examples/main_job.py; a few minutes on a CPU). ``examples/demo.py`` builds a few models."""
     session.install("-e", ".", *[f"-e{ROOT / 'plugins' / name}" for name in PLUGINS])
-    session.run("python", "examples/demo.py", *session.posargs)
+    session.run("python", "examples/main_job.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)
