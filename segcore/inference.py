@@ -59,7 +59,9 @@ class InferenceModel(nn.Module):
     def train(self, mode: bool = True) -> InferenceModel:
         """Stays in eval mode: BatchNorm is folded, so the copy cannot be trained."""
         if mode:
-            raise RuntimeError(
+            from segcore.errors import InvalidOptionError
+
+            raise InvalidOptionError(
                 "an optimize_for_inference() model cannot be trained (its BatchNorm layers "
                 "are folded into the convolutions); train the original model")
         return super().train(False)
@@ -102,7 +104,11 @@ def fold_batchnorm(model: nn.Module) -> int:
     folded; each folded BatchNorm becomes ``nn.Identity``.
     """
     if model.training:
-        raise RuntimeError("fold_batchnorm needs an eval-mode model: call model.eval() first")
+        from segcore.errors import InvalidOptionError
+
+        raise InvalidOptionError(
+            "fold_batchnorm needs an eval-mode model (it folds the running statistics): call "
+            "model.eval() first")
     counts: dict[int, int] = {}
     for _, module in model.named_modules(remove_duplicate=False):
         counts[id(module)] = counts.get(id(module), 0) + 1

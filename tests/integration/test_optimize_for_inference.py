@@ -15,6 +15,7 @@ import torch
 from torch import nn
 
 import segcore
+from segcore.errors import InvalidOptionError
 from segcore.inference import InferenceModel, fold_batchnorm
 
 pytest.importorskip("segcore_resnet")
@@ -96,7 +97,7 @@ def test_aux_head_and_training_mode_input():
         expected_masks, expected_labels = model.eval()(x)
     torch.testing.assert_close(masks, expected_masks, atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(labels, expected_labels, atol=1e-4, rtol=1e-4)
-    with pytest.raises(RuntimeError, match="cannot be trained"):
+    with pytest.raises(InvalidOptionError, match="cannot be trained"):
         fast.train()
 
 
@@ -146,3 +147,10 @@ def test_the_optimized_model_compiles_in_one_graph():
     compiled = torch.compile(fast, backend="eager", fullgraph=True)
     x = torch.randn(1, 3, 32, 32)
     torch.testing.assert_close(compiled(x), fast(x))
+
+
+def test_fold_batchnorm_refuses_a_model_in_training_mode():
+    model = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+    with pytest.raises(InvalidOptionError, match=r"eval-mode model .* call model.eval\(\)"):
+        fold_batchnorm(model)
+    assert isinstance(model[1], nn.BatchNorm2d)  # nothing was changed
