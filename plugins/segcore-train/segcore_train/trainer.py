@@ -11,7 +11,7 @@ One run, from a ``RunConfig`` (``segcore_train.config``):
 3. each step runs under autocast (``train.amp``), in ``channels_last``, with gradient
    accumulation and clipping; the loss and the training counts stay on the device, and the
    host synchronises only every ``train.log_every_steps`` steps (progress bar or log lines);
-4. each validation counts per-class IoU and F1 with ``segcore_metrics.MetricAccumulator``
+4. each validation counts a confusion matrix on the device (per-class IoU and F1 from it)
    (merged over processes), appends to ``metrics.csv``, draws ``curves.png``,
    ``predictions.png`` and ``confusion.png``, and keeps ``best.pt`` / ``best/``
    (``save_pretrained``, with ``normalization.json``) by ``train.best_metric``;
@@ -701,8 +701,6 @@ class _Run:
 
     # building ---------------------------------------------------------------------------
     def _build(self, resume: Path | None) -> None:
-        from segcore_metrics import MetricAccumulator
-
         import segcore
         from segcore_train.data import read_class_names, scan
 
@@ -841,10 +839,6 @@ class _Run:
             amp=settings.amp, channels_last=settings.channels_last,
             train_metrics=settings.train_metrics, forward=forward, ddp=self.ddp)
         self.scaler = self.step.scaler
-        self.val_accumulator = MetricAccumulator(
-            "multilabel" if data.multilabel else "multiclass",
-            ignore_index=data.ignore_index, num_classes=None if data.multilabel else classes,
-            per_image=False, distributed=True)
 
         # position
         self.epoch = 0
@@ -1060,20 +1054,20 @@ class _Run:
         return math.ceil(done / self.config.train.accumulate)
 
     def _validate(self, epoch: int) -> dict[str, Any]:
-        from segcore_train.evaluate import confusion_matrix
+        from segcore_train.evaluate import confusion_matrix, multilabel_confusion
 
         assert self.val_loader is not None
         config = self.config
         multilabel = config.data.multilabel
         device = self.device
-        accumulator = self.val_accumulator
-        accumulator.reset()
         self.eval_forward.eval()
         self.model.eval()
         loss_sum = torch.zeros((), dtype=torch.float64, device=device)
         images_seen = 0
-        confusion = (torch.zeros(self.classes, self.classes, dtype=torch.long, device=device)
-                     if not multilabel else None)
+        # counted on the device: (K, K) truth x prediction, or (K, 2, 2) per label
+        confusion = torch.zeros((self.classes, 2, 2) if multilabel
+                                else (self.classes, self.classes), dtype=torch.long,
+                                device=device)
         keep = config.output.plot_images if (self.main and config.output.plots) else 0
         shown: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []
         start = time.perf_counter()
@@ -1086,12 +1080,9 @@ class _Run:
                 loss_sum += self.criterion(logits, masks).double() * images.shape[0]
                 images_seen += images.shape[0]
                 if multilabel:
-                    predictions = (logits > 0).long()
-                    accumulator.update(predictions, masks.long())
+                    confusion += multilabel_confusion((logits > 0).long(), masks.long())
                 else:
                     predictions = logits.argmax(1)
-                    accumulator.update(predictions, masks)
-                    assert confusion is not None
                     confusion += confusion_matrix(predictions, masks, self.classes,
                                                   config.data.ignore_index)
                     if keep > sum(item[0].shape[0] for item in shown):
@@ -1099,14 +1090,17 @@ class _Run:
         totals = torch.cat([loss_sum.view(1), torch.tensor([float(images_seen)],
                                                            dtype=torch.float64, device=device)])
         _all_reduce(totals, self.distributed)
-        if confusion is not None:
-            _all_reduce(confusion, self.distributed)
-        tp, fp, fn, _ = accumulator.stats()
-        scores = _scores(tp.sum(0), fp.sum(0), fn.sum(0))
+        _all_reduce(confusion, self.distributed)
+        if multilabel:
+            tp, fp, fn = confusion[:, 1, 1], confusion[:, 0, 1], confusion[:, 1, 0]
+        else:
+            tp = confusion.diagonal()
+            fp, fn = confusion.sum(0) - tp, confusion.sum(1) - tp
+        scores = _scores(tp, fp, fn)
         seconds = time.perf_counter() - start
         row = _row(epoch + 1, VAL_SPLIT, float(totals[0] / totals[1].clamp(min=1)), scores,
                    self.optimizer.param_groups[0]["lr"], seconds, int(totals[1]), None)
-        self._plot_validation(shown, confusion)
+        self._plot_validation(shown, None if multilabel else confusion)
         return row
 
     def _plot_validation(self, shown: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
