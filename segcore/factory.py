@@ -303,6 +303,12 @@ def build(
         mask = model(torch.rand(1, 3, 64, 64))   # (1, 3, 64, 64)
     """
     model_class = get_architecture_class(architecture)
+    if "encoder_name" in architecture_options:
+        raise InvalidOptionError(
+            f"build() takes the encoder as encoder=..., not encoder_name="
+            f"{architecture_options['encoder_name']!r} (the class constructors' and SMP's "
+            "spelling): segcore.build('unet', encoder='resnet34'), or "
+            "segcore.smp.create_model('unet', encoder_name='resnet34') for SMP's signature")
     if encoder_depth is not None:
         architecture_options["encoder_depth"] = encoder_depth
     return model_class(

@@ -46,6 +46,11 @@ RESNET = ("segcore_resnet",)
 TIMM = ("segcore_timm",)
 
 CASES: list[Case] = [
+    Case(id="build-encoder-name-keyword", item="models",
+         description="segcore.build('unet', encoder_name='resnet18') (SMP's keyword)",
+         call=lambda context: __import__("segcore").build("unet", encoder_name="resnet18"),
+         error=InvalidOptionError,
+         words=("takes the encoder as encoder=", "segcore.smp.create_model"), requires=UNET),
     Case(id="weights-tag-unknown-resnet34", item="models",
          description="resnet34 with encoder_weights='ssl' (it only has imagenet)",
          call=_encoder("resnet34", weights="ssl"), error=UnknownWeightsError,
