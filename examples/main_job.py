@@ -32,10 +32,10 @@ import segcore
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("workdir", nargs="?", type=Path, default=Path("segcore-main-job"))
-    parser.add_argument("--count", type=int, default=400, help="synthetic images")
-    parser.add_argument("--size", type=int, default=96, help="their largest side")
-    parser.add_argument("--epochs", type=int, default=12)
-    parser.add_argument("--batch-size", type=int, default=16)
+    parser.add_argument("--count", type=int, default=2000, help="synthetic images")
+    parser.add_argument("--size", type=int, default=64, help="their largest side")
+    parser.add_argument("--epochs", type=int, default=6)
+    parser.add_argument("--batch-size", type=int, default=8)
     parser.add_argument("--threads", type=int, default=2)
     arguments = parser.parse_args()
     torch.set_num_threads(arguments.threads)
@@ -50,7 +50,8 @@ def main() -> None:
     run = work / "runs" / time.strftime("%Y%m%d-%H%M%S")
     result = train({
         "data": {"root": str(data), "classes": 4},
-        "augment": {"size": [arguments.size, arguments.size], "rotation": 0.0},
+        # fresh synthetic images serve better than augmented repeats in a short run
+        "augment": {"size": [arguments.size, arguments.size], "enabled": False},
         "model": {"architecture": "unet", "encoder": "resnet18"},
         "loss": {"terms": [{"name": "dice", "weight": 1.0},
                            {"name": "soft_ce", "weight": 1.0}]},

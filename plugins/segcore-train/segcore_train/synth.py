@@ -1,10 +1,13 @@
 """A deterministic synthetic segmentation dataset: shapes on textured backgrounds.
 
-Each image has a textured background (gratings and smooth noise between two random colours,
-uneven lighting), 3 to 7 filled shapes of random colour and texture that overlap and occlude
-one another (disk, rectangle, triangle, ring, star, cross, hexagon: one class each), then blur
-and noise, at a size that varies per image. Colours say nothing about the class, so a model
-must learn the shapes: a real learning problem that needs no download.
+Each image has a textured background (slow gratings and smooth noise between two nearby random
+colours, uneven lighting), 2 to 5 filled shapes that overlap in part and occlude one another
+(disk, rectangle, triangle, ring, star, cross, hexagon: one class each), then blur and noise,
+at a size that varies per image. A shape's colour is random (kept at least ``MIN_CONTRAST``
+away from the background's colours) and says nothing about its class; its class shows in its
+outline and in its surface (flat, striped or checked, ``PATTERNS``), as real classes differ in
+form and material. A model has to learn both from pixels: a real learning problem that needs
+no download.
 
 The same arguments give byte-identical files (every random draw comes from
 ``numpy.random.default_rng([seed, index])`` and the PNG writer is deterministic).
@@ -45,6 +48,8 @@ from segcore_train.layout import (
 #: Class k > 0 is the shape SHAPES[k - 1]; class 0 is the background.
 SHAPES = ("disk", "rectangle", "triangle", "ring", "star", "cross", "hexagon")
 CLASS_NAMES = ("background", *SHAPES)
+#: The surface of class k > 0: PATTERNS[(k - 1) % 3].
+PATTERNS = ("flat", "striped", "checked")
 #: Colours of the mask PNGs' palette, by class (background black).
 PALETTE = (
     (0, 0, 0), (230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200),
@@ -53,6 +58,10 @@ PALETTE = (
 #: Written next to the data: the arguments that made it.
 METADATA_FILE = "synth.json"
 _FILE_PREFIX = "synth_"
+#: The smallest RGB distance (colours in [0, 1]) between a shape's paint and the background's.
+MIN_CONTRAST = 0.35
+#: The largest RGB distance between the background's two colours.
+BACKGROUND_SPREAD = 0.3
 
 
 @dataclass(frozen=True)
@@ -83,19 +92,21 @@ def render_sample(index: int, *, size: int = SYNTH_SIZE, classes: int = SYNTH_CL
     rng = np.random.default_rng([seed, index])
     low = max(1, round(0.75 * size))
     height, width = (int(v) for v in rng.integers(low, size + 1, size=2))
-    image = _background(rng, height, width)
+    image, background_colours = _background(rng, height, width)
     mask = np.zeros((height, width), dtype=np.uint8)
     instances = []
-    shape_count = int(rng.integers(3, 8))
+    shape_count = int(rng.integers(2, 6))
     centers: list[tuple[float, float, float]] = []
     for number in range(shape_count):
         last = number == shape_count - 1
         label = 1 + index % (classes - 1) if last else int(rng.integers(1, classes))
-        radius = float(rng.uniform(0.1, 0.22)) * min(height, width)
-        if centers and rng.random() < 0.6:  # next to an earlier shape: they overlap
-            cy, cx, near = centers[int(rng.integers(len(centers)))]
-            cy += float(rng.uniform(-1.2, 1.2)) * near
-            cx += float(rng.uniform(-1.2, 1.2)) * near
+        radius = float(rng.uniform(0.12, 0.24)) * min(height, width)
+        if centers and rng.random() < 0.6:  # against an earlier shape: they overlap in part
+            near_y, near_x, near = centers[int(rng.integers(len(centers)))]
+            distance = float(rng.uniform(0.6, 1.0)) * (near + radius)
+            direction = float(rng.uniform(0.0, 2 * math.pi))
+            cy = near_y + distance * math.sin(direction)
+            cx = near_x + distance * math.cos(direction)
         else:
             margin = 0.2 if last else 0.0
             cy = float(rng.uniform(margin, 1 - margin)) * height
@@ -104,13 +115,13 @@ def render_sample(index: int, *, size: int = SYNTH_SIZE, classes: int = SYNTH_CL
         region = _rasterise(SHAPES[label - 1], rng, cy, cx, radius, height, width)
         if not region.any():
             continue
-        fill = _fill(rng, height, width)
+        fill = _fill(rng, height, width, background_colours, label)
         image[region] = fill[region]
         mask[region] = label
         instances.append((label, region))
     image = _lighting(rng, image)
     pixels = Image.fromarray(_to_uint8(image))
-    pixels = pixels.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.0, 1.5))))
+    pixels = pixels.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.0, 0.8))))
     noisy = np.asarray(pixels, dtype=np.float32) / 255.0
     noisy = noisy + rng.normal(0.0, float(rng.uniform(0.01, 0.06)), noisy.shape)
     return SyntheticSample(_to_uint8(noisy), mask, tuple(instances))
@@ -210,12 +221,16 @@ def _smooth_noise(rng: np.random.Generator, height: int, width: int, cell: int) 
     return np.clip(smooth, 0.0, 1.0)
 
 
-def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """Two random colours blended by gratings and smooth noise: ``(H, W, 3)`` float32."""
+def _background(rng: np.random.Generator, height: int,
+                width: int) -> tuple[np.ndarray, tuple[np.ndarray, ...]]:
+    """Two random colours blended by gratings and smooth noise: ``(H, W, 3)`` float32.
+
+    Also returns the two colours, which shapes are painted away from.
+    """
     ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
     texture = np.zeros((height, width), dtype=np.float32)
     for _ in range(int(rng.integers(1, 4))):
-        frequency = float(rng.uniform(0.03, 0.25))
+        frequency = float(rng.uniform(0.02, 0.08))
         angle = float(rng.uniform(0.0, math.pi))
         phase = float(rng.uniform(0.0, 2 * math.pi))
         amplitude = float(rng.uniform(0.2, 1.0))
@@ -224,28 +239,51 @@ def _background(rng: np.random.Generator, height: int, width: int) -> np.ndarray
     texture = texture - texture.min()
     texture = texture / max(float(texture.max()), 1e-6)
     weight = float(rng.uniform(0.3, 0.8))
-    cell = int(rng.integers(6, 20))
+    cell = int(rng.integers(8, 20))
     texture = (1 - weight) * texture + weight * _smooth_noise(rng, height, width, cell)
-    first, second = rng.random(3).astype(np.float32), rng.random(3).astype(np.float32)
-    return first * (1 - texture[..., None]) + second * texture[..., None]
+    first = rng.random(3).astype(np.float32)
+    shift = rng.normal(0.0, 1.0, 3).astype(np.float32)
+    shift *= float(rng.uniform(0.1, BACKGROUND_SPREAD)) / max(float(np.linalg.norm(shift)), 1e-6)
+    second = np.clip(first + shift, 0.0, 1.0)
+    image = first * (1 - texture[..., None]) + second * texture[..., None]
+    return image, (first, second)
 
 
-def _fill(rng: np.random.Generator, height: int, width: int) -> np.ndarray:
-    """A shape's paint: flat, striped or speckled, of a random colour: ``(H, W, 3)``."""
+def _fill(rng: np.random.Generator, height: int, width: int, avoid: Sequence[np.ndarray],
+          label: int) -> np.ndarray:
+    """A shape's paint, of a random colour: ``(H, W, 3)``.
+
+    The surface depends on the class, as materials differ between real classes: class
+    ``label`` is flat, striped or checked by ``(label - 1) % 3`` (``PATTERNS``); the
+    colours, stripe angle and period, and pattern strength are random.
+
+    The colour is drawn again (up to 20 times) while it is within ``MIN_CONTRAST`` (RGB
+    distance in [0, 1]) of one of the ``avoid`` colours, so that shapes stand out from the
+    background, as objects in real images mostly do.
+    """
     colour = rng.random(3).astype(np.float32)
-    pattern = int(rng.integers(3))
-    if pattern == 0:
+    for _ in range(20):
+        if min(float(np.linalg.norm(colour - other)) for other in avoid) >= MIN_CONTRAST:
+            break
+        colour = rng.random(3).astype(np.float32)
+    pattern = PATTERNS[(label - 1) % len(PATTERNS)]
+    if pattern == "flat":
         return np.broadcast_to(colour, (height, width, 3)).copy()
-    if pattern == 1:
-        ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
-        angle = float(rng.uniform(0.0, math.pi))
-        period = float(rng.uniform(3.0, 10.0))
-        stripes = 0.5 + 0.5 * np.sin(2 * math.pi * (xs * math.cos(angle)
-                                                    + ys * math.sin(angle)) / period)
-    else:
-        stripes = _smooth_noise(rng, height, width, int(rng.integers(2, 5)))
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    angle = float(rng.uniform(0.0, math.pi))
+    along = xs * math.cos(angle) + ys * math.sin(angle)
+    across = ys * math.cos(angle) - xs * math.sin(angle)
+    period = float(rng.uniform(4.0, 7.0))
+    if pattern == "striped":
+        stripes = 0.5 + 0.5 * np.sin(2 * math.pi * along / period)
+    else:  # checked: a rotated checkerboard
+        stripes = (np.floor(along / period) + np.floor(across / period)) % 2
     other = rng.random(3).astype(np.float32)
-    strength = float(rng.uniform(0.2, 0.6))
+    for _ in range(20):  # a pattern that shows: its second colour far from the first
+        if float(np.linalg.norm(other - colour)) >= 2 * MIN_CONTRAST:
+            break
+        other = rng.random(3).astype(np.float32)
+    strength = float(rng.uniform(0.4, 0.7))
     mix = strength * stripes[..., None]
     return colour * (1 - mix) + other * mix
 

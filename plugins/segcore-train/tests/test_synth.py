@@ -6,9 +6,9 @@ import json
 
 import numpy as np
 import pytest
-from PIL import Image
+from PIL import Image, ImageFilter
 from segcore_train import DataError, render_sample, scan, write_synthetic_dataset
-from segcore_train.synth import CLASS_NAMES, SHAPES
+from segcore_train.synth import CLASS_NAMES, PATTERNS, SHAPES
 
 from segcore.errors import InvalidOptionError
 
@@ -93,6 +93,39 @@ def test_images_are_textured_noisy_and_colour_does_not_give_the_class():
         other = render_sample(index, size=64, classes=2)  # one shape class: disks
         means.append(other.image[other.mask == 1].mean(axis=0))
     assert np.ptp(np.array(means), axis=0).max() > 80
+
+
+def test_shapes_stand_out_from_the_background():
+    for index in range(8):
+        sample = render_sample(index, size=64, classes=4)
+        image = sample.image.astype(float)
+        background = image[sample.mask == 0].mean(axis=0)
+        for label, region in sample.instances:
+            visible = region & (sample.mask == label)
+            if visible.sum() < 30:
+                continue
+            distance = np.linalg.norm(image[visible].mean(axis=0) - background) / 255
+            assert distance > 0.1, (index, label, distance)
+
+
+def test_the_surface_follows_the_class():
+    """Flat shapes are even inside (but for noise and lighting); striped and checked ones vary
+    (a 3x3 mean takes most of the noise out first)."""
+    variation: dict[str, list[float]] = {pattern: [] for pattern in PATTERNS}
+    for index in range(30):
+        sample = render_sample(index, size=96, classes=4)
+        label, region = sample.instances[-1]  # the top shape: fully visible
+        eroded = Image.fromarray(region.astype(np.uint8) * 255).filter(ImageFilter.MinFilter(7))
+        inner = np.asarray(eroded) > 0
+        if inner.sum() < 40:
+            continue
+        smooth = np.asarray(Image.fromarray(sample.image).filter(ImageFilter.BoxBlur(1)), float)
+        variation[PATTERNS[(label - 1) % len(PATTERNS)]].append(
+            float(smooth[inner].std(axis=0).max()))
+    assert all(len(values) >= 3 for values in variation.values()), variation
+    flat = np.median(variation["flat"])
+    assert np.median(variation["striped"]) > 2 * flat
+    assert np.median(variation["checked"]) > 2 * flat
 
 
 def test_render_is_deterministic_per_index():
