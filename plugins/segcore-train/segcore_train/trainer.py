@@ -923,13 +923,40 @@ class _Run:
     def _save_last(self, epoch: int, steps_done: int, partial: dict[str, Any] | None,
                    generator_state: torch.Tensor) -> None:
         state = self._checkpoint_state(epoch, steps_done, partial, generator_state)
-        if self.main:
+
+        def write() -> None:
             path = save_checkpoint(state, self.run_dir / LAST_CHECKPOINT)
             info = StepInfo(epoch, steps_done, self.batches_per_epoch, self.global_step)
             for callback in self.callbacks:
                 hook = getattr(callback, "on_checkpoint", None)
                 if hook is not None:
                     hook(path, info)
+
+        self._on_main(write, "last.pt")
+
+    def _on_main(self, action: Callable[[], None], what: str) -> None:
+        """Run ``action`` (a write into the run folder) on the main process only.
+
+        Under DDP every process then learns whether it failed (one broadcast), so a failed
+        write on rank 0 stops every rank at once with a ``CheckpointError`` instead of leaving
+        the others waiting in the next collective until its timeout. Rank 0 raises the
+        original error.
+        """
+        error: Exception | None = None
+        if self.main:
+            try:
+                action()
+            except Exception as caught:  # re-raised below, after the others are told
+                error = caught
+        if self.distributed.enabled:
+            failure = _broadcast(None if error is None else f"{type(error).__name__}: {error}",
+                                 self.distributed)
+            if failure is not None and error is None:
+                raise CheckpointError(
+                    f"rank 0 failed writing {what} into the run folder ({failure}); this "
+                    "process stops as well")
+        if error is not None:
+            raise error
 
     # the loop -----------------------------------------------------------------------------
     def run(self) -> TrainResult:
@@ -1100,7 +1127,8 @@ class _Run:
         seconds = time.perf_counter() - start
         row = _row(epoch + 1, VAL_SPLIT, float(totals[0] / totals[1].clamp(min=1)), scores,
                    self.optimizer.param_groups[0]["lr"], seconds, int(totals[1]), None)
-        self._plot_validation(shown, None if multilabel else confusion)
+        self._on_main(lambda: self._plot_validation(shown, None if multilabel else confusion),
+                      "predictions.png and confusion.png")
         return row
 
     def _plot_validation(self, shown: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]],
@@ -1134,7 +1162,8 @@ class _Run:
                               else value > self.best_value))
                 if better:
                     self.best_value, self.best_epoch, improved = float(value), epoch + 1, True
-        if self.main:
+
+        def write_metrics() -> None:
             path = self.run_dir / METRICS_FILE
             history = _read_metrics(path) + rows
             _write_metrics(path, _columns(self.classes), history)
@@ -1143,12 +1172,17 @@ class _Run:
 
                 plot_curves(path, self.run_dir / "curves.png")
             self._log_rows(rows)
+
+        self._on_main(write_metrics, f"{METRICS_FILE} and curves.png")
         generator_state = self.generator.get_state()
         if improved:
             state = self._checkpoint_state(epoch + 1, 0, None, generator_state)
-            if self.main:
+
+            def write_best() -> None:
                 save_checkpoint(state, self.run_dir / BEST_CHECKPOINT)
                 self._save_best_model()
+
+            self._on_main(write_best, f"{BEST_CHECKPOINT} and {BEST_MODEL_DIR}/")
         self._save_last(epoch + 1, 0, None, generator_state)
         for callback in self.callbacks:
             hook = getattr(callback, "on_epoch_end", None)

@@ -74,3 +74,32 @@ def test_two_processes_equal_one_process_with_the_global_batch(tmp_path):
     for row, expected in zip(rows, one.history, strict=True):
         assert abs(row["loss"] - expected["loss"]) < 1e-4
         assert abs(row["miou"] - expected["miou"]) < 1e-4
+
+
+FAILING_RANK_ZERO = """
+import errno, os, sys
+from segcore_train import trainer
+
+def full_disk(state, path):
+    raise OSError(errno.ENOSPC, "No space left on device (simulated)", str(path))
+
+if os.environ["RANK"] == "0":
+    trainer.save_checkpoint = full_disk
+trainer.train(sys.argv[1])
+"""
+
+
+def test_a_failed_write_on_rank_zero_stops_every_rank(tmp_path):
+    """The other ranks are told (one broadcast) instead of waiting for a collective timeout."""
+    root = tmp_path / "synth"
+    write_synthetic_dataset(root, count=10, size=40, classes=3, seed=2)
+    config_file = dump_config(config_for(root, tmp_path / "run", batch_size=2),
+                              tmp_path / "train.toml")
+    script = tmp_path / "failing_rank_zero.py"
+    script.write_text(FAILING_RANK_ZERO, encoding="utf-8")
+    results = run_ranks(script, 2, tmp_path / "ranks", [str(config_file)])
+    assert [(result.returncode != 0, result.killed) for result in results] == [(True, False)] * 2
+    assert "No space left on device (simulated)" in results[0].stderr
+    told = results[1].stderr
+    assert "CheckpointError" in told and "rank 0 failed writing best.pt" in told, told[-2000:]
+    assert "No space left on device (simulated)" in told
