@@ -210,3 +210,34 @@ def test_the_schedule_warms_up_linearly_then_follows_the_cosine():
     assert rates[2] > rates[3] > rates[4] > rates[5] > rates[6]
     assert rates[6] == pytest.approx(0.001)
     assert isinstance(step.optimizer, torch.optim.AdamW)
+
+
+def test_train_compile_traces_the_model_and_saves_plain_weights(data, tmp_path, monkeypatch):
+    """``train.compile = true``: the step and validation run through ``torch.compile`` (here
+    with the ``aot_eager`` backend: dynamo and autograd tracing without a C++ toolchain) and
+    end where the eager run ends; checkpoints and the best model hold the plain module's keys."""
+    compiled = []
+    real_compile = torch.compile
+
+    def compile_without_toolchain(module, **options):
+        compiled.append(type(module).__name__)
+        return real_compile(module, backend="aot_eager", **options)
+
+    monkeypatch.setattr(torch, "compile", compile_without_toolchain)
+    sgd = {"name": "sgd", "lr": 0.02, "momentum": 0.0}
+    eager = train(small(data, tmp_path / "eager", optimizer=sgd,
+                        augment={"enabled": False}, train={"epochs": 1}), out=io.StringIO())
+    assert compiled == []
+    traced = train(small(data, tmp_path / "compiled", optimizer=sgd, augment={"enabled": False},
+                         train={"epochs": 1, "compile": True}), out=io.StringIO())
+    assert len(compiled) == 2  # the training forward and the evaluation forward
+    mine = load_checkpoint(traced.run_dir / "last.pt")["model"]
+    reference = load_checkpoint(eager.run_dir / "last.pt")["model"]
+    assert mine.keys() == reference.keys()
+    assert not any(key.startswith("_orig_mod") for key in mine)
+    for key, value in reference.items():
+        if value.is_floating_point():
+            torch.testing.assert_close(mine[key], value, rtol=1e-4, atol=1e-5,
+                                       msg=lambda text, key=key: f"{key}: {text}")
+    model = segcore.from_pretrained(traced.run_dir / "best")
+    assert model(torch.rand(1, 3, 32, 32)).shape == (1, 3, 32, 32)
