@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 
 import pytest
 import segcore_fpn
@@ -385,3 +386,30 @@ def test_positional_arguments_follow_the_documented_order():
 
 def test_build_defaults_to_no_weights():
     testing.check_default_weights("fpn", **SMALL)
+
+
+# -- run time (predict, freeze_encoder, gradients, plain save/load: the kit above) --------
+def test_save_pretrained_round_trip(tmp_path):
+    model = tiny_fpn(classes=2, decoder_merge_policy="cat", decoder_interpolation="bilinear",
+                     decoder_dropout=0.3, upsampling=2, encoder_depth=4,
+                     aux_params={"classes": 3, "dropout": 0.2})
+    loaded = testing.check_save_load(model, torch.randn(1, 3, 64, 48), tmp_path / "fpn")
+    config = json.loads((tmp_path / "fpn" / "config.json").read_text())
+    assert config["_architecture"] == "fpn"  # segcore's key; SMP reads "_model_class"
+    assert config["decoder_merge_policy"] == "cat"
+    assert config["upsampling"] == 2
+    assert loaded.decoder.out_channels == 128
+
+
+def test_compile_fullgraph_with_aux_head():
+    testing.check_compile(tiny_fpn(aux_params={"classes": 3}, decoder_interpolation="bilinear"),
+                          torch.randn(1, 3, 64, 96))
+
+
+def test_torch_export():
+    testing.check_export(tiny_fpn(classes=3, decoder_merge_policy="cat"),
+                         torch.randn(1, 3, 64, 64))
+
+
+def test_discovery_imports_no_model_code():
+    testing.check_lazy_discovery("fpn", "segcore_fpn")

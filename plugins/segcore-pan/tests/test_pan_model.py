@@ -7,6 +7,7 @@ with the default ``encoder_output_stride=16`` inputs are 128x128 here (64x64 at 
 from __future__ import annotations
 
 import inspect
+import json
 import warnings
 
 import pytest
@@ -40,19 +41,6 @@ def _tiny_encoder(segcore_isolation):
 def tiny_pan(**kwargs) -> PAN:
     torch.manual_seed(0)
     return PAN(TINY, encoder_weights=None, **kwargs)
-
-
-def _randomise(module: nn.Module, seed: int = 1) -> None:
-    """Random weights and normalisation statistics, so comparisons mean something."""
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in module.state_dict().items():
-            if not tensor.is_floating_point():
-                continue
-            if name.endswith("running_var"):
-                tensor.copy_(torch.rand_like(tensor) + 0.5)
-            else:
-                tensor.copy_(torch.randn_like(tensor) * 0.3)
 
 
 # -- conformance and shapes ---------------------------------------------------------------
@@ -207,7 +195,7 @@ def _reference_gau(x, y, gau, mode):
 def test_decoder_matches_reference_formula(mode, depth, deepest):
     channels = TINY_CHANNELS[: depth + 1]
     decoder = PANDecoder(channels, depth, decoder_channels=12, interpolation_mode=mode).eval()
-    _randomise(decoder)
+    testing.randomise_weights(decoder)
     # as a dilated encoder: at depth 5 the deepest two features share stride 16 (odd sizes on
     # purpose, the blocks resize to the exact size of each encoder feature)
     cap = min(16, 2**depth)
@@ -227,7 +215,7 @@ def test_decoder_matches_reference_formula(mode, depth, deepest):
 @pytest.mark.parametrize("size", [(8, 8), (9, 13), (15, 10)])
 def test_fpa_block_keeps_the_size_of_any_input_from_8_pixels(size):
     block = FPABlock(6, 4).eval()
-    _randomise(block)
+    testing.randomise_weights(block)
     x = torch.randn(1, 6, *size)
     with torch.no_grad():
         out = block(x)
@@ -302,7 +290,7 @@ def test_each_interpolation_mode_is_used_by_the_upsample_blocks(mode):
 
 def test_interpolation_mode_changes_the_upsample_blocks_only():
     bilinear = tiny_pan(decoder_interpolation="bilinear").eval()
-    _randomise(bilinear.decoder)
+    testing.randomise_weights(bilinear.decoder)
     nearest = tiny_pan(decoder_interpolation="nearest").eval()
     nearest.load_state_dict(bilinear.state_dict())
     x = torch.randn(1, 3, SIZE, SIZE)
@@ -507,3 +495,70 @@ def test_model_docstring_has_the_sections_the_docs_generator_reads():
     options_doc = inspect.getdoc(PANOptions).split("Attributes:")[1]
     for name in PANOptions.names():
         assert f"\n    {name}: " in options_doc, name
+
+
+# -- run time (predict, freeze_encoder, gradients, plain save/load: the kit above) --------
+def _train_a_little(model: PAN) -> None:
+    """A few steps so weights and normalisation statistics differ from their initial values."""
+    optimizer = torch.optim.SGD(model.parameters(), lr=0.05)
+    model.train()
+    for _ in range(2):
+        optimizer.zero_grad()
+        output = model(torch.randn(2, 3, SIZE, SIZE))
+        mask = output[0] if isinstance(output, tuple) else output
+        mask.pow(2).mean().backward()
+        optimizer.step()
+
+
+def test_save_pretrained_round_trip(tmp_path):
+    model = tiny_pan(classes=2, encoder_output_stride=32, decoder_channels=8,
+                     decoder_interpolation="bicubic", upsampling=2, encoder_depth=4,
+                     aux_params={"classes": 3, "dropout": 0.2})
+    _train_a_little(model)
+    loaded = testing.check_save_load(model, torch.randn(1, 3, SIZE, 144), tmp_path / "pan")
+    config = json.loads((tmp_path / "pan" / "config.json").read_text())
+    assert config["_architecture"] == "pan"  # segcore's key; SMP reads "_model_class"
+    assert config["encoder_output_stride"] == 32
+    assert config["decoder_interpolation"] == "bicubic"
+    assert config["encoder_depth"] == 4
+    assert [n for n, _ in loaded.decoder.named_children()] == ["fpa", "gau2", "gau1"]
+
+
+@pytest.mark.parametrize("depth", [3, 4, 5])
+def test_gradients_reach_every_parameter(depth):
+    model = tiny_pan(encoder_depth=depth, aux_params={"classes": 2}).train()
+    size = 64 if depth == 3 else SIZE
+    mask, labels = model(torch.randn(2, 3, size, size))
+    (mask.mean() + labels.mean()).backward()
+    unused = tuple(f"encoder.stages.{stage}." for stage in range(depth, 5))  # tiny encoder
+    for name, parameter in model.named_parameters():
+        if not name.startswith(unused):
+            assert parameter.grad is not None, name
+
+
+def test_compile_fullgraph_with_aux_head():
+    testing.check_compile(tiny_pan(aux_params={"classes": 3}, decoder_interpolation="nearest"),
+                          torch.randn(1, 3, SIZE, 160))
+
+
+def test_torch_export():
+    testing.check_export(tiny_pan(classes=3, encoder_depth=4), torch.randn(1, 3, SIZE, SIZE))
+
+
+def test_discovery_imports_no_model_code():
+    testing.check_lazy_discovery("pan", "segcore_pan")
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated")
+@pytest.mark.parametrize("depth", [3, 4, 5])
+def test_decoder_compiles_with_torchscript(depth):
+    from segcore_pan.decoder import PANDecoder
+
+    channels = (3, 8, 16, 24, 32, 40)[: depth + 1]
+    decoder = PANDecoder(channels, depth, decoder_channels=8, interpolation_mode="nearest").eval()
+    scripted = torch.jit.script(decoder)
+    cap = min(16, 2**depth)
+    features = [torch.randn(1, c, 8 * cap // min(2**i, cap), 9 * cap // min(2**i, cap))
+                for i, c in enumerate(channels)]
+    with torch.no_grad():
+        torch.testing.assert_close(scripted(features), decoder(features))

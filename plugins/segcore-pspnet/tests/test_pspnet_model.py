@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 
 import pytest
 import segcore_pspnet
@@ -456,3 +457,50 @@ def test_build_uses_the_documented_default_depth():
     assert model.encoder.depth == 3
     with torch.no_grad():
         assert model(torch.randn(1, 3, 64, 64)).shape == (1, 1, 64, 64)
+
+
+# -- run time (predict, freeze_encoder, gradients, plain save/load: the kit above) --------
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"classes": 2, "psp_dropout": 0.3, "upsampling": 16, "encoder_depth": 4,
+         "aux_params": {"classes": 3, "dropout": 0.2}},
+        {"psp_use_batchnorm": False, "activation": "sigmoid"},
+        {"decoder_use_norm": {"type": "layernorm", "eps": 1e-3}, "in_channels": 1},
+    ],
+    ids=["aux-depth-4", "no-norm", "layernorm-dict"],
+)
+def test_save_pretrained_round_trip(tmp_path, options):
+    model = tiny_pspnet(**options)
+    testing.randomise_weights(model.decoder, seed=2)  # so that the comparison means something
+    x = torch.randn(1, options.get("in_channels", 3), 64, 48)
+    loaded = testing.check_save_load(model, x, tmp_path / "pspnet")
+    config = json.loads((tmp_path / "pspnet" / "config.json").read_text())
+    assert config["_architecture"] == "pspnet"  # segcore's key; SMP reads "_model_class"
+    assert config["encoder_depth"] == options.get("encoder_depth", 3)
+    assert config["psp_out_channels"] == 16
+    assert loaded.state_dict().keys() == model.state_dict().keys()
+
+
+def test_training_with_a_batch_of_one():
+    # the 1x1 pyramid level has no batch norm, so a single image trains (as in SMP)
+    model = tiny_pspnet().train()
+    model(torch.randn(1, 3, 64, 64)).mean().backward()
+
+
+def test_compile_fullgraph_with_aux_head():
+    testing.check_compile(tiny_pspnet(aux_params={"classes": 3}), torch.randn(1, 3, 64, 96))
+
+
+def test_torch_export():
+    testing.check_export(tiny_pspnet(classes=3), torch.randn(1, 3, 64, 64))
+
+
+def test_channels_last_gives_the_same_output():
+    model = tiny_pspnet(classes=2)
+    testing.randomise_weights(model.decoder, seed=2)
+    testing.check_channels_last(model, torch.randn(2, 3, 64, 64))
+
+
+def test_discovery_imports_no_model_code():
+    testing.check_lazy_discovery("pspnet", "segcore_pspnet")

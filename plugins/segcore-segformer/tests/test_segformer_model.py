@@ -4,6 +4,7 @@ encoder)."""
 from __future__ import annotations
 
 import inspect
+import json
 
 import pytest
 import segcore_segformer
@@ -88,12 +89,6 @@ def test_every_depth_gives_masks_of_the_input_size(depth, in_channels):
     assert labels.shape == (2, 2)
     assert model.classification_head[3].in_features == TINY_CHANNELS[depth]
     assert model.encoder.output_stride == 2**depth
-
-
-def test_no_aux_params_no_classification_head():
-    model = tiny_segformer()
-    assert model.classification_head is None
-    assert not any(k.startswith("classification_head") for k in model.state_dict())
 
 
 @pytest.mark.parametrize("in_channels", [1, 3, 4])
@@ -399,3 +394,30 @@ def test_docstring_has_the_sections_the_docs_generator_reads():
     for name in inspect.signature(Segformer).parameters:
         shown = "**kwargs" if name == "kwargs" else name
         assert f"    {shown}:" in doc, name
+
+
+# -- run time (predict, freeze_encoder, gradients, plain save/load: the kit above) --------
+def test_save_pretrained_round_trip(tmp_path):
+    model = tiny_segformer(classes=2, decoder_segmentation_channels=24, upsampling=2,
+                           encoder_depth=4, activation="sigmoid",
+                           aux_params={"classes": 3, "dropout": 0.2})
+    testing.randomise_weights(model.decoder)  # so that the comparison means something
+    loaded = testing.check_save_load(model, torch.randn(1, 3, 64, 48), tmp_path / "segformer")
+    config = json.loads((tmp_path / "segformer" / "config.json").read_text())
+    assert config["_architecture"] == "segformer"  # segcore's key; SMP reads "_model_class"
+    assert config["decoder_segmentation_channels"] == 24
+    assert config["upsampling"] == 2
+    assert config["encoder_depth"] == 4
+    assert len(loaded.decoder.mlp_stage) == 4
+
+
+def test_compile_fullgraph_with_aux_head():
+    testing.check_compile(tiny_segformer(aux_params={"classes": 3}), torch.randn(1, 3, 64, 96))
+
+
+def test_torch_export():
+    testing.check_export(tiny_segformer(classes=3), torch.randn(1, 3, 64, 64))
+
+
+def test_discovery_imports_no_model_code():
+    testing.check_lazy_discovery("segformer", "segcore_segformer")

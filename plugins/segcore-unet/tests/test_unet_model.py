@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import inspect
+import json
 
 import pytest
 import segcore_unet
@@ -31,6 +32,7 @@ def _tiny_encoder(segcore_isolation):
 
 def tiny_unet(**kwargs) -> Unet:
     kwargs.setdefault("decoder_channels", SMALL[: kwargs.get("encoder_depth", 5)])
+    torch.manual_seed(0)
     return Unet(TINY, encoder_weights=None, **kwargs)
 
 
@@ -338,3 +340,32 @@ def test_unused_attention_of_the_last_block_is_frozen():
     assert all(not p.requires_grad and p.grad is None for p in last.attention1.parameters())
     trainable = [p for p in model.decoder.parameters() if p.requires_grad]
     assert trainable and all(p.grad is not None for p in trainable)
+
+
+# -- run time (predict, freeze_encoder, gradients, plain save/load: the kit above) --------
+def test_compile_fullgraph_on_an_odd_size():
+    testing.check_compile(tiny_unet(classes=2, decoder_attention_type="scse"),
+                          torch.randn(1, 3, 63, 65))
+
+
+def test_compile_fullgraph_with_aux_head():
+    testing.check_compile(tiny_unet(aux_params={"classes": 3}), torch.randn(2, 3, 64, 64))
+
+
+def test_torch_export():
+    testing.check_export(tiny_unet(classes=3, decoder_interpolation="bilinear"),
+                         torch.randn(1, 3, 63, 65))
+
+
+def test_channels_last_gives_the_same_output():
+    testing.check_channels_last(tiny_unet(classes=2), torch.randn(2, 3, 64, 64))
+
+
+def test_save_pretrained_round_trip(tmp_path):
+    model = tiny_unet(classes=2, decoder_attention_type="scse", decoder_interpolation="bilinear",
+                      decoder_use_norm={"type": "layernorm", "eps": 1e-3},
+                      aux_params={"classes": 3, "dropout": 0.2})
+    testing.check_save_load(model, torch.randn(1, 3, 63, 65), tmp_path / "unet")
+    config = json.loads((tmp_path / "unet" / "config.json").read_text())
+    assert config["_architecture"] == "unet"  # segcore's key; SMP reads "_model_class"
+    assert config["decoder_use_norm"] == {"type": "layernorm", "eps": 1e-3}
