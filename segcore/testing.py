@@ -29,7 +29,11 @@ options, the kit has helpers that do the common part: ``check_save_load``,
 ``check_option_changes_output``, ``check_head_upsampling``, ``check_decoder_channel_dropout``
 (options), and ``randomise_weights``, ``reference_conv_norm_relu`` (reference math).
 
-An encoder plugin's weights tests have ``random_state_dict``, ``assert_same_state``,
+An encoder plugin's spec tests have ``check_lazy_encoder_listing``, ``check_encoder_spec``,
+``check_smp_hub_weights``, ``check_revisions_are_distinct``, ``check_parameter_count`` (with
+``meta_encoder``, ``agrees_with_documented_size``) and ``check_torchscript``. Its weights tests
+have ``weights_fixtures``, ``random_state_dict``, ``assert_same_state``,
+``check_classifier_file_loads``, ``check_unexpected_keys_refused``,
 ``check_first_conv_adaptation``, ``check_weights_download``, ``check_wrong_digest_refused``
 and a loopback web server, ``serve_bytes`` / ``serve_files``::
 
@@ -46,6 +50,7 @@ import contextlib
 import hashlib
 import http.server
 import itertools
+import math
 import os
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -283,6 +288,272 @@ def check_encoder(
             actual = compiled(x)
         for level, (a, b) in enumerate(zip(actual, expected)):
             torch.testing.assert_close(a, b, msg=lambda m, level=level: f"feature {level}: {m}")
+
+
+# -- helpers for an encoder plugin's spec, size and export tests ---------------------------
+def check_lazy_encoder_listing(
+    package: str,
+    names: Iterable[str],
+    *,
+    pattern: str | None = None,
+    exact: bool = False,
+    forbidden: Sequence[str] = (),
+    then: str | None = None,
+) -> dict[str, list[str]]:
+    """Listing encoders, in a fresh interpreter, shows ``names`` and imports no encoder code.
+
+    Runs ``segcore.list_encoders(pattern)`` in a new Python process. Checks: every name of
+    ``names`` is listed (with ``exact``, nothing else is); of ``package``, only the package and
+    its ``plugin`` module are imported; no module of ``forbidden`` (packages or modules:
+    ``"timm"`` stands for ``timm`` and ``timm.*``) is imported. ``then`` is Python code run
+    next in the same process (``segcore`` and the listed ``names`` in scope), after which
+    ``forbidden`` is checked again. Returns ``{"names": the listed names, "listed": the
+    modules imported after listing, "then": those after ``then``}``.
+
+    Example::
+
+        testing.check_lazy_encoder_listing("segcore_vgg", ["vgg11", "vgg13"], pattern="vgg*",
+                                           forbidden=("torchvision", "timm"))
+    """
+    import json
+    import subprocess
+    import sys
+
+    code = (
+        "import json, sys, segcore\n"
+        f"names = segcore.list_encoders({pattern!r})\n"
+        "listed = sorted(sys.modules)\n"
+        f"{then or ''}\n"
+        "print(json.dumps({'names': names, 'listed': listed, 'then': sorted(sys.modules)}))\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                            timeout=120)
+    assert result.returncode == 0, f"listing encoders failed:\n{result.stderr}"
+    report = json.loads(result.stdout.strip().splitlines()[-1])
+    listed, wanted = set(report["names"]), set(names)
+    if exact:
+        assert listed == wanted, (
+            f"list_encoders({pattern!r}) gives {sorted(listed)}, expected {sorted(wanted)}"
+        )
+    else:
+        assert wanted <= listed, f"list_encoders({pattern!r}) lacks {sorted(wanted - listed)}"
+
+    def within(modules: Iterable[str], roots: Iterable[str]) -> list[str]:
+        return [m for m in modules if any(m == r or m.startswith(r + ".") for r in roots)]
+
+    own = set(within(report["listed"], [package]))
+    assert own <= {package, package + ".plugin"}, (
+        f"listing imported {sorted(own - {package, package + '.plugin'})}: the plugin module "
+        f"must not import the encoder code"
+    )
+    for stage in ("listed", "then"):
+        imported = within(report[stage], forbidden)
+        assert not imported, f"{stage}: {imported} imported (forbidden: {list(forbidden)})"
+    return report
+
+
+#: The preprocessing of ImageNet weights trained the torchvision way, and of those trained with
+#: inputs in [-1, 1] (Inception, AdvProp, TF ports), as ``check_smp_hub_weights`` compares them.
+IMAGENET_PREPROCESSING: Mapping[str, Any] = {
+    "input_space": "RGB", "input_range": [0.0, 1.0],
+    "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
+}
+HALF_PREPROCESSING: Mapping[str, Any] = {
+    "input_space": "RGB", "input_range": [0.0, 1.0],
+    "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
+}
+
+
+def check_encoder_spec(name: str, *, tags: Sequence[str] | None = None,
+                       **fields: Any) -> EncoderSpec:
+    """The installed spec of ``name`` is called ``name``, has the weight tags ``tags`` (in this
+    order: the default first) and each field of ``fields`` (sequences compared as tuples;
+    ``pytest.approx`` values work). Returns the spec.
+
+    Example::
+
+        testing.check_encoder_spec("vgg11", tags=("imagenet",), family="VGG",
+                                   params_millions=9, supports_dilation=False)
+    """
+    from segcore.factory import get_encoder_spec
+
+    spec = get_encoder_spec(name)
+    assert spec.name == name, f"the spec of {name!r} is called {spec.name!r}"
+    if tags is not None:
+        assert tuple(spec.weights) == tuple(tags), (
+            f"{name}: weight tags {tuple(spec.weights)}, expected {tuple(tags)}"
+        )
+    for field, expected in fields.items():
+        actual = getattr(spec, field)
+        if isinstance(expected, list | tuple) and isinstance(actual, list | tuple):
+            actual, expected = tuple(actual), tuple(expected)
+        assert expected == actual, f"{name}: {field} is {actual!r}, expected {expected!r}"
+    return spec
+
+
+def _close(actual: Any, expected: Any) -> bool:
+    """Equal, numbers within a relative 1e-6 (float rounding of fractions such as 124/255)."""
+    if isinstance(actual, list | tuple) and isinstance(expected, list | tuple):
+        return len(actual) == len(expected) and all(map(_close, actual, expected))
+    if isinstance(actual, int | float) and isinstance(expected, int | float):
+        return abs(actual - expected) <= 1e-6 * max(abs(actual), abs(expected))
+    return bool(actual == expected)
+
+
+def check_smp_hub_weights(
+    name: str,
+    preprocessing: Mapping[str, Any] | Callable[[str], Mapping[str, Any]],
+    *,
+    repositories: Mapping[str, str] | None = None,
+    revisions: Mapping[str, str] | None = None,
+) -> None:
+    """Every weight source of ``name`` is a file of SMP's Hugging Face hub pinned to a commit.
+
+    Checks, for each tag: the URL is ``https://huggingface.co/smp-hub/<repository>/resolve/
+    <commit>/model.safetensors``, the repository ``repositories[tag]`` (default
+    ``<name>.<tag>`` with ``+`` written ``-``, SMP's spelling) and the commit ``revisions[tag]``
+    (when given; else any 40 hexadecimal digits); the cache file is
+    ``<name>.<tag>.safetensors``; no sha256 (the hub reports the digest) and no delegate; the
+    source's preprocessing and ``get_preprocessing_params(name, pretrained=tag)`` are
+    ``preprocessing`` (or ``preprocessing(tag)``; numbers within a relative 1e-6).
+
+    Example::
+
+        testing.check_smp_hub_weights("resnet18", IMAGENET, repositories={"sswl": "resnet18.swsl"})
+    """
+    import re
+
+    from segcore.factory import get_encoder_spec
+    from segcore.preprocessing import get_preprocessing_params
+
+    spec = get_encoder_spec(name)
+    assert spec.weights, f"{name}: the spec has no weights"
+    for tag, source in spec.weights.items():
+        what = f"{name}, weights {tag!r}"
+        repository = (repositories or {}).get(tag, f"{name}.{tag.replace('+', '-')}")
+        commit = (revisions or {}).get(tag, "[0-9a-f]{40}")
+        pattern = (f"https://huggingface.co/smp-hub/{re.escape(repository)}/resolve/{commit}"
+                   "/model.safetensors")
+        assert source.url is not None and re.fullmatch(pattern, source.url), (
+            f"{what}: the URL {source.url!r} does not match {pattern!r}"
+        )
+        assert source.filename == f"{name}.{tag}.safetensors", (
+            f"{what}: the cache file name is {source.filename!r}"
+        )
+        assert source.sha256 is None, f"{what}: a pinned hub file needs no sha256"
+        assert not source.delegate, f"{what}: a hub file is downloaded by segcore, not delegated"
+        expected = dict(preprocessing(tag) if callable(preprocessing) else preprocessing)
+        for origin, values in (("the source", source.preprocessing.as_dict()),
+                               ("get_preprocessing_params",
+                                get_preprocessing_params(name, pretrained=tag))):
+            assert values.keys() == expected.keys() and all(
+                _close(values[key], value) for key, value in expected.items()
+            ), f"{what}: {origin} gives the preprocessing {values}, expected {expected}"
+
+
+def check_revisions_are_distinct(names: Iterable[str]) -> list[str]:
+    """Each weight source of the encoders ``names`` is pinned at its own hub commit (a
+    repository's commit, not one copied from another). Returns the commits, one per source.
+
+    Example: ``assert len(testing.check_revisions_are_distinct(["vgg11", "vgg13"])) == 2``.
+    """
+    from segcore.factory import get_encoder_spec
+
+    commits: dict[str, str] = {}
+    for name in names:
+        for tag, source in get_encoder_spec(name).weights.items():
+            assert source.url is not None and "/resolve/" in source.url, (
+                f"{name}, weights {tag!r}: {source.url!r} is not a pinned hub file"
+            )
+            commit = source.url.split("/resolve/")[1].split("/")[0]
+            other = commits.setdefault(commit, f"{name}, weights {tag!r}")
+            assert other == f"{name}, weights {tag!r}", (
+                f"{name}, weights {tag!r}: the commit {commit} is also that of {other}"
+            )
+    return list(commits)
+
+
+def meta_encoder(name: str, **overrides: Any) -> nn.Module:
+    """The module of encoder ``name`` built by its spec's factory on the meta device (depth 5,
+    the spec's parameters, then ``overrides``): its structure without memory or initialisation.
+
+    Example: ``sum(p.numel() for p in testing.meta_encoder("resnext101_32x48d").parameters())``.
+    """
+    from segcore.factory import get_encoder_spec
+    from segcore.specs import load
+
+    spec = get_encoder_spec(name)
+    with torch.device("meta"):
+        return load(spec.factory)(name=name, **{"depth": 5, **spec.params, **overrides})
+
+
+def agrees_with_documented_size(millions: float, documented: float, *,
+                                tolerance: float = 0.0) -> bool:
+    """Whether a parameter count (in millions) is the documented figure: its truncation to whole
+    millions (8.56M is "8M"), or within ``tolerance`` (a fraction: 0.02 is 2%) of it."""
+    if abs(millions - documented) <= tolerance * documented:
+        return True
+    return documented >= 1 and float(documented).is_integer() and \
+        math.floor(millions) == documented
+
+
+def check_parameter_count(
+    name: str,
+    *,
+    count: int | None = None,
+    documented_millions: float | None = None,
+    tolerance: float = 0.0,
+    no_keys_starting_with: Sequence[str] = (),
+) -> nn.Module:
+    """``name`` built on the meta device (``meta_encoder``) has the size and outputs its spec and
+    the documentation give.
+
+    Checks: exactly ``count`` parameters (when given); a size that agrees with
+    ``documented_millions`` (``agrees_with_documented_size`` with ``tolerance``); the spec's
+    ``out_channels``; and no state-dict key starting with one of ``no_keys_starting_with`` (the
+    classifier's). Returns the module.
+
+    Example::
+
+        testing.check_parameter_count("vgg16", documented_millions=14,
+                                      no_keys_starting_with=("classifier.",))
+    """
+    from segcore.factory import get_encoder_spec
+
+    encoder = meta_encoder(name)
+    parameters = sum(p.numel() for p in encoder.parameters())
+    if count is not None:
+        assert parameters == count, f"{name}: {parameters} parameters, expected {count}"
+    if documented_millions is not None:
+        millions = parameters / 1e6
+        assert agrees_with_documented_size(millions, documented_millions, tolerance=tolerance), (
+            f"{name}: {millions:.3f}M parameters, documented {documented_millions}M"
+        )
+    spec_channels = get_encoder_spec(name).out_channels
+    assert spec_channels is None or tuple(encoder.out_channels) == tuple(spec_channels), (
+        f"{name}: out_channels {tuple(encoder.out_channels)}, the spec says {spec_channels}"
+    )
+    keys = [k for k in encoder.state_dict() if k.startswith(tuple(no_keys_starting_with))]
+    assert not keys, f"{name}: unexpected keys {keys[:5]}"
+    return encoder
+
+
+def check_torchscript(module: nn.Module, x: torch.Tensor, *, rtol: float | None = None,
+                      atol: float | None = None) -> None:
+    """``torch.jit.script(module)`` gives the module's outputs on ``x`` (eval mode; torch's
+    deprecation warning of TorchScript is silenced). Features lists are compared one by one.
+
+    Example: ``testing.check_torchscript(segcore.get_encoder("resnet18", depth=4), x)``.
+    """
+    import warnings
+
+    module.eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in torch 2.x
+        scripted = torch.jit.script(module)
+    with torch.no_grad():
+        assert_same_outputs(scripted(x), module(x), what="torch.jit.script", rtol=rtol,
+                            atol=atol)
 
 
 # -- architectures -------------------------------------------------------------------------
@@ -653,12 +924,14 @@ def check_compile(model: nn.Module, x: torch.Tensor, *, backend: str = "eager") 
         assert_same_outputs(compiled(x), model(x), what="torch.compile(fullgraph=True)")
 
 
-def check_export(model: nn.Module, x: torch.Tensor) -> None:
+def check_export(model: nn.Module, x: torch.Tensor, *, rtol: float | None = None,
+                 atol: float | None = None) -> None:
     """``torch.export.export(model, (x,))`` gives the model's outputs on ``x`` (eval mode)."""
     model.eval()
     exported = torch.export.export(model, (x,))
     with torch.no_grad():
-        assert_same_outputs(exported.module()(x), model(x), what="torch.export")
+        assert_same_outputs(exported.module()(x), model(x), what="torch.export", rtol=rtol,
+                            atol=atol)
 
 
 def check_channels_last(model: nn.Module, x: torch.Tensor, *, rtol: float = 1e-4,
@@ -1490,6 +1763,130 @@ def check_wrong_digest_refused(
     )
     left = sorted(p.name for p in folder.iterdir()) if folder.is_dir() else []
     assert not left, f"{name}: the refused download left {left} in {folder}"
+
+
+def _save_state(state: Mapping[str, torch.Tensor], path: str | os.PathLike[str]) -> None:
+    """Save ``state`` as safetensors (a ``.safetensors`` path) or with ``torch.save``."""
+    if str(path).endswith(".safetensors"):
+        from safetensors.torch import save_file
+
+        save_file(dict(state), str(path))
+    else:
+        torch.save(dict(state), path)
+
+
+def check_unexpected_keys_refused(
+    encoder_name: str,
+    state: Mapping[str, torch.Tensor],
+    unexpected: Mapping[str, torch.Tensor],
+    path: str | os.PathLike[str],
+) -> None:
+    """A weights file with keys the encoder neither has nor drops is refused.
+
+    Saves ``state`` plus ``unexpected`` at ``path`` (as ``check_classifier_file_loads``) and
+    checks that ``get_encoder(encoder_name, weights=path)`` raises ``WeightsError`` naming
+    each unexpected key.
+
+    Example::
+
+        testing.check_unexpected_keys_refused("resnet18", state,
+                                              {"head.fc.weight": torch.zeros(2)},
+                                              tmp_path / "extra.safetensors")
+    """
+    from segcore.errors import WeightsError
+    from segcore.factory import get_encoder
+
+    _save_state({**state, **unexpected}, path)
+    try:
+        get_encoder(encoder_name, weights=path)
+    except WeightsError as error:
+        unnamed = [key for key in unexpected if key not in str(error)]
+        assert not unnamed, f"{encoder_name}: the error does not name {unnamed}: {error}"
+    else:
+        raise AssertionError(
+            f"{encoder_name}: a file with the unexpected keys {sorted(unexpected)} was accepted "
+            f"(expected WeightsError)"
+        )
+
+
+def weights_fixtures(
+    encoder_name: str,
+    *,
+    extra: Mapping[str, torch.Tensor] | None = None,
+    filename: str = "weights.safetensors",
+    file_scope: str = "function",
+    positive: Sequence[str] = ("running_var",),
+    **encoder_kwargs: Any,
+) -> tuple[Any, Any]:
+    """The two pytest fixtures of an encoder plugin's weights tests, ``state`` and
+    ``weights_file``; assign them at the top of the test module.
+
+    ``state`` (module scope) is ``random_state_dict`` of ``encoder_name`` built with
+    ``encoder_kwargs`` (``positive`` as there): every tensor new, BN statistics included.
+    ``weights_file`` is that state, plus the ``extra`` tensors (a classifier the encoder
+    drops, as published files have it), saved as ``filename`` in a temporary directory of
+    ``file_scope``.
+
+    Example::
+
+        state, weights_file = testing.weights_fixtures("vgg11_bn")
+
+        def test_file_loads_exactly(weights_file, state):
+            encoder = segcore.get_encoder("vgg11_bn", weights=weights_file)
+            testing.assert_same_state(encoder, state)
+    """
+    import pytest
+
+    from segcore.factory import get_encoder
+
+    @pytest.fixture(scope="module", name="state")
+    def state_fixture() -> dict[str, torch.Tensor]:
+        """A random state dict of the encoder (BN statistics included)."""
+        return random_state_dict(get_encoder(encoder_name, **encoder_kwargs), positive=positive)
+
+    @pytest.fixture(scope=file_scope, name="weights_file")
+    def weights_file_fixture(tmp_path_factory: pytest.TempPathFactory,
+                             state: dict[str, torch.Tensor]) -> Path:
+        """``state`` (and the extra tensors) saved in a new temporary directory."""
+        path = tmp_path_factory.mktemp("weights") / filename
+        _save_state({**state, **(extra or {})}, path)
+        return path
+
+    return state_fixture, weights_file_fixture
+
+
+def check_classifier_file_loads(
+    encoder_name: str,
+    state: Mapping[str, torch.Tensor],
+    classifier: Mapping[str, torch.Tensor],
+    path: str | os.PathLike[str],
+    *,
+    saved: Mapping[str, torch.Tensor] | None = None,
+) -> nn.Module:
+    """A classification checkpoint loads into the encoder without its classifier.
+
+    Saves ``saved`` (default ``state``; another key naming of it, such as an older release's)
+    plus the ``classifier`` tensors at ``path`` (safetensors for a ``.safetensors`` path, else
+    ``torch.save``). Checks that ``get_encoder(encoder_name, weights=path)`` has exactly
+    ``state`` and that ``remap_state_dict`` gives exactly ``state``'s keys. Returns the encoder.
+
+    Example::
+
+        testing.check_classifier_file_loads("resnet18", state, {"fc.weight": torch.randn(10, 512),
+                                            "fc.bias": torch.randn(10)}, tmp_path / "r18.pth")
+    """
+    from segcore.factory import get_encoder
+
+    checkpoint = {**(state if saved is None else saved), **classifier}
+    _save_state(checkpoint, path)
+    encoder = get_encoder(encoder_name, weights=path)
+    assert_same_state(encoder, state, what=f"{encoder_name} loaded from {Path(path).name}")
+    remapped = set(encoder.remap_state_dict(dict(checkpoint)))
+    assert remapped == set(state), (
+        f"{encoder_name}: remap_state_dict keeps {sorted(remapped - set(state))[:5]} and loses "
+        f"{sorted(set(state) - remapped)[:5]}"
+    )
+    return encoder
 
 
 # -- pytest plugin ---------------------------------------------------------------------------

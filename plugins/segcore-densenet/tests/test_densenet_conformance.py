@@ -100,14 +100,9 @@ def test_invalid_block_config_is_refused() -> None:
         DenseNetEncoder(block_config=(6, 12, 24))
 
 
-@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.script is deprecated
 def test_torchscript_gives_the_same_features() -> None:
-    encoder = segcore.get_encoder("densenet121", depth=4).eval()
-    scripted = torch.jit.script(encoder)
-    x = torch.randn(1, 3, 32, 32)
-    with torch.no_grad():
-        for a, b in zip(scripted(x), encoder(x), strict=True):
-            torch.testing.assert_close(a, b)
+    testing.check_torchscript(segcore.get_encoder("densenet121", depth=4),
+                              torch.randn(1, 3, 32, 32))
 
 
 @pytest.mark.parametrize("architecture", ["unet", "fpn"])

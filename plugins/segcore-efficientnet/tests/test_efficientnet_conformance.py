@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -138,17 +136,10 @@ def test_depth_limits_the_blocks_that_run() -> None:
 
 def test_torchscript_and_export_give_the_same_features() -> None:
     torch.manual_seed(0)
-    encoder = segcore.get_encoder("efficientnet-b0", depth=3).eval()
+    encoder = segcore.get_encoder("efficientnet-b0", depth=3)
     x = torch.randn(1, 3, 32, 32)
-    with torch.no_grad():
-        expected = encoder(x)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated
-            scripted = torch.jit.script(encoder)(x)
-        exported = torch.export.export(encoder, (x,)).module()(x)
-    for a, b, c in zip(expected, scripted, exported):
-        torch.testing.assert_close(b, a, rtol=0, atol=0)
-        torch.testing.assert_close(c, a, rtol=0, atol=0)
+    testing.check_torchscript(encoder, x, rtol=0, atol=0)
+    testing.check_export(encoder, x, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("architecture, package, options", [

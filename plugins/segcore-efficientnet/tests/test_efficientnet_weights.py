@@ -7,7 +7,6 @@ from pathlib import Path
 import attrs
 import pytest
 import torch
-from safetensors.torch import save_file
 
 import segcore
 from segcore import testing
@@ -16,21 +15,10 @@ from segcore.factory import get_encoder_spec
 from segcore.weights import sha256_of
 
 NAME = "efficientnet-b0"
-
-
-@pytest.fixture(scope="module")
-def state() -> dict[str, torch.Tensor]:
-    """An efficientnet-b0 state dict whose every tensor (BN statistics included) is random."""
-    return testing.random_state_dict(segcore.get_encoder(NAME))
-
-
-@pytest.fixture()
-def classifier_file(tmp_path: Path, state) -> Path:
-    """A file as SMP/efficientnet-pytorch publish them: the encoder plus the ``_fc`` classifier."""
-    path = tmp_path / "efficientnet-b0-test.safetensors"
-    save_file({**state, "_fc.weight": torch.randn(1000, 1280), "_fc.bias": torch.randn(1000)},
-              str(path))
-    return path
+# files as SMP/efficientnet-pytorch publish them: the encoder plus the ``_fc`` classifier
+CLASSIFIER = {"_fc.weight": torch.randn(1000, 1280), "_fc.bias": torch.randn(1000)}
+state, weights_file = testing.weights_fixtures(NAME, extra=CLASSIFIER,
+                                               filename="efficientnet-b0-test.safetensors")
 
 
 def _installed(tag: str, url: str, sha256: str | None, name: str):
@@ -40,28 +28,26 @@ def _installed(tag: str, url: str, sha256: str | None, name: str):
                                                           weights={tag: source})])
 
 
-def test_remap_drops_the_classifier_and_keeps_everything_else(state) -> None:
-    encoder = segcore.get_encoder(NAME)
-    extra = {"_fc.weight": torch.zeros(2, 2), "_fc.bias": torch.zeros(2)}
-    assert encoder.remap_state_dict({**state, **extra}).keys() == state.keys()
+def test_remap_drops_the_classifier_and_keeps_everything_else(tmp_path: Path, state) -> None:
+    testing.check_classifier_file_loads(NAME, state, CLASSIFIER, tmp_path / "classifier.pth")
 
 
-def test_file_tag_loads_exactly_and_is_cached(classifier_file: Path, state, tmp_path) -> None:
+def test_file_tag_loads_exactly_and_is_cached(weights_file: Path, state, tmp_path) -> None:
     name = "efficientnet-b0-file-test"
-    with _installed("advprop", classifier_file.as_uri(), sha256_of(classifier_file), name):
+    with _installed("advprop", weights_file.as_uri(), sha256_of(weights_file), name):
         encoder = segcore.get_encoder(name, weights="advprop")
         testing.assert_same_state(encoder, state)
         cached = tmp_path / "segcore-cache" / name / "efficientnet-b0.advprop.safetensors"
         assert cached.is_file()
-        classifier_file.unlink()                   # the source is gone: the cache is used
+        weights_file.unlink()                   # the source is gone: the cache is used
         testing.assert_same_state(segcore.get_encoder(name, weights="advprop"), state)
 
 
 @pytest.mark.parametrize("in_channels", [1, 4])
-def test_first_conv_is_derived_from_the_rgb_kernel(classifier_file: Path, state,
+def test_first_conv_is_derived_from_the_rgb_kernel(weights_file: Path, state,
                                                    in_channels: int) -> None:
     name = f"efficientnet-b0-channels-{in_channels}"
-    with _installed("imagenet", classifier_file.as_uri(), sha256_of(classifier_file), name):
+    with _installed("imagenet", weights_file.as_uri(), sha256_of(weights_file), name):
         testing.check_first_conv_adaptation(name, "imagenet", state, "_conv_stem.weight",
                                             in_channels, out_channels=(3, 32, 24, 40, 112, 320),
                                             size=64)
@@ -85,13 +71,13 @@ def test_offline_missing_file_names_the_cache_path(monkeypatch, tmp_path) -> Non
     assert str(tmp_path / "segcore-cache" / "efficientnet-b2") in str(error.value)
 
 
-def test_tag_is_downloaded_verified_and_cached(classifier_file: Path, state,
+def test_tag_is_downloaded_verified_and_cached(weights_file: Path, state,
                                                tmp_path: Path) -> None:
     # downloaded, then the default tag (True) from the cache
-    testing.check_weights_download(NAME, "imagenet", classifier_file, state, tmp_path / "cache",
+    testing.check_weights_download(NAME, "imagenet", weights_file, state, tmp_path / "cache",
                                    first_conv_keys="_conv_stem.weight",
                                    requested=("imagenet", True))
 
 
-def test_download_with_a_wrong_digest_is_refused(classifier_file: Path, tmp_path: Path) -> None:
-    testing.check_wrong_digest_refused(NAME, "imagenet", classifier_file, tmp_path / "cache")
+def test_download_with_a_wrong_digest_is_refused(weights_file: Path, tmp_path: Path) -> None:
+    testing.check_wrong_digest_refused(NAME, "imagenet", weights_file, tmp_path / "cache")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -111,14 +109,8 @@ def test_stem_matches_a_hand_computation() -> None:
 
 
 def test_inceptionv4_is_scriptable() -> None:
-    encoder = segcore.get_encoder("inceptionv4", depth=3, in_channels=1).eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in torch 2.9+
-        scripted = torch.jit.script(encoder)
-    x = torch.randn(1, 1, 32, 48)
-    with torch.no_grad():
-        for a, b in zip(scripted(x), encoder(x), strict=True):
-            torch.testing.assert_close(a, b)
+    testing.check_torchscript(segcore.get_encoder("inceptionv4", depth=3, in_channels=1),
+                              torch.randn(1, 1, 32, 48))
 
 
 def _have(architecture: str) -> bool:

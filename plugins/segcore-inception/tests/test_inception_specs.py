@@ -2,18 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
-import torch
 
 import segcore
+from segcore import testing
 from segcore._catalog import documented_encoders
 from segcore.errors import EncoderCapabilityError
-from segcore.factory import get_encoder_spec
-from segcore.specs import load
 
 NAMES = ("inceptionresnetv2", "inceptionv4", "xception")
 
@@ -34,47 +28,21 @@ SMP_REVISIONS = {
 
 
 def _count_millions(name: str) -> float:
-    spec = get_encoder_spec(name)
-    with torch.device("meta"):  # no memory, no initialisation
-        encoder = load(spec.factory)(name=name, depth=5, **spec.params)
-    return sum(p.numel() for p in encoder.parameters()) / 1e6
+    return sum(p.numel() for p in testing.meta_encoder(name).parameters()) / 1e6
 
 
 def test_listing_shows_the_encoders_without_importing_the_implementation() -> None:
-    code = (
-        "import json, sys, segcore\n"
-        "names = segcore.list_encoders()\n"
-        "print(json.dumps({'names': names, 'modules': sorted(m for m in sys.modules if "
-        "m.startswith('segcore_inception'))}))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, timeout=120)
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(NAMES) <= set(report["names"])
-    assert set(report["modules"]) <= {"segcore_inception", "segcore_inception.plugin"}, \
-        report["modules"]
+    testing.check_lazy_encoder_listing("segcore_inception", NAMES)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_spec_matches_the_catalogue_and_smp(name: str) -> None:
     family, tags, millions = documented_encoders()[name]
-    spec = get_encoder_spec(name)
-    assert spec.name == name
-    assert spec.family == family == "Inception"
-    assert tuple(spec.weights) == tags
-    assert spec.params_millions == millions
-    assert spec.out_channels == SMP_OUT_CHANNELS[name]
-    assert not spec.supports_dilation
-    for tag, source in spec.weights.items():
-        repository = f"{name}.{tag.replace('+', '-')}"
-        assert source.url == (f"https://huggingface.co/smp-hub/{repository}/resolve/"
-                              f"{SMP_REVISIONS[name, tag]}/model.safetensors")
-        assert source.filename == f"{name}.{tag}.safetensors"
-        assert source.sha256 is None  # a pinned hub revision: the hub reports the digest
-        assert source.preprocessing.as_dict() == {
-            "input_space": "RGB", "input_range": [0.0, 1.0],
-            "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
-        }
+    assert family == "Inception"
+    testing.check_encoder_spec(name, tags=tags, family=family, params_millions=millions,
+                               out_channels=SMP_OUT_CHANNELS[name], supports_dilation=False)
+    testing.check_smp_hub_weights(name, testing.HALF_PREPROCESSING,
+                                  revisions={tag: SMP_REVISIONS[name, tag] for tag in tags})
 
 
 @pytest.mark.parametrize("tag", ["imagenet", "imagenet+background"])

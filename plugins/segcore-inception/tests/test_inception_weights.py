@@ -12,26 +12,14 @@ from pathlib import Path
 import attrs
 import pytest
 import torch
-from safetensors.torch import save_file
 
 import segcore
 from segcore import testing
 from segcore.factory import get_encoder_spec
 from segcore.weights import cache_dir, sha256_of
 
-
-@pytest.fixture(scope="module")
-def state() -> dict[str, torch.Tensor]:
-    """A xception state dict whose every tensor (BN statistics included) is random."""
-    return testing.random_state_dict(segcore.get_encoder("xception", depth=1))
-
-
-@pytest.fixture(scope="module")
-def weights_file(tmp_path_factory: pytest.TempPathFactory,
-                 state: dict[str, torch.Tensor]) -> Path:
-    path = tmp_path_factory.mktemp("weights") / "xception-test.safetensors"
-    save_file(state, str(path))
-    return path
+state, weights_file = testing.weights_fixtures("xception", filename="xception-test.safetensors",
+                                               file_scope="module", depth=1)
 
 
 def test_tag_through_a_file_source_into_the_cache(weights_file: Path, state,
@@ -50,10 +38,9 @@ def test_tag_through_a_file_source_into_the_cache(weights_file: Path, state,
 
 
 def test_classifier_file_with_fc_keys_loads(tmp_path: Path, state) -> None:
-    path = tmp_path / "xception-classifier.pth"
-    torch.save({**state, "fc.weight": torch.randn(1000, 2048), "fc.bias": torch.randn(1000)},
-               path)
-    testing.assert_same_state(segcore.get_encoder("xception", weights=path), state)
+    classifier = {"fc.weight": torch.randn(1000, 2048), "fc.bias": torch.randn(1000)}
+    testing.check_classifier_file_loads("xception", state, classifier,
+                                        tmp_path / "xception-classifier.pth")
 
 
 @pytest.mark.parametrize("name", ["inceptionv4", "inceptionresnetv2", "xception"])

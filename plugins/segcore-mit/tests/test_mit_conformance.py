@@ -115,18 +115,11 @@ def test_stochastic_depth_grows_linearly_and_is_off_in_eval() -> None:
     assert drop(x) is x
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
 def test_torchscript_and_export_give_the_same_features() -> None:
-    encoder = segcore.get_encoder("mit_b0", in_channels=1, depth=4).eval()
+    encoder = segcore.get_encoder("mit_b0", in_channels=1, depth=4)
     x = torch.randn(1, 1, 64, 96)
-    with torch.no_grad():
-        expected = encoder(x)
-        scripted = torch.jit.script(encoder)(x)
-        exported = torch.export.export(encoder, (x,)).module()(x)
-    for actual in (scripted, exported):
-        assert len(actual) == len(expected)
-        for a, e in zip(actual, expected):
-            torch.testing.assert_close(a, e)
+    testing.check_torchscript(encoder, x)
+    testing.check_export(encoder, x)
 
 
 @pytest.mark.parametrize("architecture", ["unet", "fpn", "segformer"])

@@ -2,17 +2,12 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
-import torch
 
 import segcore
+from segcore import testing
 from segcore.errors import EncoderCapabilityError
 from segcore.factory import get_encoder_spec
-from segcore.specs import load
 
 # From the reference documentation ("Mix Visual Transformer"): weight tags and params (millions).
 DOCUMENTED = {
@@ -50,60 +45,28 @@ SMP_PARAMETERS = {
 
 
 def test_listing_imports_no_implementation_and_building_imports_no_timm() -> None:
-    code = (
-        "import json, sys, segcore\n"
-        "def loaded():\n"
-        "    return sorted(m for m in sys.modules if m.startswith(('segcore_mit', 'timm')))\n"
-        "names = segcore.list_encoders('mit_*')\n"
-        "listed = loaded()\n"
-        "segcore.get_encoder('mit_b0')\n"
-        "print(json.dumps({'names': names, 'listed': listed, 'built': loaded()}))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, timeout=120)
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(DOCUMENTED) <= set(report["names"])
-    assert "segcore_mit.encoder" not in report["listed"]
-    assert "segcore_mit.encoder" in report["built"]
-    for modules in (report["listed"], report["built"]):
-        assert not any(m == "timm" or m.startswith("timm.") for m in modules), modules
+    report = testing.check_lazy_encoder_listing("segcore_mit", DOCUMENTED, pattern="mit_*",
+                                                forbidden=("timm",),
+                                                then="segcore.get_encoder('mit_b0')")
+    assert "segcore_mit.encoder" in report["then"]
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))
 def test_spec_matches_the_documentation_and_smp(name: str) -> None:
     tags, millions = DOCUMENTED[name]
-    spec = get_encoder_spec(name)
-    assert tuple(spec.weights) == tags
-    assert spec.family == "Mix Visual Transformer"
-    assert spec.params_millions == millions
-    assert not spec.supports_dilation
-    assert spec.out_channels == SMP_OUT_CHANNELS[name]
-    source = spec.weights["imagenet"]
-    assert source.url == (f"https://huggingface.co/smp-hub/{name}.imagenet/resolve/"
-                          f"{SMP_REVISIONS[name]}/model.safetensors")
-    assert source.filename == f"{name}.imagenet.safetensors"
-    assert source.sha256 is None  # a pinned hub revision: the hub's digest is used
-    assert not source.delegate
-    assert source.preprocessing.as_dict() == {
-        "input_space": "RGB", "input_range": [0.0, 1.0],
-        "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-    }
-    assert segcore.get_preprocessing_params(name) == source.preprocessing.as_dict()
+    testing.check_encoder_spec(name, tags=tags, family="Mix Visual Transformer",
+                               params_millions=millions, supports_dilation=False,
+                               out_channels=SMP_OUT_CHANNELS[name])
+    testing.check_smp_hub_weights(name, testing.IMAGENET_PREPROCESSING,
+                                  revisions={"imagenet": SMP_REVISIONS[name]})
+    assert segcore.get_preprocessing_params(name) == testing.IMAGENET_PREPROCESSING
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))
 def test_parameter_count_and_channels_match_the_documentation(name: str) -> None:
-    spec = get_encoder_spec(name)
-    with torch.device("meta"):  # no memory, no initialisation
-        encoder = load(spec.factory)(name=name, depth=5, **spec.params)
-    count = sum(p.numel() for p in encoder.parameters())
-    assert count == SMP_PARAMETERS[name]
-    documented = DOCUMENTED[name][1]
-    # The documentation rounds to whole millions (mit_b0: 3.32M is "3M"); otherwise 2%.
-    assert abs(count / 1e6 - documented) <= max(0.02 * documented, 0.5), (
-        f"{name}: {count / 1e6:.2f}M parameters, documented {documented}M"
-    )
-    assert tuple(encoder.out_channels) == SMP_OUT_CHANNELS[name]
+    # The documentation truncates to whole millions (mit_b0: 3.32M is "3M").
+    testing.check_parameter_count(name, count=SMP_PARAMETERS[name],
+                                  documented_millions=DOCUMENTED[name][1])
 
 
 @pytest.mark.parametrize("output_stride", [16, 8])

@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 import segcore
 from segcore import testing
@@ -19,17 +18,9 @@ from segcore.weights import cached_path
 FIRST_CONV = "patch_embed1.proj.weight"
 
 
-@pytest.fixture(scope="module")
-def state() -> dict[str, torch.Tensor]:
-    """A mit_b0 state dict whose every tensor is random (norm weights around 1)."""
-    return testing.random_state_dict(segcore.get_encoder("mit_b0"), positive=("norm",))
-
-
-@pytest.fixture()
-def weights_file(tmp_path: Path, state: dict[str, torch.Tensor]) -> Path:
-    path = tmp_path / "mit_b0-test.safetensors"
-    save_file(state, str(path))
-    return path
+# mit_b0, every tensor random (norm weights around 1)
+state, weights_file = testing.weights_fixtures("mit_b0", filename="mit_b0-test.safetensors",
+                                               positive=("norm",))
 
 
 def test_safetensors_file_loads_exactly(weights_file: Path, state) -> None:
@@ -37,10 +28,9 @@ def test_safetensors_file_loads_exactly(weights_file: Path, state) -> None:
 
 
 def test_classification_checkpoint_with_a_head_loads(tmp_path: Path, state) -> None:
-    path = tmp_path / "mit_b0-classifier.pth"
-    torch.save({**state, "head.weight": torch.randn(1000, 256), "head.bias": torch.randn(1000)},
-               path)
-    testing.assert_same_state(segcore.get_encoder("mit_b0", weights=path), state)
+    classifier = {"head.weight": torch.randn(1000, 256), "head.bias": torch.randn(1000)}
+    testing.check_classifier_file_loads("mit_b0", state, classifier,
+                                        tmp_path / "mit_b0-classifier.pth")
 
 
 def test_remap_state_dict_drops_only_the_classifier(state) -> None:

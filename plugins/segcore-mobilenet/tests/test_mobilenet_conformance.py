@@ -78,23 +78,13 @@ def test_shallow_encoders_do_not_run_the_deeper_blocks() -> None:
     assert max(calls) == 6
 
 
-@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.script is deprecated
 def test_torchscript_gives_the_same_features() -> None:
-    encoder = segcore.get_encoder("mobilenet_v2", output_stride=16).eval()
-    scripted = torch.jit.script(encoder)
-    x = torch.randn(1, 3, 32, 32)
-    with torch.no_grad():
-        for a, b in zip(scripted(x), encoder(x), strict=True):
-            torch.testing.assert_close(a, b)
+    testing.check_torchscript(segcore.get_encoder("mobilenet_v2", output_stride=16),
+                              torch.randn(1, 3, 32, 32))
 
 
 def test_torch_export_gives_the_same_features() -> None:
-    encoder = segcore.get_encoder("mobilenet_v2", depth=4).eval()
-    x = torch.randn(1, 3, 32, 32)
-    exported = torch.export.export(encoder, (x,))
-    with torch.no_grad():
-        for a, b in zip(exported.module()(x), encoder(x), strict=True):
-            torch.testing.assert_close(a, b)
+    testing.check_export(segcore.get_encoder("mobilenet_v2", depth=4), torch.randn(1, 3, 32, 32))
 
 
 @pytest.mark.parametrize("architecture, options", [

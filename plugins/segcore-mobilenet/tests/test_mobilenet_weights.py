@@ -7,7 +7,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 import segcore
 from segcore import testing
@@ -16,47 +15,32 @@ NAME = "mobilenet_v2"
 FIRST_CONV = "features.0.0.weight"
 
 
-@pytest.fixture(scope="module")
-def state() -> dict[str, torch.Tensor]:
-    """A mobilenet_v2 state dict whose every tensor (BN statistics included) is random."""
-    return testing.random_state_dict(segcore.get_encoder(NAME))
+state, weights_file = testing.weights_fixtures(NAME)
 
 
-@pytest.fixture()
-def safetensors_file(tmp_path: Path, state: dict[str, torch.Tensor]) -> Path:
-    path = tmp_path / "mobilenet_v2-test.safetensors"
-    save_file(state, str(path))
-    return path
-
-
-def test_safetensors_file_loads_exactly(safetensors_file: Path, state) -> None:
-    encoder = segcore.get_encoder(NAME, weights=str(safetensors_file))
-    testing.assert_same_state(encoder, state)
+def test_safetensors_file_loads_exactly(weights_file: Path, state) -> None:
+    testing.assert_same_state(segcore.get_encoder(NAME, weights=str(weights_file)), state)
 
 
 def test_torchvision_classifier_file_loads(tmp_path: Path, state) -> None:
-    path = tmp_path / "mobilenet_v2-classifier.pth"
     classifier = {"classifier.1.weight": torch.randn(10, 1280),
                   "classifier.1.bias": torch.randn(10)}
-    torch.save({**state, **classifier}, path)
-    encoder = segcore.get_encoder(NAME, weights=path)
-    testing.assert_same_state(encoder, state)
-    assert encoder.remap_state_dict({**state, **classifier}).keys() == state.keys()
+    testing.check_classifier_file_loads(NAME, state, classifier, tmp_path / "classifier.pth")
 
 
 @pytest.mark.parametrize("in_channels", [1, 4])
-def test_first_conv_is_derived_from_the_rgb_kernel(safetensors_file: Path, state,
+def test_first_conv_is_derived_from_the_rgb_kernel(weights_file: Path, state,
                                                    in_channels: int) -> None:
-    testing.check_first_conv_adaptation(NAME, safetensors_file, state, FIRST_CONV, in_channels,
+    testing.check_first_conv_adaptation(NAME, weights_file, state, FIRST_CONV, in_channels,
                                         out_channels=(3, 16, 24, 32, 96, 1280))
 
 
-def test_tag_is_downloaded_verified_and_cached(safetensors_file: Path, state,
+def test_tag_is_downloaded_verified_and_cached(weights_file: Path, state,
                                                tmp_path: Path) -> None:
-    testing.check_weights_download(NAME, "imagenet", safetensors_file, state, tmp_path / "cache",
+    testing.check_weights_download(NAME, "imagenet", weights_file, state, tmp_path / "cache",
                                    first_conv_keys=FIRST_CONV, in_channels=(1, 3),
                                    preprocessing={"mean": [0.485, 0.456, 0.406]})
 
 
-def test_download_with_a_wrong_digest_is_refused(safetensors_file: Path, tmp_path: Path) -> None:
-    testing.check_wrong_digest_refused(NAME, "imagenet", safetensors_file, tmp_path / "cache")
+def test_download_with_a_wrong_digest_is_refused(weights_file: Path, tmp_path: Path) -> None:
+    testing.check_wrong_digest_refused(NAME, "imagenet", weights_file, tmp_path / "cache")

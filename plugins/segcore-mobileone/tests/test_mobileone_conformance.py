@@ -37,11 +37,10 @@ def test_other_names_follow_the_contract(name: str) -> None:
 
 
 def test_non_square_input_sizes() -> None:
-    encoder = segcore.get_encoder(SMALL).eval()
+    # every map is ceil(size / reduction): 64x96, 32x48, ..., 2x3
     with torch.no_grad():
-        features = encoder(torch.randn(1, 3, 64, 96))
-    assert [tuple(f.shape[-2:]) for f in features] == [
-        (64, 96), (32, 48), (16, 24), (8, 12), (4, 6), (2, 3)]
+        testing.check_encoder_features(segcore.get_encoder(SMALL).eval(),
+                                       torch.randn(1, 3, 64, 96), depth=5)
 
 
 def test_module_tree_is_smps() -> None:
@@ -114,13 +113,8 @@ def test_torchscript_and_export_give_the_same_features(fuse: bool) -> None:
     if fuse:
         encoder.reparameterize()
     x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        expected = encoder(x)
-        scripted = torch.jit.script(encoder)(x)
-        exported = torch.export.export(encoder, (x,)).module()(x)
-    for a, b, c in zip(expected, scripted, exported):
-        torch.testing.assert_close(b, a)
-        torch.testing.assert_close(c, a)
+    testing.check_torchscript(encoder, x)
+    testing.check_export(encoder, x)
 
 
 def test_fused_encoder_compiles_in_one_graph() -> None:

@@ -6,15 +6,9 @@ parameter counts, channels and weight sources is SMP 0.6.0 (encoders/mobileone.p
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
-import torch
 
-from segcore.factory import get_encoder_spec
-from segcore.specs import load
+from segcore import testing
 
 # SMP 0.6.0: parameters of the train-time encoder as SMP builds it (classifier removed),
 # out_channels, and the pinned revision of smp-hub/<name>.imagenet.
@@ -40,45 +34,20 @@ def test_names_are_not_in_the_documentation_but_known_to_the_core() -> None:
 
 
 def test_listing_shows_all_encoders_without_importing_the_implementation() -> None:
-    code = (
-        "import json, sys, segcore\n"
-        "names = segcore.list_encoders('mobileone*')\n"
-        "print(json.dumps({'names': names, 'modules': sorted(m for m in sys.modules if "
-        "m.startswith(('segcore_mobileone', 'timm')))}))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, timeout=120)
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert sorted(report["names"]) == sorted(SMP)
-    assert "segcore_mobileone.encoder" not in report["modules"]
-    assert not any(m.startswith("timm") for m in report["modules"])
+    testing.check_lazy_encoder_listing("segcore_mobileone", SMP, pattern="mobileone*",
+                                       exact=True, forbidden=("timm",))
 
 
 @pytest.mark.parametrize("name", sorted(SMP))
 def test_spec_matches_smp(name: str) -> None:
     count, channels, revision = SMP[name]
-    spec = get_encoder_spec(name)
-    assert spec.family == "MobileOne"
-    assert tuple(spec.weights) == ("imagenet",)
-    assert spec.out_channels == channels
-    assert spec.supports_dilation
-    assert spec.params_millions == pytest.approx(count / 1e6, abs=0.005)
-    source = spec.weights["imagenet"]
-    assert source.url == (f"https://huggingface.co/smp-hub/{name}.imagenet/resolve/{revision}"
-                          "/model.safetensors")
-    assert source.filename == f"{name}.imagenet.safetensors"
-    assert source.preprocessing.as_dict() == {
-        "input_space": "RGB", "input_range": [0.0, 1.0],
-        "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-    }
+    testing.check_encoder_spec(name, tags=("imagenet",), family="MobileOne",
+                               out_channels=channels, supports_dilation=True,
+                               params_millions=pytest.approx(count / 1e6, abs=0.005))
+    testing.check_smp_hub_weights(name, testing.IMAGENET_PREPROCESSING,
+                                  revisions={"imagenet": revision})
 
 
 @pytest.mark.parametrize("name", sorted(SMP))
 def test_parameter_count_and_channels_match_smp(name: str) -> None:
-    spec = get_encoder_spec(name)
-    with torch.device("meta"):
-        encoder = load(spec.factory)(name=name, depth=5, **spec.params)
-    count = sum(p.numel() for p in encoder.parameters())
-    assert abs(count / SMP[name][0] - 1) < 0.02, f"{name}: {count} parameters"
-    assert abs(count / 1e6 - spec.params_millions) / spec.params_millions < 0.02
-    assert tuple(encoder.out_channels) == SMP[name][1]
+    testing.check_parameter_count(name, count=SMP[name][0])

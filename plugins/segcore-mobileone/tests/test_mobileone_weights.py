@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
 from segcore_mobileone import reparameterize_model
 
 import segcore
@@ -18,30 +17,15 @@ TAG = "imagenet"
 STEM_KERNELS = ("stage0.rbr_conv.0.conv.weight", "stage0.rbr_scale.conv.weight")
 
 
-@pytest.fixture(scope="module")
-def state() -> dict[str, torch.Tensor]:
-    """A mobileone_s0 state dict whose every tensor (BN statistics included) is random."""
-    return testing.random_state_dict(segcore.get_encoder(NAME))
+# a classification file: the encoder's weights and the classifier (``linear.*``)
+CLASSIFIER = {"linear.weight": torch.randn(1000, 1024), "linear.bias": torch.randn(1000)}
+state, weights_file = testing.weights_fixtures(NAME, extra=CLASSIFIER,
+                                               filename="model.safetensors")
 
 
-@pytest.fixture()
-def weights_file(tmp_path: Path, state: dict[str, torch.Tensor]) -> Path:
-    """A classification file: the encoder's weights and the classifier (``linear.*``)."""
-    path = tmp_path / "model.safetensors"
-    save_file({**state, "linear.weight": torch.randn(1000, 1024),
-               "linear.bias": torch.randn(1000)}, str(path))
-    return path
-
-
-def test_file_with_classifier_keys_loads_exactly(weights_file: Path, state) -> None:
-    encoder = segcore.get_encoder(NAME, weights=str(weights_file))
-    testing.assert_same_state(encoder, state)
-
-
-def test_remap_drops_only_the_classifier(state) -> None:
-    encoder = segcore.get_encoder(NAME)
-    remapped = encoder.remap_state_dict({**state, "linear.weight": torch.zeros(1)})
-    assert remapped.keys() == state.keys()
+def test_file_with_classifier_keys_loads_exactly(tmp_path: Path, state) -> None:
+    # and remap_state_dict drops only the classifier
+    testing.check_classifier_file_loads(NAME, state, CLASSIFIER, tmp_path / "model.safetensors")
 
 
 @pytest.mark.parametrize("in_channels", [1, 4])

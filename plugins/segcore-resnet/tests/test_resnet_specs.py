@@ -2,16 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
-import torch
 
 import segcore
+from segcore import testing
 from segcore.factory import get_encoder_spec
-from segcore.specs import load
 from segcore.weights import resolve_tag
 
 # From the reference documentation ("Available Encoders"): weight tags and params (millions).
@@ -31,42 +26,22 @@ DOCUMENTED = {
 
 
 def test_listing_shows_all_encoders_without_importing_the_implementation() -> None:
-    code = (
-        "import json, sys, segcore\n"
-        "names = segcore.list_encoders('res*')\n"
-        "print(json.dumps({'names': names, 'modules': sorted(m for m in sys.modules if "
-        "m.startswith(('segcore_resnet', 'torchvision')))}))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, timeout=120)
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(DOCUMENTED) <= set(report["names"])
-    assert "segcore_resnet.encoder" not in report["modules"]
-    assert not any(m.startswith("torchvision") for m in report["modules"])
+    testing.check_lazy_encoder_listing("segcore_resnet", DOCUMENTED, pattern="res*",
+                                       forbidden=("torchvision",))
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))
 def test_spec_matches_the_documentation(name: str) -> None:
     tags, millions = DOCUMENTED[name]
-    spec = get_encoder_spec(name)
-    assert tuple(spec.weights) == tags
-    assert spec.family == ("ResNeXt" if name.startswith("resnext") else "ResNet")
-    assert spec.params_millions == millions
-    assert spec.supports_dilation
     basic = name in ("resnet18", "resnet34")
-    expected_channels = (3, 64, 64, 128, 256, 512) if basic else (3, 64, 256, 512, 1024, 2048)
-    assert spec.out_channels == expected_channels
-    for tag, source in spec.weights.items():
-        smp_tag = "swsl" if tag == "sswl" else tag
-        assert source.url.startswith(f"https://huggingface.co/smp-hub/{name}.{smp_tag}/resolve/")
-        revision = source.url.split("/resolve/")[1].split("/")[0]
-        assert len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)
-        assert source.filename == f"{name}.{tag}.safetensors"
-        assert source.sha256 is None
-        assert source.preprocessing.as_dict() == {
-            "input_space": "RGB", "input_range": [0.0, 1.0],
-            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-        }
+    testing.check_encoder_spec(
+        name, tags=tags, family="ResNeXt" if name.startswith("resnext") else "ResNet",
+        params_millions=millions, supports_dilation=True,
+        out_channels=(3, 64, 64, 128, 256, 512) if basic else (3, 64, 256, 512, 1024, 2048),
+    )
+    # SMP's hub spells the tag "sswl" as "swsl"
+    testing.check_smp_hub_weights(name, testing.IMAGENET_PREPROCESSING,
+                                  repositories={"sswl": f"{name}.swsl"})
 
 
 def test_smp_spelling_swsl_is_an_alias_of_sswl() -> None:
@@ -80,8 +55,5 @@ def test_smp_spelling_swsl_is_an_alias_of_sswl() -> None:
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))
 def test_parameter_count_matches_the_documentation(name: str) -> None:
-    spec = get_encoder_spec(name)
-    with torch.device("meta"):  # no memory for the 826M-parameter model
-        encoder = load(spec.factory)(name=name, depth=5, **spec.params)
-    millions = sum(p.numel() for p in encoder.parameters()) / 1e6
-    assert abs(millions - DOCUMENTED[name][1]) < 1.0, f"{name}: {millions:.2f}M parameters"
+    # on the meta device: no memory for the 826M-parameter model
+    testing.check_parameter_count(name, documented_millions=DOCUMENTED[name][1])

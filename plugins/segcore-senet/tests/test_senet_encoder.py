@@ -6,8 +6,6 @@ code (block layouts differ only in widths and where the stride sits) and get che
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -15,15 +13,6 @@ import torch.nn.functional as F
 import segcore
 from segcore import testing
 from segcore.errors import InvalidOptionError
-from segcore.factory import get_encoder_spec
-from segcore.specs import load
-
-
-def _meta_encoder(name: str, **overrides):
-    """The encoder of ``name`` on the meta device (structure only, no memory)."""
-    spec = get_encoder_spec(name)
-    with torch.device("meta"):
-        return load(spec.factory)(name=name, **{"depth": 5, **spec.params, **overrides})
 
 
 def test_se_resnet50_follows_the_whole_contract() -> None:
@@ -55,23 +44,23 @@ def test_module_names_are_smp_names() -> None:
             "layer4.2.conv3.weight"} <= keys
     assert "layer1.1.downsample.0.weight" not in keys
     assert not any(k.startswith(("last_linear", "avg_pool", "fc.")) for k in keys)
-    stem = set(_meta_encoder("senet154").state_dict())
+    stem = set(testing.meta_encoder("senet154").state_dict())
     assert {"layer0.conv2.weight", "layer0.bn3.weight", "layer0.conv3.weight"} <= stem
 
 
 def test_block_layouts() -> None:
     # SE-ResNet: the stride sits on the 1x1 reduction, projections are 1x1.
-    block = _meta_encoder("se_resnet50").layer2[0]
+    block = testing.meta_encoder("se_resnet50").layer2[0]
     assert block.conv1.stride == (2, 2) and block.conv2.stride == (1, 1)
     assert tuple(block.conv2.weight.shape) == (128, 128, 3, 3)
     assert block.downsample[0].kernel_size == (1, 1)
     assert tuple(block.se_module.fc1.weight.shape) == (32, 512, 1, 1)
     # SE-ResNeXt 32x4d: 32 groups of 4 channels per 64 planes, stride on the 3x3.
-    block = _meta_encoder("se_resnext50_32x4d").layer2[0]
+    block = testing.meta_encoder("se_resnext50_32x4d").layer2[0]
     assert block.conv1.stride == (1, 1) and block.conv2.stride == (2, 2)
     assert block.conv2.groups == 32 and tuple(block.conv2.weight.shape) == (256, 8, 3, 3)
     # SENet-154: deep 3x3 stem to 128 channels, 2p/4p widths, 64 groups, 3x3 projections.
-    encoder = _meta_encoder("senet154")
+    encoder = testing.meta_encoder("senet154")
     assert encoder.layer0.conv1.stride == (2, 2) and encoder.layer0.conv3.out_channels == 128
     block = encoder.layer2[0]
     assert tuple(block.conv1.weight.shape) == (256, 256, 1, 1)
@@ -144,7 +133,7 @@ def test_dilation_replaces_strides_of_the_last_stages(output_stride: int, rates)
 
 
 def test_senet154_dilates_its_3x3_projections() -> None:
-    encoder = _meta_encoder("senet154")
+    encoder = testing.meta_encoder("senet154")
     encoder.make_dilated(8)
     projection = encoder.layer3[0].downsample[0]
     assert projection.stride == (1, 1) and projection.dilation == (2, 2)
@@ -153,21 +142,12 @@ def test_senet154_dilates_its_3x3_projections() -> None:
 
 
 def test_torchscript_gives_the_eager_features() -> None:
-    encoder = segcore.get_encoder("se_resnext50_32x4d", depth=4).eval()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", FutureWarning)  # torch.jit is deprecated in 2.x
-        scripted = torch.jit.script(encoder)
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        expected = encoder(x)
-        actual = scripted(x)
-    assert len(actual) == 5
-    for a, b in zip(actual, expected):
-        torch.testing.assert_close(a, b)
+    testing.check_torchscript(segcore.get_encoder("se_resnext50_32x4d", depth=4),
+                              torch.randn(1, 3, 64, 64))
 
 
 def test_remap_state_dict_drops_the_classifier() -> None:
-    encoder = _meta_encoder("se_resnet50", depth=1)
+    encoder = testing.meta_encoder("se_resnet50", depth=1)
     state = {"layer0.conv1.weight": torch.zeros(1), "last_linear.weight": torch.zeros(1),
              "last_linear.bias": torch.zeros(1)}
     assert list(encoder.remap_state_dict(state)) == ["layer0.conv1.weight"]

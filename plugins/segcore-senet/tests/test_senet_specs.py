@@ -2,18 +2,13 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-import torch
 
 import segcore
+from segcore import testing
 from segcore._catalog import documented_encoders
-from segcore.factory import get_encoder_spec
-from segcore.specs import load
 
 # From the reference documentation ("Available Encoders", SE-Net): weight tags and params
 # (millions); test_catalogue_lists_the_same checks these against segcore/encoders.tsv.
@@ -52,18 +47,8 @@ def test_catalogue_lists_the_same() -> None:
 
 
 def test_listing_shows_all_encoders_without_importing_the_implementation() -> None:
-    code = (
-        "import json, sys, segcore\n"
-        "names = segcore.list_encoders('se*')\n"
-        "print(json.dumps({'names': names, 'modules': sorted(m for m in sys.modules if "
-        "m.startswith(('segcore_senet', 'timm', 'torchvision')))}))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, timeout=120)
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(DOCUMENTED) <= set(report["names"])
-    assert "segcore_senet.encoder" not in report["modules"]
-    assert not any(m.startswith(("timm", "torchvision")) for m in report["modules"])
+    testing.check_lazy_encoder_listing("segcore_senet", DOCUMENTED, pattern="se*",
+                                       forbidden=("timm", "torchvision"))
 
 
 def test_plugin_module_imports_only_the_contract() -> None:
@@ -84,35 +69,17 @@ def test_plugin_is_loaded() -> None:
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))
 def test_spec_matches_the_documentation_and_smp(name: str) -> None:
     tags, millions = DOCUMENTED[name]
-    spec = get_encoder_spec(name)
-    assert spec.name == name
-    assert tuple(spec.weights) == tags
-    assert spec.family == "SE-Net"
-    assert spec.params_millions == millions
-    assert spec.supports_dilation  # SMP 0.6.0 dilates layer3/layer4 of SENetEncoder
-    assert spec.out_channels == SMP_OUT_CHANNELS[name]
-    assert spec.factory == "segcore_senet.encoder:build_encoder"
-    for tag, source in spec.weights.items():
-        assert source.url == (f"https://huggingface.co/smp-hub/{name}.{tag}/resolve/"
-                              f"{SMP_REVISIONS[name]}/model.safetensors")
-        assert source.filename == f"{name}.{tag}.safetensors"
-        assert source.sha256 is None  # pinned hub revision: the hub reports the digest
-        assert not source.delegate
-        assert source.preprocessing.as_dict() == {
-            "input_space": "RGB", "input_range": [0.0, 1.0],
-            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-        }
-    params = segcore.get_preprocessing_params(name, pretrained="imagenet")
-    assert params["mean"] == [0.485, 0.456, 0.406] and params["input_space"] == "RGB"
+    # SMP 0.6.0 dilates layer3/layer4 of SENetEncoder: supports_dilation
+    testing.check_encoder_spec(name, tags=tags, family="SE-Net", params_millions=millions,
+                               supports_dilation=True, out_channels=SMP_OUT_CHANNELS[name],
+                               factory="segcore_senet.encoder:build_encoder")
+    testing.check_smp_hub_weights(name, testing.IMAGENET_PREPROCESSING,
+                                  revisions={"imagenet": SMP_REVISIONS[name]})
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))
 def test_parameter_count_and_channels_of_the_module(name: str) -> None:
-    spec = get_encoder_spec(name)
-    with torch.device("meta"):  # no memory and no initialisation for 113M parameters
-        encoder = load(spec.factory)(name=name, depth=5, **spec.params)
-    millions = sum(p.numel() for p in encoder.parameters()) / 1e6
     # The documentation truncates to whole millions (se_resnet152: 64.77M is "64"; SMP's
     # se_resnext50_32x4d has 25.51M, "25"): the count must truncate to the documented one.
-    assert int(millions) == DOCUMENTED[name][1], f"{name}: {millions:.2f}M"
-    assert tuple(encoder.out_channels) == SMP_OUT_CHANNELS[name]
+    # On the meta device: no memory and no initialisation for 113M parameters.
+    testing.check_parameter_count(name, documented_millions=DOCUMENTED[name][1])

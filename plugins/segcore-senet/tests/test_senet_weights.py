@@ -13,7 +13,6 @@ from pathlib import Path
 import attrs
 import pytest
 import torch
-from safetensors.torch import save_file
 from segcore_senet.plugin import segcore_encoders
 
 import segcore
@@ -29,18 +28,8 @@ HUB_PATH = (f"/smp-hub/{NAME}.imagenet/resolve/0123456789abcdef0123456789abcdef0
             "model.safetensors")
 
 
-@pytest.fixture(scope="module")
-def state() -> dict[str, torch.Tensor]:
-    """A state dict of NAME whose every tensor (BN statistics included) is random."""
-    return testing.random_state_dict(segcore.get_encoder(NAME, depth=1))
-
-
-@pytest.fixture()
-def weights_file(tmp_path: Path, state: dict[str, torch.Tensor]) -> Path:
-    """The file as SMP's hub has it: a safetensors state dict of the encoder."""
-    path = tmp_path / "model.safetensors"
-    save_file(state, str(path))
-    return path
+# the file as SMP's hub has it: a safetensors state dict of the encoder
+state, weights_file = testing.weights_fixtures(NAME, filename="model.safetensors", depth=1)
 
 
 def _own_spec(**imagenet_changes) -> EncoderSpec:
@@ -74,10 +63,10 @@ def test_encoder_weights_true_is_the_imagenet_tag(published: Path, state) -> Non
 
 def test_classifier_file_with_last_linear_keys_loads(tmp_path: Path, state) -> None:
     # Cadene's pretrainedmodels files (and SMP's hub copies) may carry the classifier.
-    path = tmp_path / "se_resnext50_32x4d-classifier.pth"
-    torch.save({**state, "last_linear.weight": torch.randn(1000, 2048),
-                "last_linear.bias": torch.randn(1000)}, path)
-    testing.assert_same_state(segcore.get_encoder(NAME, weights=path), state)
+    classifier = {"last_linear.weight": torch.randn(1000, 2048),
+                  "last_linear.bias": torch.randn(1000)}
+    testing.check_classifier_file_loads(NAME, state, classifier,
+                                        tmp_path / "se_resnext50_32x4d-classifier.pth")
 
 
 # One channel: the sum of the RGB kernels. Four: R, G, B, R scaled by 3/4, so that an input

@@ -3,8 +3,6 @@ work in the architectures."""
 
 from __future__ import annotations
 
-import warnings
-
 import pytest
 import torch
 from timm.models.sknet import SelectiveKernelBasic, SelectiveKernelBottleneck
@@ -60,17 +58,10 @@ def test_dilation_of_the_last_stages(output_stride: int, rates: tuple[int, int])
 
 
 def test_torchscript_and_export_give_the_same_features() -> None:
-    encoder = segcore.get_encoder("timm-skresnet18", in_channels=1, output_stride=16).eval()
+    encoder = segcore.get_encoder("timm-skresnet18", in_channels=1, output_stride=16)
     x = torch.randn(1, 1, 64, 96)
-    with torch.no_grad():
-        expected = encoder(x)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)  # torch.jit.script is deprecated
-            scripted = torch.jit.script(encoder)(x)
-        exported = torch.export.export(encoder, (x,)).module()(x)
-    for level, wanted in enumerate(expected):
-        torch.testing.assert_close(scripted[level], wanted)
-        torch.testing.assert_close(exported[level], wanted)
+    testing.check_torchscript(encoder, x)
+    testing.check_export(encoder, x)
 
 
 @pytest.mark.parametrize("architecture, options", [

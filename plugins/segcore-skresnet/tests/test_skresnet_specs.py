@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-
 import pytest
 import torch
 
-import segcore
-from segcore import _catalog
-from segcore.factory import get_encoder_spec
-from segcore.specs import load
+from segcore import _catalog, testing
 
 DOCUMENTED = {name: row for name, row in _catalog.documented_encoders().items()
               if name.startswith("timm-skresne")}
@@ -24,8 +17,6 @@ SMP_PARAMETERS = {
     "timm-skresnet34": 21_764_720,
     "timm-skresnext50_32x4d": 23_939_056,
 }
-IMAGENET = {"input_space": "RGB", "input_range": [0.0, 1.0],
-            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
 
 
 def test_the_documented_catalogue_has_the_3_names() -> None:
@@ -33,46 +24,22 @@ def test_the_documented_catalogue_has_the_3_names() -> None:
 
 
 def test_listing_shows_all_names_without_importing_timm_or_the_encoder() -> None:
-    code = (
-        "import json, sys, segcore\n"
-        "names = segcore.list_encoders('timm-sk*')\n"
-        "print(json.dumps({'names': names, 'modules': sorted(m for m in sys.modules if "
-        "m.startswith(('segcore_skresnet', 'timm')))}))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, timeout=120)
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert sorted(report["names"]) == sorted(DOCUMENTED)
-    assert "segcore_skresnet.encoder" not in report["modules"]
-    assert not any(m == "timm" or m.startswith("timm.") for m in report["modules"])
+    testing.check_lazy_encoder_listing("segcore_skresnet", DOCUMENTED, pattern="timm-sk*",
+                                       exact=True, forbidden=("timm",))
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))
 def test_spec_matches_the_documentation(name: str) -> None:
     family, tags, millions = DOCUMENTED[name]
-    spec = get_encoder_spec(name)
-    assert (spec.name, spec.family, tuple(spec.weights)) == (name, family, tags)
-    assert spec.params_millions == millions
-    assert spec.supports_dilation
-    source = spec.weights["imagenet"]
-    assert source.url.startswith(f"https://huggingface.co/smp-hub/{name}.imagenet/resolve/")
-    assert source.url.endswith("/model.safetensors")
-    revision = source.url.split("/resolve/")[1].split("/")[0]
-    assert len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)
-    assert source.filename == f"{name}.imagenet.safetensors"
-    assert source.sha256 is None and not source.delegate
-    assert source.preprocessing.as_dict() == IMAGENET
-    assert segcore.get_preprocessing_params(name, pretrained="imagenet") == IMAGENET
+    testing.check_encoder_spec(name, tags=tags, family=family, params_millions=millions,
+                               supports_dilation=True)
+    testing.check_smp_hub_weights(name, testing.IMAGENET_PREPROCESSING)
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))
 def test_parameter_count_and_out_channels_are_smps(name: str) -> None:
-    spec = get_encoder_spec(name)
-    with torch.device("meta"):
-        encoder = load(spec.factory)(name=name, depth=5, **spec.params)
-    assert sum(p.numel() for p in encoder.parameters()) == SMP_PARAMETERS[name]
-    assert encoder.out_channels == spec.out_channels
-    assert not any(k.startswith(("fc.", "global_pool")) for k in encoder.state_dict())
+    testing.check_parameter_count(name, count=SMP_PARAMETERS[name],
+                                  no_keys_starting_with=("fc.", "global_pool"))
 
 
 @pytest.mark.parametrize("name", [
@@ -88,7 +55,7 @@ def test_parameter_count_matches_the_documentation(name: str) -> None:
     # tests/integration/test_catalog_encoders.py).
     millions = SMP_PARAMETERS[name] / 1e6
     documented = DOCUMENTED[name][2]
-    assert abs(millions - documented) <= 0.02 * documented or int(millions) == documented, (
+    assert testing.agrees_with_documented_size(millions, documented, tolerance=0.02), (
         f"{name}: {millions:.3f}M vs {documented}M")
 
 

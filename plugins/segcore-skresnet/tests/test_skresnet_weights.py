@@ -3,31 +3,18 @@ classifier files, and first-convolution adaptation."""
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 
 import pytest
 import torch
-from safetensors.torch import save_file
 
 import segcore
 from segcore import testing
-from segcore.errors import WeightsError
 
 NAME = "timm-skresnet18"
 
 
-@pytest.fixture(scope="module")
-def state() -> dict[str, torch.Tensor]:
-    """A state dict of NAME whose every tensor (BN statistics included) is random."""
-    return testing.random_state_dict(segcore.get_encoder(NAME))
-
-
-@pytest.fixture()
-def weights_file(tmp_path: Path, state: dict[str, torch.Tensor]) -> Path:
-    path = tmp_path / "sk18.safetensors"
-    save_file(state, str(path))
-    return path
+state, weights_file = testing.weights_fixtures(NAME, filename="sk18.safetensors")
 
 
 def test_file_loads_exactly(weights_file: Path, state) -> None:
@@ -35,19 +22,14 @@ def test_file_loads_exactly(weights_file: Path, state) -> None:
 
 
 def test_classifier_keys_of_timm_files_are_dropped(tmp_path: Path, state) -> None:
-    path = tmp_path / "sk18-classifier.pth"
-    torch.save({**state, "fc.weight": torch.randn(1000, 512),
-                "fc.bias": torch.randn(1000)}, path)
-    testing.assert_same_state(segcore.get_encoder(NAME, weights=path), state)
-    encoder = segcore.get_encoder(NAME)
-    assert set(encoder.remap_state_dict({**state, "fc.bias": torch.zeros(1)})) == set(state)
+    classifier = {"fc.weight": torch.randn(1000, 512),
+                  "fc.bias": torch.randn(1000)}
+    testing.check_classifier_file_loads(NAME, state, classifier, tmp_path / "sk18-classifier.pth")
 
 
 def test_other_unexpected_keys_are_refused(tmp_path: Path, state) -> None:
-    path = tmp_path / "sk18-extra.safetensors"
-    save_file({**state, "head.fc.weight": torch.zeros(2)}, str(path))
-    with pytest.raises(WeightsError, match=re.escape("head.fc.weight")):
-        segcore.get_encoder(NAME, weights=path)
+    testing.check_unexpected_keys_refused(NAME, state, {"head.fc.weight": torch.zeros(2)},
+                                          tmp_path / "sk18-extra.safetensors")
 
 
 @pytest.mark.parametrize("in_channels", [1, 4])

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
+from collections.abc import Mapping
+from functools import partial
+from typing import Any
 
 import pytest
-import torch
 
 import segcore
-from segcore import _catalog
+from segcore import _catalog, testing
 from segcore.factory import get_encoder_spec
-from segcore.specs import load
 from segcore.weights import resolve_tag
 
 DOCUMENTED = {name: row for name, row in _catalog.documented_encoders().items()
@@ -45,61 +43,33 @@ SMP_PARAMETERS = {
 CLASSIFIER = 1280 * 1000 + 1000
 CLASSIFIER_COUNTED = {f"timm-efficientnet-lite{i}": CLASSIFIER for i in (0, 2, 3, 4)}
 
-IMAGENET = {"input_space": "RGB", "input_range": [0.0, 1.0],
-            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225]}
-HALF = {"input_space": "RGB", "input_range": [0.0, 1.0],
-        "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5]}
-
-
-def _meta_encoder(name: str) -> torch.nn.Module:
-    spec = get_encoder_spec(name)
-    with torch.device("meta"):  # no memory, no initialisation: L2 has 475M parameters
-        return load(spec.factory)(name=name, depth=5, **spec.params)
-
-
 def test_the_documented_catalogue_has_the_15_names() -> None:
     assert len(DOCUMENTED) == 15
     assert set(DOCUMENTED) == set(SMP_PARAMETERS)
 
 
 def test_listing_shows_all_names_without_importing_timm_or_the_encoder() -> None:
-    code = (
-        "import json, sys, segcore\n"
-        "names = segcore.list_encoders('timm-*efficientnet*')\n"
-        "print(json.dumps({'names': names, 'modules': sorted(m for m in sys.modules if "
-        "m.startswith(('segcore_timm_efficientnet', 'timm')))}))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, timeout=120)
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(DOCUMENTED) <= set(report["names"])
+    report = testing.check_lazy_encoder_listing("segcore_timm_efficientnet", DOCUMENTED,
+                                                pattern="timm-*efficientnet*",
+                                                forbidden=("timm",))
     assert not set(SMP_SPELLINGS) & set(report["names"])  # aliases are not listed
-    assert "segcore_timm_efficientnet.encoder" not in report["modules"]
-    assert not any(m == "timm" or m.startswith("timm.") for m in report["modules"])
+
+
+def _preprocessing(name: str, tag: str) -> Mapping[str, Any]:
+    """Lite and AdvProp weights take inputs in [-1, 1], the others ImageNet's statistics."""
+    if "-lite" in name or tag == "advprop":
+        return testing.HALF_PREPROCESSING
+    return testing.IMAGENET_PREPROCESSING
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))
 def test_spec_matches_the_documentation(name: str) -> None:
     family, tags, millions = DOCUMENTED[name]
-    spec = get_encoder_spec(name)
-    assert spec.name == name
-    assert spec.family == family
-    assert tuple(spec.weights) == tags
-    assert spec.weight_aliases == {}
-    assert spec.params_millions == millions
-    assert spec.supports_dilation
-    lite = "-lite" in name
-    repo = name.replace("timm-efficientnet-lite", "timm-tf_efficientnet_lite")
-    for tag, source in spec.weights.items():
-        assert source.url.startswith(f"https://huggingface.co/smp-hub/{repo}.{tag}/resolve/")
-        assert source.url.endswith("/model.safetensors")
-        revision = source.url.split("/resolve/")[1].split("/")[0]
-        assert len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)
-        assert source.filename == f"{name}.{tag}.safetensors"
-        assert source.sha256 is None and not source.delegate
-        expected = HALF if lite or tag == "advprop" else IMAGENET
-        assert source.preprocessing.as_dict() == expected, tag
-        assert segcore.get_preprocessing_params(name, pretrained=tag) == expected
+    testing.check_encoder_spec(name, tags=tags, family=family, weight_aliases={},
+                               params_millions=millions, supports_dilation=True)
+    repository = name.replace("timm-efficientnet-lite", "timm-tf_efficientnet_lite")
+    testing.check_smp_hub_weights(name, partial(_preprocessing, name),
+                                  repositories={tag: f"{repository}.{tag}" for tag in tags})
 
 
 @pytest.mark.parametrize("smp_name", sorted(SMP_SPELLINGS))
@@ -116,18 +86,13 @@ def test_smp_spelling_of_lite_is_an_alias_of_the_documented_name(smp_name: str) 
 
 
 def test_revisions_are_distinct_per_repository() -> None:
-    urls = [source.url for name in DOCUMENTED for source in get_encoder_spec(name).weights.values()]
-    revisions = [url.split("/resolve/")[1].split("/")[0] for url in urls]
-    assert len(set(revisions)) == len(revisions) == 32
+    assert len(testing.check_revisions_are_distinct(DOCUMENTED)) == 32
 
 
 @pytest.mark.parametrize("name", ALL_NAMES)
 def test_parameter_count_and_out_channels_are_smps(name: str) -> None:
-    encoder = _meta_encoder(name)
-    count = sum(p.numel() for p in encoder.parameters())
-    assert count == SMP_PARAMETERS[SMP_SPELLINGS.get(name, name)]
-    assert encoder.out_channels == get_encoder_spec(name).out_channels
-    assert not any(k.startswith(("classifier", "global_pool")) for k in encoder.state_dict())
+    testing.check_parameter_count(name, count=SMP_PARAMETERS[SMP_SPELLINGS.get(name, name)],
+                                  no_keys_starting_with=("classifier", "global_pool"))
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))
@@ -137,7 +102,7 @@ def test_parameter_count_matches_the_documentation(name: str) -> None:
     # tests/integration/test_catalog_encoders.py).
     millions = (SMP_PARAMETERS[name] + CLASSIFIER_COUNTED.get(name, 0)) / 1e6
     documented = DOCUMENTED[name][2]
-    assert abs(millions - documented) <= 0.02 * documented or int(millions) == documented, (
+    assert testing.agrees_with_documented_size(millions, documented, tolerance=0.02), (
         f"{name}: {millions:.3f}M vs {documented}M")
 
 
@@ -147,4 +112,4 @@ def test_lite_sizes_without_the_classifier_do_not_match(name: str) -> None:
     # to another figure.
     millions = SMP_PARAMETERS[name] / 1e6
     documented = DOCUMENTED[name][2]
-    assert abs(millions - documented) > 0.02 * documented and int(millions) != documented
+    assert not testing.agrees_with_documented_size(millions, documented, tolerance=0.02)

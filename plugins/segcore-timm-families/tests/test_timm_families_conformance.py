@@ -29,17 +29,11 @@ def test_each_family_follows_the_contract(name: str) -> None:
                           compile=False)
 
 
-@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:FutureWarning")
 def test_torchscript_and_torch_export() -> None:
-    encoder = segcore.get_encoder("timm-mobilenetv3_small_minimal_100", in_channels=1).eval()
+    encoder = segcore.get_encoder("timm-mobilenetv3_small_minimal_100", in_channels=1)
     x = torch.rand(1, 1, 64, 96)
-    with torch.no_grad():
-        expected = encoder(x)
-        scripted = torch.jit.script(encoder)(x)
-        exported = torch.export.export(encoder, (x,)).module()(x)
-    for level, feature in enumerate(expected):
-        torch.testing.assert_close(scripted[level], feature, msg=f"TorchScript, feature {level}")
-        torch.testing.assert_close(exported[level], feature, msg=f"export, feature {level}")
+    testing.check_torchscript(encoder, x)
+    testing.check_export(encoder, x)
 
 
 def test_non_square_input_and_odd_sizes() -> None:

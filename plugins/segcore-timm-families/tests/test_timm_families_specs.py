@@ -2,22 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import math
 import re
-import subprocess
-import sys
 import warnings
-from functools import cache
 
 import pytest
 import timm
-import torch
 
 import segcore
+from segcore import testing
 from segcore._catalog import documented_encoders
 from segcore.factory import get_encoder_spec
-from segcore.specs import load
 
 _SERVED = re.compile(r"^timm-(resnest|res2net|res2next|regnetx_|regnety_|gernet_|mobilenetv3_)")
 DOCUMENTED = {name: row for name, row in documented_encoders().items() if _SERVED.match(name)}
@@ -29,22 +23,14 @@ def test_every_documented_name_is_served() -> None:
 
 
 def test_listing_imports_neither_the_encoder_module_nor_timm() -> None:
-    code = (
-        "import json, sys, segcore\n"
-        "from segcore.factory import get_encoder_spec\n"
-        "names = segcore.list_encoders('timm-*')\n"
-        "info = [get_encoder_spec(n).weights['imagenet'] for n in names\n"
-        "        if n.startswith('timm-reg')]\n"
-        "print(json.dumps({'names': names, 'modules': sorted(m for m in sys.modules if "
-        "m.startswith(('segcore_timm', 'timm', 'huggingface_hub')))}))\n"
+    # nor does reading the weight sources of the listed names
+    testing.check_lazy_encoder_listing(
+        "segcore_timm_families", DOCUMENTED, pattern="timm-*",
+        forbidden=("timm", "segcore_timm.encoder", "segcore_timm_families.encoder"),
+        then="from segcore.factory import get_encoder_spec\n"
+             "info = [get_encoder_spec(n).weights['imagenet'] for n in names\n"
+             "        if n.startswith('timm-reg')]",
     )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, timeout=120)
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(DOCUMENTED) <= set(report["names"])
-    assert "segcore_timm_families.encoder" not in report["modules"]
-    assert not [m for m in report["modules"] if m == "timm" or m.startswith("timm.")]
-    assert "segcore_timm.encoder" not in report["modules"]
 
 
 def _timm_model(name: str) -> str:
@@ -85,36 +71,21 @@ def test_preprocessing_of_the_tf_mobilenets_is_inception() -> None:
     assert params["mean"] == [0.485, 0.456, 0.406]
 
 
-@cache
-def _meta_encoder(name: str) -> torch.nn.Module:
-    spec = get_encoder_spec(name)
-    with torch.device("meta"):  # no memory, no initialisation: RegNetY-32GF has 141M
-        return load(spec.factory)(name=name, depth=5, **spec.params)
-
-
-def _agrees_with_documented_size(millions: float, documented: float) -> bool:
-    """Within 2%, or the documentation's truncation to whole millions (8.56M is "8M")."""
-    if abs(millions - documented) <= 0.02 * documented:
-        return True
-    return documented >= 1 and float(documented).is_integer() and \
-        math.floor(millions) == documented
-
-
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))
 def test_parameter_count_and_channels(name: str) -> None:
-    encoder = _meta_encoder(name)
-    millions = sum(p.numel() for p in encoder.parameters()) / 1e6
-    documented = DOCUMENTED[name][2]
-    assert _agrees_with_documented_size(millions, documented), (
-        f"{name}: {millions:.3f}M parameters, documented {documented}M")
-    assert tuple(encoder.out_channels) == get_encoder_spec(name).out_channels
+    # within 2%, or the documentation's truncation to whole millions (8.56M is "8M");
+    # on the meta device: no memory, no initialisation (RegNetY-32GF has 141M)
+    testing.check_parameter_count(name, documented_millions=DOCUMENTED[name][2], tolerance=0.02)
 
 
 def test_the_size_rule_is_strict() -> None:
-    assert _agrees_with_documented_size(8.56, 8) and _agrees_with_documented_size(0.927, 0.93)
-    assert not _agrees_with_documented_size(9.01, 8)
-    assert _agrees_with_documented_size(7.9, 8) and not _agrees_with_documented_size(7.8, 8)
-    assert not _agrees_with_documented_size(0.96, 0.93)
+    def agrees(millions: float, documented: float) -> bool:
+        return testing.agrees_with_documented_size(millions, documented, tolerance=0.02)
+
+    assert agrees(8.56, 8) and agrees(0.927, 0.93)
+    assert not agrees(9.01, 8)
+    assert agrees(7.9, 8) and not agrees(7.8, 8)
+    assert not agrees(0.96, 0.93)
 
 
 def test_documented_names_build_without_deprecation_warning() -> None:

@@ -77,14 +77,8 @@ def test_invalid_configurations_are_refused() -> None:
         VGGEncoder("Z")
 
 
-@pytest.mark.filterwarnings("ignore::FutureWarning")  # torch.jit.script is deprecated
 def test_torchscript_gives_the_same_features() -> None:
-    encoder = segcore.get_encoder("vgg11_bn", depth=4).eval()
-    scripted = torch.jit.script(encoder)
-    x = torch.randn(1, 3, 32, 32)
-    with torch.no_grad():
-        for a, b in zip(scripted(x), encoder(x), strict=True):
-            torch.testing.assert_close(a, b)
+    testing.check_torchscript(segcore.get_encoder("vgg11_bn", depth=4), torch.randn(1, 3, 32, 32))
 
 
 def test_unet_adds_a_center_block_on_the_pooled_features() -> None:

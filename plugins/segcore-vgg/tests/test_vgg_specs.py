@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import json
-import math
-import subprocess
-import sys
-
 import pytest
-import torch
 
 import segcore
+from segcore import testing
 from segcore.errors import EncoderCapabilityError
-from segcore.factory import get_encoder_spec
-from segcore.specs import load
 
 # From the reference documentation ("Available Encoders", VGG): tags and params (millions).
 DOCUMENTED = {
@@ -32,59 +25,28 @@ OUT_CHANNELS = (3, 128, 256, 512, 512, 512)
 
 
 def test_listing_shows_all_encoders_without_importing_the_implementation() -> None:
-    code = (
-        "import json, sys, segcore\n"
-        "names = segcore.list_encoders('vgg*')\n"
-        "print(json.dumps({'names': names, 'modules': sorted(m for m in sys.modules if "
-        "m.startswith(('segcore_vgg', 'torchvision', 'timm')))}))\n"
-    )
-    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
-                            check=True, timeout=120)
-    report = json.loads(result.stdout.strip().splitlines()[-1])
-    assert set(DOCUMENTED) <= set(report["names"])
-    assert "segcore_vgg.encoder" not in report["modules"]
-    assert not any(m.startswith(("torchvision", "timm")) for m in report["modules"])
+    testing.check_lazy_encoder_listing("segcore_vgg", DOCUMENTED, pattern="vgg*",
+                                       forbidden=("torchvision", "timm"))
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))
 def test_spec_matches_the_documentation(name: str) -> None:
     tags, millions = DOCUMENTED[name]
-    spec = get_encoder_spec(name)
-    assert spec.name == name and spec.family == "VGG"
-    assert tuple(spec.weights) == tags
-    assert spec.params_millions == millions
-    assert spec.out_channels == OUT_CHANNELS
+    spec = testing.check_encoder_spec(name, tags=tags, family="VGG", params_millions=millions,
+                                      out_channels=OUT_CHANNELS, supports_dilation=False,
+                                      deepest_feature_pooled=True)
     assert spec.params["batch_norm"] is name.endswith("_bn")
-    assert not spec.supports_dilation and spec.deepest_feature_pooled
-    for tag, source in spec.weights.items():
-        assert source.url.startswith(f"https://huggingface.co/smp-hub/{name}.{tag}/resolve/")
-        assert source.url.endswith("/model.safetensors")
-        revision = source.url.split("/resolve/")[1].split("/")[0]
-        assert len(revision) == 40 and all(c in "0123456789abcdef" for c in revision)
-        assert source.filename == f"{name}.{tag}.safetensors"
-        assert source.sha256 is None and not source.delegate
-        assert source.preprocessing.as_dict() == {
-            "input_space": "RGB", "input_range": [0.0, 1.0],
-            "mean": [0.485, 0.456, 0.406], "std": [0.229, 0.224, 0.225],
-        }
+    testing.check_smp_hub_weights(name, testing.IMAGENET_PREPROCESSING)
 
 
 def test_revisions_are_pinned_per_name() -> None:
-    urls = [get_encoder_spec(name).weights["imagenet"].url for name in DOCUMENTED]
-    assert len({url.split("/resolve/")[1] for url in urls}) == len(DOCUMENTED)
-    params = segcore.get_preprocessing_params("vgg16", pretrained="imagenet")
-    assert params["std"] == [0.229, 0.224, 0.225]
+    assert len(testing.check_revisions_are_distinct(DOCUMENTED)) == len(DOCUMENTED)
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))
 def test_parameter_count_and_channels_match_the_documentation(name: str) -> None:
-    spec = get_encoder_spec(name)
-    with torch.device("meta"):
-        encoder = load(spec.factory)(name=name, depth=5, **spec.params)
-    millions = sum(p.numel() for p in encoder.parameters()) / 1e6
     # The documentation truncates to whole millions (vgg16: 14.71M is listed as "14M").
-    assert math.floor(millions) == DOCUMENTED[name][1], f"{name}: {millions:.3f}M parameters"
-    assert tuple(encoder.out_channels) == OUT_CHANNELS
+    testing.check_parameter_count(name, documented_millions=DOCUMENTED[name][1])
 
 
 @pytest.mark.parametrize("name", sorted(DOCUMENTED))
