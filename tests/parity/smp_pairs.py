@@ -10,11 +10,17 @@ Most files compare with segcore's own encoders ("resnet34" from segcore-resnet, 
 and others from segcore-timm): their state dicts already follow SMP's, so the whole SMP
 checkpoint (encoder, decoder, heads) loads into the segcore model unchanged. Where a file needs
 SMP's own encoder inside a segcore model, ``smp_encoder_spec`` provides it.
+
+The encoder parity files share the last section: an SMP encoder and ours with SMP's state
+dict loaded strictly (``smp_and_our_encoder``), every feature map compared within 1e-5
+(``assert_same_features``, ``assert_encoders_agree``, ``assert_features_agree_at_sizes``),
+parameter counts on the meta device, the encoder part of SMP checkpoints.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
 import warnings
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from typing import Any
@@ -284,3 +290,187 @@ class Pairs:
         torch.manual_seed(0)
         reference = self.smp(encoder, **options)
         assert_same_state(ours, reference, prefixes=("decoder.", "segmentation_head."))
+
+
+# -- encoders ---------------------------------------------------------------------------------
+#: the encoder comparisons' tolerance (absolute and relative) and input sizes
+FEATURE_TOLERANCE = 1e-5
+ENCODER_SIZES = ((64, 64), (64, 96))
+
+
+def assert_same_features(actual, expected, label: str = "", *, atol: float = FEATURE_TOLERANCE,
+                         rtol: float = FEATURE_TOLERANCE, magnitude_scaled: bool = False,
+                         levels: int | None = None) -> None:
+    """As many feature maps as SMP's (with ``levels``: exactly that many), each of the same
+    shape, dtype and values within the tolerance; with ``magnitude_scaled``, ``atol`` is
+    multiplied by the map's largest magnitude plus one (fused kernels round differently)."""
+    assert len(actual) == len(expected), f"{label}: {len(actual)} vs {len(expected)} features"
+    assert levels is None or len(actual) == levels, f"{label}: {len(actual)} features"
+    for level, (a, b) in enumerate(zip(actual, expected)):
+        assert a.shape == b.shape, f"{label} feature {level}: {tuple(a.shape)} vs {tuple(b.shape)}"
+        scale = float(b.abs().max()) + 1.0 if magnitude_scaled else 1.0
+        torch.testing.assert_close(a, b, atol=atol * scale, rtol=rtol,
+                                   msg=lambda m, level=level: f"{label} feature {level}: {m}")
+
+
+def assert_encoders_agree(reference: torch.nn.Module, ours: torch.nn.Module, x: torch.Tensor,
+                          label: str = "", **tolerance) -> None:
+    """SMP's encoder and ours give the same features on ``x`` (``assert_same_features``)."""
+    with torch.no_grad():
+        expected = reference(x)
+        actual = ours(x)
+    assert_same_features(actual, expected, label, **tolerance)
+
+
+def assert_features_agree_at_sizes(reference: torch.nn.Module, ours: torch.nn.Module,
+                                   in_channels: int, label: str = "", *,
+                                   sizes: Iterable[tuple[int, int]] = ENCODER_SIZES,
+                                   batch: int = 1, seed: int = 1, **tolerance) -> None:
+    """Same ``out_channels`` and output stride, and the same features on a random input (drawn
+    from ``seed``) of each size."""
+    assert tuple(ours.out_channels) == tuple(reference.out_channels)
+    assert ours.output_stride == reference.output_stride
+    for height, width in sizes:
+        x = torch.randn(batch, in_channels, height, width,
+                        generator=torch.Generator().manual_seed(seed))
+        assert_encoders_agree(reference, ours, x, f"{label} {in_channels}ch {height}x{width}",
+                              **tolerance)
+
+
+def smp_and_our_encoder(name: str, smp_name: str | None = None,
+                        **options) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(SMP's encoder ``smp_name`` built from seed 0, ours ``name`` with SMP's state dict loaded
+    strictly), both in eval mode; ``options`` (in_channels, depth, output_stride) go to both."""
+    import segmentation_models_pytorch as smp
+
+    torch.manual_seed(0)
+    reference = smp.encoders.get_encoder(smp_name or name, weights=None, **options).eval()
+    ours = segcore.get_encoder(name, **options).eval()
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    return reference, ours
+
+
+def encoder_feature_tests(pair: Callable[[str, int, int], tuple[torch.nn.Module,
+                                                                torch.nn.Module]],
+                          names: Iterable[str]) -> tuple[Callable, Callable]:
+    """Two tests on the encoders ``pair(name, in_channels, output_stride)`` gives (SMP's, ours
+    with SMP's weights) for each name: the features agree with input channels 3 and 1
+    (``assert_features_agree_at_sizes``), and dilated to output stride 16 on a 64x96 input."""
+    names = list(names)
+
+    @pytest.mark.parametrize("in_channels", [3, 1])
+    @pytest.mark.parametrize("name", names)
+    def features_test(name: str, in_channels: int) -> None:
+        reference, ours = pair(name, in_channels, 32)
+        assert_features_agree_at_sizes(reference, ours, in_channels, name)
+
+    @pytest.mark.parametrize("name", names)
+    def dilated_test(name: str) -> None:
+        reference, ours = pair(name, 3, 16)
+        assert ours.output_stride == reference.output_stride == 16
+        x = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(2))
+        assert_encoders_agree(reference, ours, x, f"{name} output stride 16")
+
+    return features_test, dilated_test
+
+
+def smp_encoder_and_ours(cache: dict[str, torch.nn.Module], name: str,
+                         in_channels: int) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(SMP's encoder from ``cached_smp_encoder``, ours in eval mode with its state dict
+    loaded strictly)."""
+    reference = cached_smp_encoder(cache, name, in_channels)
+    ours = segcore.get_encoder(name, in_channels=in_channels).eval()
+    ours.load_state_dict(reference.state_dict(), strict=True)
+    return reference, ours
+
+
+def cached_smp_encoder(cache: dict[str, torch.nn.Module], name: str,
+                       in_channels: int) -> torch.nn.Module:
+    """SMP's encoder (eval mode) built once per name into ``cache``; for other input channels,
+    a copy adapted as ``smp.encoders.get_encoder(name, in_channels=c)`` does after building."""
+    import segmentation_models_pytorch as smp
+
+    if name not in cache:
+        torch.manual_seed(0)
+        cache[name] = smp.encoders.get_encoder(name, weights=None).eval()
+    if in_channels == 3:
+        return cache[name]
+    reference = copy.deepcopy(cache[name])
+    reference.set_in_channels(in_channels, pretrained=False)
+    return reference
+
+
+def assert_parameters_equal_smps(name: str, smp_name: str | None = None, *,
+                                 same_keys: bool = False, same_shapes: bool = False) -> None:
+    """Built on the meta device, ours has as many parameters as SMP's encoder; with
+    ``same_keys`` the same state-dict keys in the same order; with ``same_shapes`` the same
+    ``out_channels`` and the same shape under every key."""
+    import segmentation_models_pytorch as smp
+
+    with torch.device("meta"):
+        reference = smp.encoders.get_encoder(smp_name or name, weights=None)
+        ours = segcore.get_encoder(name)
+    assert sum(p.numel() for p in ours.parameters()) == sum(
+        p.numel() for p in reference.parameters())
+    if same_keys:
+        assert list(ours.state_dict()) == list(reference.state_dict())
+    if same_shapes:
+        assert tuple(ours.out_channels) == tuple(reference.out_channels)
+        assert {k: v.shape for k, v in ours.state_dict().items()} == {
+            k: v.shape for k, v in reference.state_dict().items()}
+
+
+def assert_dilation_refused_like_smp(smp_encoder: torch.nn.Module, name: str,
+                                     output_stride: int = 16) -> None:
+    """SMP's encoder (a copy) refuses ``make_dilated`` and segcore refuses the output stride."""
+    from segcore.errors import EncoderCapabilityError
+
+    with pytest.raises(ValueError, match="dilated"):
+        # what smp.encoders.get_encoder(output_stride=...) calls
+        copy.deepcopy(smp_encoder).make_dilated(output_stride)
+    with pytest.raises(EncoderCapabilityError):
+        segcore.get_encoder(name, output_stride=output_stride)
+
+
+def smp_encoder_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
+    """The ``encoder.`` part of an SMP model's state dict, with that prefix removed."""
+    prefix = "encoder."
+    return {k[len(prefix):]: v for k, v in model.state_dict().items() if k.startswith(prefix)}
+
+
+def smp_unet_and_its_encoder(name: str, smp_name: str | None = None, *, in_channels: int = 3,
+                             **unet_options) -> tuple[torch.nn.Module, torch.nn.Module]:
+    """(SMP's ``Unet`` with encoder ``smp_name``, built from seed 0 with 2 classes, and our
+    encoder ``name`` with the encoder part of its checkpoint loaded strictly), both in eval
+    mode; SMP's warnings while building are ignored."""
+    import segmentation_models_pytorch as smp
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        model = smp.Unet(smp_name or name, encoder_weights=None, classes=2,
+                         in_channels=in_channels, **unet_options).eval()
+    ours = segcore.get_encoder(name, in_channels=in_channels).eval()
+    ours.load_state_dict(smp_encoder_state(model), strict=True)
+    return model, ours
+
+
+def assert_whole_smp_checkpoint_gives_the_same_masks(architecture: str, smp_class: str,
+                                                     encoder: str, x: torch.Tensor,
+                                                     **options) -> None:
+    """SMP's ``smp_class`` (3 classes, ``x``'s input channels, from seed 0) and segcore's
+    ``architecture`` have the same state-dict keys; SMP's checkpoint loads strictly into ours
+    and gives the same masks on ``x`` (atol 1e-5, rtol 1e-4)."""
+    import segmentation_models_pytorch as smp
+
+    torch.manual_seed(0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference = getattr(smp, smp_class)(encoder, encoder_weights=None, classes=3,
+                                            in_channels=x.shape[1], **options).eval()
+    model = segcore.build(architecture, encoder=encoder, encoder_weights=None, classes=3,
+                          in_channels=x.shape[1], **options).eval()
+    assert list(model.state_dict()) == list(reference.state_dict())
+    model.load_state_dict(reference.state_dict(), strict=True)
+    with torch.no_grad():
+        torch.testing.assert_close(model(x), reference(x), atol=1e-5, rtol=1e-4)

@@ -17,6 +17,8 @@ smp = pytest.importorskip("segmentation_models_pytorch")
 segcore = pytest.importorskip("segcore")
 pytest.importorskip("segcore_inception")
 
+import smp_pairs  # noqa: E402
+
 from segcore.errors import EncoderCapabilityError  # noqa: E402
 
 NAMES = ["inceptionresnetv2", "inceptionv4", "xception"]
@@ -57,18 +59,6 @@ def encoders() -> Callable[[str, int, int], tuple[torch.nn.Module, torch.nn.Modu
     return get
 
 
-def _assert_same_features(name: str, reference: torch.nn.Module, ours: torch.nn.Module,
-                          x: torch.Tensor) -> None:
-    with torch.no_grad():
-        expected = reference(x)
-        actual = ours(x)
-    assert len(actual) == len(expected)
-    for level, (a, b) in enumerate(zip(actual, expected, strict=True)):
-        assert a.shape == b.shape, f"{name} feature {level}: {tuple(a.shape)} vs {tuple(b.shape)}"
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5,
-                                   msg=lambda m, level=level: f"{name} feature {level}: {m}")
-
-
 @pytest.mark.parametrize("in_channels, size", CASES,
                          ids=[f"c{c}-{h}x{w}" for c, (h, w) in CASES])
 @pytest.mark.parametrize("name", NAMES)
@@ -78,7 +68,7 @@ def test_smp_encoder_weights_load_and_features_agree(encoders, name: str, in_cha
     assert tuple(ours.out_channels) == tuple(reference.out_channels)
     assert ours.output_stride == reference.output_stride
     torch.manual_seed(1)
-    _assert_same_features(name, reference, ours, torch.randn(2, in_channels, *size))
+    smp_pairs.assert_encoders_agree(reference, ours, torch.randn(2, in_channels, *size), name)
 
 
 @pytest.mark.parametrize("depth", [3, 4])
@@ -86,7 +76,7 @@ def test_inceptionv4_shallow_depths_read_the_same_units(encoders, depth: int) ->
     reference, ours = encoders("inceptionv4", 3, depth)
     assert tuple(ours.out_channels) == tuple(reference.out_channels)
     torch.manual_seed(2)
-    _assert_same_features("inceptionv4", reference, ours, torch.randn(1, 3, 64, 96))
+    smp_pairs.assert_encoders_agree(reference, ours, torch.randn(1, 3, 64, 96), "inceptionv4")
 
 
 @pytest.mark.parametrize("output_stride", [16, 8])
@@ -103,13 +93,10 @@ def test_smp_unet_checkpoint_loads(name: str) -> None:
     torch.manual_seed(0)
     model = smp.Unet(name, encoder_weights=None, classes=2).eval()
     _randomise_batch_norm(model, seed=10)
-    prefix = "encoder."
-    encoder_state = {k[len(prefix):]: v for k, v in model.state_dict().items()
-                     if k.startswith(prefix)}
     ours = segcore.get_encoder(name).eval()
-    ours.load_state_dict(encoder_state, strict=True)
+    ours.load_state_dict(smp_pairs.smp_encoder_state(model), strict=True)
     x = torch.randn(1, 3, 64, 64)
-    _assert_same_features(name, model.encoder, ours, x)
+    smp_pairs.assert_encoders_agree(model.encoder, ours, x, name)
     if "unet" not in segcore.list_architectures():
         return  # the whole model needs segcore-unet; the encoder part is checked above
     whole = segcore.Unet(name, encoder_weights=None, classes=2).eval()

@@ -14,22 +14,12 @@ smp = pytest.importorskip("segmentation_models_pytorch")
 segcore = pytest.importorskip("segcore")
 pytest.importorskip("segcore_mit")
 
+import smp_pairs  # noqa: E402
+
 from segcore.errors import EncoderCapabilityError  # noqa: E402
 from segcore.factory import get_encoder_spec  # noqa: E402
 
 NAMES = ["mit_b0", "mit_b1", "mit_b2", "mit_b3", "mit_b4", "mit_b5"]
-SIZES = [(64, 64), (64, 96)]
-TOLERANCE = 1e-5
-
-
-def _assert_same_features(actual: list[torch.Tensor], expected: list[torch.Tensor],
-                          what: str) -> None:
-    assert len(actual) == len(expected), f"{what}: {len(actual)} vs {len(expected)} features"
-    for level, (a, b) in enumerate(zip(actual, expected)):
-        assert a.shape == b.shape, f"{what} feature {level}: {tuple(a.shape)} vs {tuple(b.shape)}"
-        assert a.dtype == b.dtype
-        torch.testing.assert_close(a, b, atol=TOLERANCE, rtol=TOLERANCE,
-                                   msg=lambda m, level=level: f"{what} feature {level}: {m}")
 
 
 @pytest.mark.parametrize("in_channels", [3, 1])
@@ -40,41 +30,23 @@ def test_smp_encoder_weights_load_and_features_agree(name: str, in_channels: int
     ours = segcore.get_encoder(name, in_channels=in_channels).eval()
     assert list(ours.state_dict()) == list(reference.state_dict())
     ours.load_state_dict(reference.state_dict(), strict=True)
-    assert tuple(ours.out_channels) == tuple(reference.out_channels)
-    assert ours.output_stride == reference.output_stride
     assert sum(p.numel() for p in ours.parameters()) == sum(
         p.numel() for p in reference.parameters())
-    for size in SIZES:
-        x = torch.randn(2, in_channels, *size)
-        with torch.no_grad():
-            _assert_same_features(ours(x), reference(x), f"{name} {size}")
+    smp_pairs.assert_features_agree_at_sizes(reference, ours, in_channels, name, batch=2)
 
 
 @pytest.mark.parametrize("depth", [1, 2, 3, 4])
 def test_shallower_encoders_agree(depth: int) -> None:
-    torch.manual_seed(0)
-    reference = smp.encoders.get_encoder("mit_b0", depth=depth, weights=None).eval()
-    ours = segcore.get_encoder("mit_b0", depth=depth).eval()
-    ours.load_state_dict(reference.state_dict(), strict=True)
-    assert tuple(ours.out_channels) == tuple(reference.out_channels)
-    assert ours.output_stride == reference.output_stride
-    x = torch.randn(1, 3, 64, 96)
-    with torch.no_grad():
-        _assert_same_features(ours(x), reference(x), f"mit_b0 depth {depth}")
+    reference, ours = smp_pairs.smp_and_our_encoder("mit_b0", depth=depth)
+    smp_pairs.assert_features_agree_at_sizes(reference, ours, 3, f"mit_b0 depth {depth}",
+                                             sizes=[(64, 96)])
 
 
 @pytest.mark.parametrize("name", ["mit_b0", "mit_b1"])
 def test_smp_unet_checkpoint_encoder_part_loads(name: str) -> None:
-    torch.manual_seed(0)
-    model = smp.Unet(name, encoder_weights=None, classes=2).eval()
-    prefix = "encoder."
-    encoder_state = {k[len(prefix):]: v for k, v in model.state_dict().items()
-                     if k.startswith(prefix)}
-    ours = segcore.get_encoder(name).eval()
-    ours.load_state_dict(encoder_state, strict=True)
-    x = torch.randn(1, 3, 64, 64)
-    with torch.no_grad():
-        _assert_same_features(ours(x), model.encoder(x), f"{name} from Unet")
+    model, ours = smp_pairs.smp_unet_and_its_encoder(name)
+    smp_pairs.assert_encoders_agree(model.encoder, ours, torch.randn(1, 3, 64, 64),
+                                    f"{name} from Unet")
 
 
 @pytest.mark.parametrize("name", NAMES)

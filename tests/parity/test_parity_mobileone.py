@@ -19,8 +19,11 @@ from segcore_mobileone import reparameterize_model  # noqa: E402
 
 smp_mobileone = pytest.importorskip("segmentation_models_pytorch.encoders.mobileone")
 
+import smp_pairs  # noqa: E402
+
 NAMES = ["mobileone_s0", "mobileone_s1", "mobileone_s2", "mobileone_s3", "mobileone_s4"]
-SIZES = [(64, 64), (64, 96)]
+#: fused kernels round differently: compare to each map's magnitude (s0's grow large)
+FUSED_TOLERANCE = {"magnitude_scaled": True, "rtol": 1e-4}
 
 
 @functools.lru_cache(maxsize=4)
@@ -37,37 +40,8 @@ def _pair(name: str, in_channels: int, output_stride: int) -> tuple[torch.nn.Mod
     return reference, ours.eval()
 
 
-def _assert_same_features(reference: torch.nn.Module, ours: torch.nn.Module, x: torch.Tensor,
-                          label: str, relative: bool = False) -> None:
-    with torch.no_grad():
-        expected = reference(x)
-        actual = ours(x)
-    assert len(actual) == len(expected)
-    for level, (a, b) in enumerate(zip(actual, expected)):
-        assert a.shape == b.shape, f"{label} feature {level}: {tuple(a.shape)} vs {tuple(b.shape)}"
-        # Fused kernels round differently: compare to the map's magnitude (s0's grow large).
-        scale = float(b.abs().max()) + 1.0 if relative else 1.0
-        torch.testing.assert_close(a, b, atol=1e-5 * scale, rtol=1e-5 if not relative else 1e-4,
-                                   msg=lambda m, level=level: f"{label} feature {level}: {m}")
-
-
-@pytest.mark.parametrize("in_channels", [3, 1])
-@pytest.mark.parametrize("name", NAMES)
-def test_smp_encoder_weights_load_and_features_agree(name: str, in_channels: int) -> None:
-    reference, ours = _pair(name, in_channels, 32)
-    assert tuple(ours.out_channels) == tuple(reference.out_channels)
-    assert ours.output_stride == reference.output_stride
-    for height, width in SIZES:
-        x = torch.randn(1, in_channels, height, width, generator=torch.Generator().manual_seed(1))
-        _assert_same_features(reference, ours, x, f"{name} {in_channels}ch {height}x{width}")
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_dilated_features_agree(name: str) -> None:
-    reference, ours = _pair(name, 3, 16)
-    assert ours.output_stride == reference.output_stride == 16
-    x = torch.randn(1, 3, 64, 96, generator=torch.Generator().manual_seed(2))
-    _assert_same_features(reference, ours, x, f"{name} output stride 16")
+(test_smp_encoder_weights_load_and_features_agree,
+ test_dilated_features_agree) = smp_pairs.encoder_feature_tests(_pair, NAMES)
 
 
 @pytest.mark.parametrize("in_channels", [3, 1])
@@ -80,29 +54,21 @@ def test_fused_encoders_agree_with_smps_fused_encoder(name: str, in_channels: in
     loaded = segcore.get_encoder(name, in_channels=in_channels).eval().reparameterize()
     loaded.load_state_dict(smp_fused.state_dict(), strict=True)
     x = torch.randn(1, in_channels, 64, 96, generator=torch.Generator().manual_seed(3))
-    _assert_same_features(smp_fused, loaded, x, f"{name} SMP-fused weights", relative=True)
-    _assert_same_features(smp_fused, ours_fused, x, f"{name} fused by segcore", relative=True)
-    _assert_same_features(reference, ours_fused, x, f"{name} fused vs SMP train-time",
-                          relative=True)
+    smp_pairs.assert_encoders_agree(smp_fused, loaded, x, f"{name} SMP-fused weights",
+                                    **FUSED_TOLERANCE)
+    smp_pairs.assert_encoders_agree(smp_fused, ours_fused, x, f"{name} fused by segcore",
+                                    **FUSED_TOLERANCE)
+    smp_pairs.assert_encoders_agree(reference, ours_fused, x,
+                                    f"{name} fused vs SMP train-time", **FUSED_TOLERANCE)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_parameter_count_equals_smp(name: str) -> None:
-    with torch.device("meta"):
-        reference = smp.encoders.get_encoder(name, weights=None)
-        ours = segcore.get_encoder(name)
-    assert sum(p.numel() for p in ours.parameters()) == sum(
-        p.numel() for p in reference.parameters())
+    smp_pairs.assert_parameters_equal_smps(name)
 
 
 @pytest.mark.parametrize("name", ["mobileone_s0", "mobileone_s4"])
 def test_smp_model_checkpoint_encoder_part_loads(name: str) -> None:
-    model = smp.Unet(name, encoder_weights=None, classes=2)
-    prefix = "encoder."
-    encoder_state = {k[len(prefix):]: v for k, v in model.state_dict().items()
-                     if k.startswith(prefix)}
-    ours = segcore.get_encoder(name)
-    ours.load_state_dict(encoder_state, strict=True)
-    model.encoder.eval()
-    _assert_same_features(model.encoder, ours.eval(), torch.randn(1, 3, 64, 64),
-                          f"Unet({name}).encoder")
+    model, ours = smp_pairs.smp_unet_and_its_encoder(name)
+    smp_pairs.assert_encoders_agree(model.encoder, ours, torch.randn(1, 3, 64, 64),
+                                    f"Unet({name}).encoder")

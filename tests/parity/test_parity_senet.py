@@ -23,6 +23,8 @@ smp = pytest.importorskip("segmentation_models_pytorch")
 segcore = pytest.importorskip("segcore")
 pytest.importorskip("segcore_senet")
 
+import smp_pairs  # noqa: E402
+
 NAMES = ["senet154", "se_resnet50", "se_resnet101", "se_resnet152", "se_resnext50_32x4d",
          "se_resnext101_32x4d"]
 SIZES = [(64, 64), (64, 96)]  # square and not square (the smallest sizes: multiples of 32)
@@ -81,18 +83,6 @@ def pair(request: pytest.FixtureRequest) -> Iterator[_Pair]:
     yield _Pair(request.param)
 
 
-def _compare(reference: torch.nn.Module, ours: torch.nn.Module, x: torch.Tensor,
-             what: str) -> None:
-    with torch.no_grad():
-        expected = reference(x)
-        actual = ours(x)
-    assert len(actual) == len(expected) == 6
-    for level, (a, b) in enumerate(zip(actual, expected)):
-        assert a.shape == b.shape, f"{what} feature {level}: {tuple(a.shape)} vs {tuple(b.shape)}"
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5,
-                                   msg=lambda m, level=level: f"{what} feature {level}: {m}")
-
-
 @pytest.mark.parametrize("in_channels, output_stride", CASES)
 def test_features_agree(pair: _Pair, in_channels: int, output_stride: int) -> None:
     reference, ours = pair.configured(in_channels, output_stride)
@@ -102,8 +92,9 @@ def test_features_agree(pair: _Pair, in_channels: int, output_stride: int) -> No
     generator = torch.Generator().manual_seed(2)
     for height, width in SIZES:
         x = torch.randn(2, in_channels, height, width, generator=generator)
-        _compare(reference, ours, x, f"{pair.name} c={in_channels} os={output_stride} "
-                                     f"{height}x{width}")
+        smp_pairs.assert_encoders_agree(
+            reference, ours, x, f"{pair.name} c={in_channels} os={output_stride} "
+                                f"{height}x{width}", levels=6)
 
 
 # SMP's first-convolution patch creates its kernel with torch.Tensor(...), which ignores the
@@ -129,10 +120,7 @@ def test_smp_unet_checkpoint_encoder_part_loads(name: str) -> None:
     with torch.device("meta"):
         model = smp.Unet(name, encoder_weights=None, classes=2)
         ours = segcore.get_encoder(name)
-    prefix = "encoder."
-    encoder_state = {k[len(prefix):]: v for k, v in model.state_dict().items()
-                     if k.startswith(prefix)}
-    ours.load_state_dict(encoder_state, strict=True)
+    ours.load_state_dict(smp_pairs.smp_encoder_state(model), strict=True)
 
 
 @pytest.mark.parametrize("in_channels, output_stride", [(1, 16), (4, 8)])
@@ -145,7 +133,8 @@ def test_get_encoder_chain_with_real_weights(in_channels: int, output_stride: in
     ours = segcore.get_encoder("se_resnet50", in_channels=in_channels,
                                output_stride=output_stride).eval()
     ours.load_state_dict(reference.state_dict(), strict=True)
-    _compare(reference, ours, torch.randn(2, in_channels, 64, 96), "se_resnet50")
+    smp_pairs.assert_encoders_agree(reference, ours, torch.randn(2, in_channels, 64, 96),
+                                    "se_resnet50", levels=6)
 
 
 def test_smp_unet_checkpoint_loads_into_segcore_unet() -> None:
@@ -156,9 +145,9 @@ def test_smp_unet_checkpoint_loads_into_segcore_unet() -> None:
     ours = segcore.Unet("se_resnext50_32x4d", encoder_weights=None, classes=2).eval()
     ours.load_state_dict(reference.state_dict(), strict=True)
     encoder = segcore.get_encoder("se_resnext50_32x4d").eval()
-    encoder.load_state_dict({k[len("encoder."):]: v for k, v in reference.state_dict().items()
-                             if k.startswith("encoder.")}, strict=True)
+    encoder.load_state_dict(smp_pairs.smp_encoder_state(reference), strict=True)
     x = torch.randn(2, 3, 64, 96)
-    _compare(reference.encoder, encoder, x, "se_resnext50_32x4d (Unet encoder)")
+    smp_pairs.assert_encoders_agree(reference.encoder, encoder, x,
+                                    "se_resnext50_32x4d (Unet encoder)", levels=6)
     with torch.no_grad():
         torch.testing.assert_close(ours(x), reference(x), atol=1e-5, rtol=1e-5)

@@ -12,6 +12,8 @@ smp = pytest.importorskip("segmentation_models_pytorch")
 segcore = pytest.importorskip("segcore")
 pytest.importorskip("segcore_timm_efficientnet")
 
+import smp_pairs  # noqa: E402
+
 pytestmark = pytest.mark.filterwarnings("ignore:`timm-` encoders are deprecated")
 
 LITE = {f"timm-efficientnet-lite{i}": f"timm-tf_efficientnet_lite{i}" for i in range(5)}
@@ -22,66 +24,31 @@ SMP_NAMES = {
     **{smp_name: smp_name for smp_name in LITE.values()},
 }
 L2 = "timm-efficientnet-l2"
-SIZES = [(64, 64), (64, 96)]
-
-
-def _assert_same_features(ours: torch.nn.Module, reference: torch.nn.Module, name: str,
-                          in_channels: int) -> None:
-    assert tuple(ours.out_channels) == tuple(reference.out_channels)
-    assert ours.output_stride == reference.output_stride
-    for height, width in SIZES:
-        x = torch.randn(1, in_channels, height, width)
-        with torch.no_grad():
-            expected = reference(x)
-            actual = ours(x)
-        assert len(actual) == len(expected)
-        for level, (a, b) in enumerate(zip(actual, expected)):
-            assert a.shape == b.shape, f"{name} feature {level}: {a.shape} vs {b.shape}"
-            torch.testing.assert_close(
-                a, b, atol=1e-5, rtol=1e-5,
-                msg=lambda m, level=level, size=(height, width): f"{name} {size} {level}: {m}")
 
 
 @pytest.mark.parametrize("name", [*SMP_NAMES, L2])
 def test_parameter_count_and_out_channels_equal_smps(name: str) -> None:
-    smp_name = SMP_NAMES.get(name, name)
-    with torch.device("meta"):
-        reference = smp.encoders.get_encoder(smp_name, weights=None)
-        ours = segcore.get_encoder(name)
-    assert sum(p.numel() for p in ours.parameters()) == sum(
-        p.numel() for p in reference.parameters())
-    assert tuple(ours.out_channels) == tuple(reference.out_channels)
-    assert {k: v.shape for k, v in ours.state_dict().items()} == {
-        k: v.shape for k, v in reference.state_dict().items()}
+    smp_pairs.assert_parameters_equal_smps(name, SMP_NAMES.get(name, name), same_shapes=True)
 
 
 @pytest.mark.parametrize("in_channels", [3, 1])
 @pytest.mark.parametrize("name", list(SMP_NAMES))
 def test_smp_state_dict_loads_and_features_agree(name: str, in_channels: int) -> None:
-    torch.manual_seed(0)
-    reference = smp.encoders.get_encoder(SMP_NAMES[name], in_channels=in_channels,
-                                         weights=None).eval()
-    ours = segcore.get_encoder(name, in_channels=in_channels).eval()
-    ours.load_state_dict(reference.state_dict(), strict=True)
-    _assert_same_features(ours, reference, name, in_channels)
+    reference, ours = smp_pairs.smp_and_our_encoder(name, SMP_NAMES[name],
+                                                    in_channels=in_channels)
+    smp_pairs.assert_features_agree_at_sizes(reference, ours, in_channels, name)
 
 
 @pytest.mark.parametrize("name", [n for n in SMP_NAMES if not n.startswith("timm-tf_")])
 def test_dilated_features_agree(name: str) -> None:
-    torch.manual_seed(0)
-    reference = smp.encoders.get_encoder(SMP_NAMES[name], weights=None, output_stride=16).eval()
-    ours = segcore.get_encoder(name, output_stride=16).eval()
-    ours.load_state_dict(reference.state_dict(), strict=True)
-    _assert_same_features(ours, reference, name, 3)
+    reference, ours = smp_pairs.smp_and_our_encoder(name, SMP_NAMES[name], output_stride=16)
+    smp_pairs.assert_features_agree_at_sizes(reference, ours, 3, name)
 
 
 def test_output_stride_8_agrees() -> None:
-    torch.manual_seed(0)
-    reference = smp.encoders.get_encoder("timm-efficientnet-b0", in_channels=1, weights=None,
-                                         output_stride=8).eval()
-    ours = segcore.get_encoder("timm-efficientnet-b0", in_channels=1, output_stride=8).eval()
-    ours.load_state_dict(reference.state_dict(), strict=True)
-    _assert_same_features(ours, reference, "timm-efficientnet-b0", 1)
+    reference, ours = smp_pairs.smp_and_our_encoder("timm-efficientnet-b0", in_channels=1,
+                                                    output_stride=8)
+    smp_pairs.assert_features_agree_at_sizes(reference, ours, 1, "timm-efficientnet-b0")
 
 
 def _available_gib() -> float:
@@ -106,26 +73,21 @@ def test_l2_agrees_with_one_build() -> None:
     with torch.device("meta"):
         ours = segcore.get_encoder(L2).eval()
     ours.load_state_dict(reference.state_dict(), strict=True, assign=True)
-    _assert_same_features(ours, reference, L2, 3)
+    smp_pairs.assert_features_agree_at_sizes(reference, ours, 3, L2)
 
     reference.set_in_channels(1, pretrained=False)
     ours.set_in_channels(1, pretrained=False)
     ours.load_state_dict(reference.state_dict(), strict=True, assign=True)
-    _assert_same_features(ours, reference, L2, 1)
+    smp_pairs.assert_features_agree_at_sizes(reference, ours, 1, L2)
 
     reference.make_dilated(16)
     reference._output_stride = 16  # SMP's get_encoder sets it at construction, not here
     ours.make_dilated(16)
-    _assert_same_features(ours, reference, L2, 1)
+    smp_pairs.assert_features_agree_at_sizes(reference, ours, 1, L2)
 
 
 @pytest.mark.parametrize("name", ["timm-efficientnet-b0", "timm-efficientnet-lite0",
                                   "timm-tf_efficientnet_lite0"])
 def test_smp_unet_checkpoint_encoder_part_loads(name: str) -> None:
-    model = smp.Unet(SMP_NAMES[name], encoder_weights=None, classes=2, in_channels=1)
-    prefix = "encoder."
-    encoder_state = {k[len(prefix):]: v for k, v in model.state_dict().items()
-                     if k.startswith(prefix)}
-    ours = segcore.get_encoder(name, in_channels=1).eval()
-    ours.load_state_dict(encoder_state, strict=True)
-    _assert_same_features(ours, model.encoder.eval(), name, 1)
+    model, ours = smp_pairs.smp_unet_and_its_encoder(name, SMP_NAMES[name], in_channels=1)
+    smp_pairs.assert_features_agree_at_sizes(model.encoder, ours, 1, name)

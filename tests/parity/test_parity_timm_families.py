@@ -25,8 +25,9 @@ segcore = pytest.importorskip("segcore")
 plugin = pytest.importorskip("segcore_timm_families.plugin")
 timm = pytest.importorskip("timm")
 
+import smp_pairs  # noqa: E402
+
 NAMES = [spec.name for spec in plugin.segcore_encoders()]
-SIZES = [(64, 64), (64, 96)]
 
 
 def _smp(name: str, **options) -> nn.Module:
@@ -74,35 +75,21 @@ def _pair(name: str, in_channels: int, output_stride: int) -> tuple[nn.Module, n
     return reference.eval(), ours.eval()
 
 
-def _assert_same_features(reference: nn.Module, ours: nn.Module, x: torch.Tensor) -> None:
-    with torch.no_grad():
-        expected = reference(x)
-        actual = ours(x)
-    assert len(actual) == len(expected) == 6
-    assert tuple(ours.out_channels) == tuple(reference.out_channels)
-    assert ours.output_stride == reference.output_stride
-    for level, (a, b) in enumerate(zip(actual, expected)):
-        assert a.shape == b.shape, f"feature {level}: {tuple(a.shape)} vs {tuple(b.shape)}"
-        torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-5,
-                                   msg=lambda m, level=level: f"feature {level}: {m}")
-
-
 @pytest.mark.parametrize("name", NAMES)
 def test_smp_state_dict_loads_strictly_and_features_agree(name: str) -> None:
     for in_channels in (3, 1):
         reference, ours = _pair(name, in_channels, 32)
         assert ours.encoder_name == name
-        for height, width in SIZES:
-            torch.manual_seed(2)
-            _assert_same_features(reference, ours, torch.randn(1, in_channels, height, width))
+        smp_pairs.assert_features_agree_at_sizes(reference, ours, in_channels, name, seed=2,
+                                                 levels=6)
 
 
 @pytest.mark.parametrize("name", NAMES)
 def test_dilated_features_agree(name: str) -> None:
     assert segcore.factory.get_encoder_spec(name).supports_dilation
     reference, ours = _pair(name, 3, 16)
-    torch.manual_seed(3)
-    _assert_same_features(reference, ours, torch.randn(1, 3, 64, 96))
+    smp_pairs.assert_features_agree_at_sizes(reference, ours, 3, f"{name} output stride 16",
+                                             sizes=[(64, 96)], seed=3, levels=6)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -111,8 +98,7 @@ def test_smp_unet_checkpoint_encoder_part_loads(name: str) -> None:
         warnings.simplefilter("ignore", DeprecationWarning)
         model = smp.Unet(name, encoder_weights=None, classes=2)
         ours = segcore.get_encoder(name)
-    prefix = "encoder."
-    state = {k[len(prefix):]: v for k, v in model.state_dict().items() if k.startswith(prefix)}
+    state = smp_pairs.smp_encoder_state(model)
     assert state and all(k.startswith("model.") for k in state)
     ours.load_state_dict(state, strict=True, assign=True)
 
