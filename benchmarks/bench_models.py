@@ -119,7 +119,9 @@ def model_times(architecture: str, repeats: int, batch: int,
         inferences[name] = inference
     for key, functions in (("build", builders), ("train step", train_steps),
                            ("inference", inferences)):
-        for name, seconds in _interleaved_medians(functions, repeats).items():
+        # a build takes a fifth of a second and varies by 10 % from run to run: more rounds
+        rounds = 3 * repeats if key == "build" else repeats
+        for name, seconds in _interleaved_medians(functions, rounds).items():
             results[name][key] = seconds
     return results
 
@@ -135,7 +137,7 @@ def main() -> None:
     torch.set_num_threads(torch.get_num_threads())
 
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"median of {arguments.repeats} runs")
+          f"median of {arguments.repeats} runs ({3 * arguments.repeats} for builds)")
     imports = import_times(arguments.repeats)
     segcore_imports_timm = _subprocess_seconds(IMPORT_SCRIPTS["segcore"] + TIMM_CHECK)[1]
     architectures = arguments.architectures or architectures_to_compare()
