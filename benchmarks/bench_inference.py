@@ -17,27 +17,10 @@ after checking that the optimized outputs equal SMP's within 1e-4 (relative to t
 from __future__ import annotations
 
 import argparse
-import statistics
-import time
 import warnings
-from collections.abc import Callable
 
 import torch
-
-
-def interleaved_medians(functions: dict[str, Callable[[], object]], repeats: int
-                        ) -> dict[str, float]:
-    """Median seconds of each function, run in turn (alternating order) after one warm-up."""
-    for function in functions.values():
-        function()
-    samples: dict[str, list[float]] = {name: [] for name in functions}
-    order = list(functions.items())
-    for round_index in range(repeats):
-        for name, function in order if round_index % 2 == 0 else order[::-1]:
-            started = time.perf_counter()
-            function()
-            samples[name].append(time.perf_counter() - started)
-    return {name: statistics.median(values) for name, values in samples.items()}
+from bench_models import _interleaved_medians as interleaved_medians
 
 
 def main() -> None:
