@@ -52,6 +52,14 @@ class _DeepLab(SegmentationModel):
     def encoder_output_stride(self, options: Any) -> int:
         return options.encoder_output_stride
 
+    def initialize(self) -> None:
+        """Keep PyTorch's default initialisation of the decoder and heads, as SMP 0.6.0 does.
+
+        SMP's DeepLabV3 and DeepLabV3Plus (unlike its other architectures) never re-initialise
+        their decoder and heads: a model trained from scratch starts from the same
+        distributions as in SMP, and the build does not initialise those weights twice.
+        """
+
 
 def _dilation_hint(error: EncoderCapabilityError, arguments: Mapping[str, Any]) -> str:
     """The core's message, plus how DeepLab's options decide whether dilation is needed."""

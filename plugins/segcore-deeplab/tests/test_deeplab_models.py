@@ -323,3 +323,19 @@ def test_save_and_load_round_trip(tmp_path, architecture, options):
     rebuilt = from_config(model.config)
     assert rebuilt.options == model.options
     testing.check_save_load(model, torch.randn(2, 3, 64, 64), tmp_path)
+
+
+@pytest.mark.parametrize("architecture", ["deeplabv3", "deeplabv3plus"])
+def test_decoder_and_heads_keep_pytorch_default_initialisation(architecture: str) -> None:
+    """As SMP 0.6.0: no re-initialisation; PyTorch's default bound is 1/sqrt(fan_in)."""
+    model = _model(architecture, decoder_channels=256, aux_params={"classes": 4})
+    modules = [model.decoder, model.segmentation_head, model.classification_head]
+    layers = [m for part in modules for m in part.modules()
+              if isinstance(m, (nn.Conv2d, nn.Linear))]
+    assert layers
+    for layer in layers:
+        fan_in = layer.weight[0].numel()
+        assert layer.weight.abs().max() <= fan_in**-0.5 + 1e-7, layer
+    # The decoder's normalisations start as identities either way.
+    norms = [m for m in model.decoder.modules() if isinstance(m, nn.BatchNorm2d)]
+    assert norms and all(bool((m.weight == 1).all()) for m in norms)
