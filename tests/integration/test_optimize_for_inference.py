@@ -8,7 +8,9 @@ the original model untouched.
 
 from __future__ import annotations
 
+import copy
 import importlib.util
+import pickle
 
 import pytest
 import torch
@@ -16,7 +18,13 @@ from torch import nn
 
 import segcore
 from segcore.errors import InvalidOptionError
-from segcore.inference import InferenceModel, fold_batchnorm
+from segcore.inference import (
+    InferenceModel,
+    PackedConv2d,
+    fold_batchnorm,
+    fuse_for_cpu,
+    onednn_available,
+)
 
 pytest.importorskip("segcore_resnet")
 
@@ -154,3 +162,93 @@ def test_fold_batchnorm_refuses_a_model_in_training_mode():
     with pytest.raises(InvalidOptionError, match=r"eval-mode model .* call model.eval\(\)"):
         fold_batchnorm(model)
     assert isinstance(model[1], nn.BatchNorm2d)  # nothing was changed
+
+
+needs_onednn = pytest.mark.skipif(not onednn_available(), reason="PyTorch without oneDNN")
+
+
+@needs_onednn
+def test_cpu_kernels_pack_convolutions_and_fuse_relus():
+    pytest.importorskip("segcore_unet")
+    model = randomized(segcore.build("unet", encoder="resnet18", encoder_weights=None,
+                                     classes=2, encoder_depth=3, decoder_channels=(32, 16, 8)))
+    fast = segcore.optimize_for_inference(model)
+    plain = segcore.optimize_for_inference(model, cpu_kernels=False)
+    packed = [m for m in fast.modules() if isinstance(m, PackedConv2d)]
+    convolutions = [m for m in plain.modules() if isinstance(m, nn.Conv2d)]
+    assert len(packed) == len(convolutions)
+    assert not any(isinstance(m, PackedConv2d) for m in plain.modules())
+    # the stem's and every decoder block's ReLU are fused; a residual block's shared one is not
+    assert sum(m.activation == "relu" for m in packed) >= 7
+    relus = sum(isinstance(m, nn.ReLU) for m in fast.modules())
+    assert 0 < relus < sum(isinstance(m, nn.ReLU) for m in plain.modules())
+    assert fast.state_dict().keys() == plain.state_dict().keys()
+    for size in [(64, 64), (96, 64), (64, 64)]:  # the packed weights serve every input size
+        x = torch.randn(2, 3, *size)
+        torch.testing.assert_close(fast(x), plain(x), atol=1e-4, rtol=1e-4)
+        assert fast(x).is_contiguous(memory_format=torch.channels_last)
+
+
+@needs_onednn
+@pytest.mark.parametrize("options", [
+    {"kernel_size": 3, "padding": 1},
+    {"kernel_size": 3, "padding": 2, "dilation": 2, "stride": 2},
+    {"kernel_size": 3, "padding": 1, "groups": 8, "bias": False},
+    {"kernel_size": (1, 3), "padding": (0, 1)},
+])
+@pytest.mark.parametrize("activation", ["none", "relu"])
+def test_packed_convolution_equals_the_convolution(options, activation):
+    torch.manual_seed(0)
+    conv = nn.Conv2d(8, 16, **options).eval().requires_grad_(False)
+    packed = PackedConv2d.from_conv(conv, activation=activation)
+    assert packed.weight is conv.weight and packed.bias is conv.bias
+    x = torch.randn(2, 8, 20, 18).contiguous(memory_format=torch.channels_last)
+    expected = conv(x) if activation == "none" else torch.relu(conv(x))
+    with torch.inference_mode():
+        torch.testing.assert_close(packed(x), expected, atol=1e-5, rtol=1e-5)
+        assert packed._packed_weight is not None
+    # other dtypes and copies take the plain path or pack again
+    copied = copy.deepcopy(packed)
+    assert copied._packed_weight is None
+    torch.testing.assert_close(copied(x), expected, atol=1e-5, rtol=1e-5)
+    as_double = copied.double()
+    assert as_double._packed_weight is None
+    torch.testing.assert_close(as_double(x.double()), expected.double(), atol=1e-5, rtol=1e-5)
+    restored = pickle.loads(pickle.dumps(packed))
+    torch.testing.assert_close(restored(x), expected, atol=1e-5, rtol=1e-5)
+
+
+def test_packed_convolution_keeps_gradients_when_they_are_wanted():
+    conv = nn.Conv2d(3, 4, 3, padding=1)
+    packed = PackedConv2d.from_conv(conv, activation="relu")
+    x = torch.randn(1, 3, 8, 8, requires_grad=True)
+    packed(x).sum().backward()
+    assert conv.weight.grad is not None and x.grad is not None
+    with pytest.raises(InvalidOptionError, match="'none' or 'relu'"):
+        PackedConv2d.from_conv(conv, activation="gelu")
+
+
+def test_fuse_for_cpu_leaves_shared_relus_and_string_padding_alone():
+    class Block(nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.conv1 = nn.Conv2d(4, 4, 3, padding=1)
+            self.conv2 = nn.Conv2d(4, 4, 3, padding="same")
+            self.conv3 = nn.Conv2d(4, 4, 1)
+            self.relu = nn.ReLU()
+            self.last = nn.ReLU()
+
+        def forward(self, x):
+            y = self.relu(self.conv1(x))
+            y = self.relu(self.conv2(y) + x)  # shared ReLU after an add: not fused
+            return self.last(self.conv3(y))
+
+    block = Block().eval().requires_grad_(False)
+    x = torch.randn(1, 4, 8, 8)
+    expected = block(x)
+    assert fuse_for_cpu(block) == 1  # conv3 -> last only
+    assert isinstance(block.last, nn.Identity) and isinstance(block.relu, nn.ReLU)
+    assert type(block.conv2) is nn.Conv2d and isinstance(block.conv1, PackedConv2d)
+    assert block.conv3.activation == "relu" and block.conv1.activation == "none"
+    with torch.inference_mode():
+        torch.testing.assert_close(block(x), expected, atol=1e-5, rtol=1e-5)
