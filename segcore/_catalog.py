@@ -58,6 +58,8 @@ ARCHITECTURE_PACKAGES: dict[str, str] = {
     "dpt": "segcore-dpt",
 }
 
+#: The documented architecture classes with their registry names, in SMP 0.6.0's order
+#: (``segcore.smp`` serves them in this order).
 ARCHITECTURE_CLASSES: dict[str, str] = {
     "Unet": "unet",
     "UnetPlusPlus": "unetplusplus",
@@ -65,9 +67,9 @@ ARCHITECTURE_CLASSES: dict[str, str] = {
     "Linknet": "linknet",
     "FPN": "fpn",
     "PSPNet": "pspnet",
-    "PAN": "pan",
     "DeepLabV3": "deeplabv3",
     "DeepLabV3Plus": "deeplabv3plus",
+    "PAN": "pan",
     "UPerNet": "upernet",
     "Segformer": "segformer",
     "DPT": "dpt",

@@ -21,6 +21,7 @@ reaches the caller.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -146,6 +147,13 @@ def _hub_errors() -> dict[str, type[BaseException]]:
     return {name: cls for name, cls in found.items() if isinstance(cls, type)}
 
 
+def _is_hub_error(error: BaseException, *names: str) -> bool:
+    """Whether ``error`` is one of huggingface_hub's exceptions ``names`` (those it defines)."""
+    errors = _hub_errors()
+    classes = tuple(errors[name] for name in names if name in errors)
+    return bool(classes) and isinstance(error, classes)
+
+
 def _status(error: BaseException) -> int | None:
     response = getattr(error, "response", None)
     status = getattr(response, "status_code", None)
@@ -253,16 +261,11 @@ def _download_error(
     cache_dir: str | os.PathLike[str] | None,
 ) -> SegcoreError:
     """The segcore error for an exception raised while downloading ``filename``."""
-    errors = _hub_errors()
+    isa = functools.partial(_is_hub_error, error)
     revision_text = revision or "main"
     where = f"{repo_id!r} (revision {revision_text!r})"
     cache = _repo_cache(repo_id, cache_dir)
     endpoint = _endpoint()
-
-    def isa(*names: str) -> bool:
-        classes = tuple(errors[name] for name in names if name in errors)
-        return bool(classes) and isinstance(error, classes)
-
     if isa("LocalEntryNotFoundError", "OfflineModeIsEnabled"):
         if _offline():
             return WeightsNotFoundError(
@@ -426,14 +429,9 @@ def push_folder(
 def _push_error(
     error: BaseException, repo_id: str, revision: str | None, step: str
 ) -> SegcoreError:
-    errors = _hub_errors()
+    isa = functools.partial(_is_hub_error, error)
     endpoint = _endpoint()
     owner = repo_id.split("/")[0]
-
-    def isa(*names: str) -> bool:
-        classes = tuple(errors[name] for name in names if name in errors)
-        return bool(classes) and isinstance(error, classes)
-
     status = _status(error)
     if isa("LocalTokenNotFoundError") or status == 401:
         return WeightsError(

@@ -16,8 +16,7 @@ and two methods::
         requires_divisible_input_shape = False
 
         def __init__(self, encoder_name="resnet34", ..., **kwargs):
-            super().__init__(encoder_name=encoder_name, ..., encoder_params=kwargs,
-                             decoder_channels=decoder_channels, ...)
+            super().__init__(**self.constructor_arguments(locals()))
 
         def build_decoder(self, encoder_channels, options): ...
         def segmentation_head_options(self, options): return {"in_channels": ..., ...}
@@ -38,7 +37,7 @@ from segcore.encoder import check_depth
 from segcore.errors import InputShapeError, InputTypeError, InvalidOptionError
 from segcore.heads import ClassificationHead, SegmentationHead, check_aux_params
 from segcore.nn import ActivationOption, check_activation, initialize_decoder, initialize_head
-from segcore.options import ArchitectureOptions
+from segcore.options import ArchitectureOptions, batchnorm_option, refuse_decoder_typos
 
 CONFIG_FILE = "config.json"
 WEIGHTS_FILE = "model.safetensors"
@@ -77,6 +76,11 @@ class SegmentationModel(nn.Module):
     min_encoder_depth: ClassVar[int] = 3
     #: whether the encoder must support dilation (``output_stride`` 8/16) with default options
     requires_dilation: ClassVar[bool] = False
+    #: the documented constructor's older normalisation argument (SMP's
+    #: ``decoder_use_batchnorm``), which ``decoder_use_norm=None`` follows; ``None``: none
+    batchnorm_argument: ClassVar[str | None] = None
+    #: prefixes of decoder arguments: a ``**kwargs`` name with one of them is a misspelt option
+    decoder_argument_prefixes: ClassVar[tuple[str, ...]] = ("decoder_",)
     #: ``True``: inputs of any size are padded (zeros, bottom and right) to the next multiple of
     #: ``input_divisor()`` and the mask is cropped back, so it always matches the input; sizes
     #: that are already multiples go through untouched (identical to SMP). Set it to ``False``
@@ -109,11 +113,7 @@ class SegmentationModel(nn.Module):
 
         name = self.architecture or type(self).__name__
         check_depth(encoder_depth, range(self.min_encoder_depth, 6), needed_by=name)
-        _check_positive_int("in_channels", in_channels)
-        _check_positive_int("classes", classes)
-        check_activation(activation)
-        if aux_params is not None:
-            check_aux_params(aux_params)
+        self._check_common_arguments(in_channels, classes, activation, aux_params)
         parsed = self.options_class.from_options(name, **options)
         parsed.check(encoder_depth)
         self.options = parsed
@@ -137,25 +137,71 @@ class SegmentationModel(nn.Module):
         self.segmentation_head = SegmentationHead(
             out_channels=classes, activation=activation, **self.segmentation_head_options(parsed)
         )
+        self._finish_build(locals(), parsed)
+
+    @staticmethod
+    def _check_common_arguments(in_channels: int, classes: int, activation: ActivationOption,
+                                aux_params: Mapping[str, Any] | None) -> None:
+        """Refuse bad common arguments (``InvalidOptionError``), before anything is built.
+
+        For subclasses that build their own encoder instead of calling ``__init__`` (DPT).
+        """
+        _check_positive_int("in_channels", in_channels)
+        _check_positive_int("classes", classes)
+        check_activation(activation)
+        if aux_params is not None:
+            check_aux_params(aux_params)
+
+    def _finish_build(self, arguments: Mapping[str, Any], options: ArchitectureOptions) -> None:
+        """Add the classification head, ``name`` and ``config``, then initialise the weights.
+
+        ``arguments`` holds the common arguments (``COMMON_ARGUMENTS`` and ``encoder_params``);
+        ``self.encoder`` is built. Subclasses that build their own encoder (DPT) end with it.
+        """
+        aux_params = arguments["aux_params"]
         self.classification_head: nn.Module | None = (
             ClassificationHead(in_channels=self.encoder.out_channels[-1], **aux_params)
             if aux_params is not None
             else None
         )
-        self.name = f"{name}-{encoder_name}"
+        name = self.architecture or type(self).__name__
+        self.name = f"{name}-{arguments['encoder_name']}"
+        activation = arguments["activation"]
         self._config = {
             "architecture": name,
-            "encoder_name": encoder_name,
-            "encoder_depth": encoder_depth,
-            "in_channels": in_channels,
-            "classes": classes,
+            **{key: arguments[key] for key in COMMON_ARGUMENTS},
             "activation": activation if activation is None or isinstance(activation, str)
             else None,
             "aux_params": dict(aux_params) if aux_params is not None else None,
-            "encoder_params": dict(encoder_params or {}),
-            **parsed.as_dict(),
+            "encoder_params": dict(arguments["encoder_params"] or {}),
+            **options.as_dict(),
         }
         self.initialize()
+
+    @classmethod
+    def constructor_arguments(cls, arguments: Mapping[str, Any]) -> dict[str, Any]:
+        """The keyword arguments of ``SegmentationModel.__init__`` for a documented constructor.
+
+        ``arguments`` is the constructor's ``locals()`` taken first thing (its parameters
+        only): ``super().__init__(**self.constructor_arguments(locals()))``. Its ``**kwargs``
+        (named ``kwargs``) become ``encoder_params``, after names there with a
+        ``decoder_argument_prefixes`` prefix are refused as misspelt options
+        (``UnknownOptionError`` with suggestions). When the class names a
+        ``batchnorm_argument``, that argument is checked and replaces ``decoder_use_norm=None``.
+        The other parameters (the common arguments and the options) are passed on by name.
+        """
+        passed = {name: value for name, value in arguments.items()
+                  if name not in ("self", "__class__", "kwargs")}
+        encoder_params = arguments.get("kwargs") or {}
+        alias = cls.batchnorm_argument
+        valid = [*([alias] if alias is not None else []), *cls.options_class.names()]
+        refuse_decoder_typos(cls.architecture or cls.__name__, encoder_params, valid,
+                             prefixes=cls.decoder_argument_prefixes)
+        if alias is not None:
+            older = passed.pop(alias)
+            if passed.get("decoder_use_norm") is None:
+                passed["decoder_use_norm"] = batchnorm_option(older, alias)
+        return {**passed, "encoder_params": encoder_params}
 
     # -- what subclasses provide ---------------------------------------------------------
     def encoder_output_stride(self, options: Any) -> int:

@@ -1,17 +1,19 @@
-"""Building blocks shared by architectures: conv-norm-activation, attention, activations, norms.
+"""Building blocks shared by architectures (conv-norm-activation, attention, activations,
+norms) and by encoders (ResNet-style stages, taps of a Sequential, torchvision's initialisation).
 
 Module layouts (child names and order) follow SMP's so checkpoints load unchanged.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
+from segcore.encoder import EncoderBase
 from segcore.errors import InvalidOptionError, MissingDependencyError, did_you_mean
 
 NormOption = bool | str | Mapping[str, Any] | None
@@ -366,3 +368,159 @@ def initialize_head(module: nn.Module) -> None:
             nn.init.xavier_uniform_(submodule.weight)
             if submodule.bias is not None:
                 nn.init.constant_(submodule.bias, 0)
+
+
+# -- shared by the decoders of the architecture plugins --------------------------------------
+class DoubleConv2dReLU(nn.Sequential):
+    """Two 3x3 ``Conv2dReLU`` layers, ``in_channels -> out_channels -> out_channels`` (children
+    ``0`` and ``1``); the center block of the Unet-style decoders (SMP's layout).
+
+    Shapes: ``(N, in_channels, H, W)`` -> ``(N, out_channels, H, W)``.
+    """
+
+    def __init__(self, in_channels: int, out_channels: int,
+                 use_norm: NormOption = "batchnorm") -> None:
+        super().__init__(
+            Conv2dReLU(in_channels, out_channels, 3, padding=1, use_norm=use_norm),
+            Conv2dReLU(out_channels, out_channels, 3, padding=1, use_norm=use_norm),
+        )
+
+
+def check_decoder_channels_per_stage(encoder_channels: Sequence[int],
+                                     decoder_channels: Sequence[int]) -> int:
+    """The encoder's depth (``len(encoder_channels) - 1``); ``InvalidOptionError`` unless
+    ``decoder_channels`` has one value per encoder stage."""
+    depth = len(encoder_channels) - 1
+    if len(decoder_channels) != depth:
+        raise InvalidOptionError(
+            f"decoder_channels has {len(decoder_channels)} values but the encoder returns "
+            f"{depth} stages; give one value per stage"
+        )
+    return depth
+
+
+def skip_decoder_block_channels(
+    encoder_channels: Sequence[int], decoder_channels: Sequence[int]
+) -> list[tuple[int, int, int]]:
+    """``(in, skip, out)`` channels of each block of a decoder that fuses one encoder skip per
+    block (Unet, MAnet), deepest block first.
+
+    The first block reads the deepest encoder features, each later one the block before it;
+    block ``i`` fuses the ``i + 1``-th deepest stage, the last block none (skip ``0``). Raises
+    ``InvalidOptionError`` unless ``decoder_channels`` has one value per encoder stage.
+
+    Example: ``skip_decoder_block_channels((3, 8, 16), (12, 6))`` is ``[(16, 8, 12), (12, 0, 6)]``.
+    """
+    check_decoder_channels_per_stage(encoder_channels, decoder_channels)
+    stage_channels = list(encoder_channels[1:])[::-1]  # deepest first, without the input
+    in_channels = [stage_channels[0], *decoder_channels[:-1]]
+    skip_channels = [*stage_channels[1:], 0]
+    return list(zip(in_channels, skip_channels, decoder_channels))
+
+
+def check_pyramid_decoder_inputs(decoder: str, encoder_channels: Sequence[int],
+                                 encoder_depth: int, *, reason: str = "") -> None:
+    """``InvalidOptionError`` unless ``encoder_depth >= 3`` and ``encoder_channels`` has
+    ``encoder_depth + 1`` values (the input first); ``decoder`` and ``reason`` (why it needs 3
+    stages) go into the message."""
+    if encoder_depth < 3:
+        why = f" ({reason})" if reason else ""
+        raise InvalidOptionError(
+            f"the {decoder} decoder needs encoder_depth >= 3{why}, got {encoder_depth}"
+        )
+    if len(encoder_channels) != encoder_depth + 1:
+        raise InvalidOptionError(
+            f"encoder_channels must have encoder_depth + 1 = {encoder_depth + 1} values, got "
+            f"{len(encoder_channels)}: {tuple(encoder_channels)}"
+        )
+
+
+# -- shared by the encoders of the encoder plugins -------------------------------------------
+def initialize_like_torchvision(module: nn.Module) -> None:
+    """torchvision's initialisation of its classifiers: He normal (``fan_out``, ReLU gain) for
+    every convolution, zero convolution biases, BatchNorm as the identity."""
+    for submodule in module.modules():
+        if isinstance(submodule, nn.Conv2d):
+            nn.init.kaiming_normal_(submodule.weight, mode="fan_out", nonlinearity="relu")
+            if submodule.bias is not None:
+                nn.init.zeros_(submodule.bias)
+        elif isinstance(submodule, nn.BatchNorm2d):
+            nn.init.ones_(submodule.weight)
+            nn.init.zeros_(submodule.bias)
+
+
+class ResNetStagesEncoder(EncoderBase):
+    """Base of the encoders laid out as a ResNet: a stem (1/2), then ``layer1`` after a pool
+    (1/4) and ``layer2``..``layer4`` (1/8, 1/16, 1/32); ``layer3``/``layer4`` dilate.
+
+    Subclasses build the modules (``layer1``..``layer4`` under these names) and define
+    ``forward_stem`` (input -> 1/2 features); ``forward_pool`` (1/2 -> ``layer1``'s input) is
+    ``self.maxpool`` unless overridden. ``forward`` returns ``depth + 1`` maps, the input first.
+    ``remap_state_dict`` drops the ``classifier_keys`` of classification files.
+    """
+
+    # Not annotated: TorchScript reads class annotations (see EncoderBase).
+    classifier_keys = ("fc.weight", "fc.bias")
+
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        """The stem: ``(N, C, H, W)`` -> the 1/2 features."""
+        raise NotImplementedError
+
+    def forward_pool(self, x: torch.Tensor) -> torch.Tensor:
+        """The pool before ``layer1``: the 1/2 features -> ``layer1``'s input (1/4)."""
+        return self.maxpool(x)
+
+    def remap_state_dict(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Drop the ImageNet classifier (``classifier_keys``) of classification files."""
+        return {k: v for k, v in state_dict.items() if k not in self.classifier_keys}
+
+    def get_stages(self) -> dict[int, list[nn.Module]]:
+        return {16: [self.layer3], 32: [self.layer4]}
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """``x``: ``(N, in_channels, H, W)`` -> ``depth + 1`` maps (see the class docstring)."""
+        features = [x]
+        if self._depth >= 1:
+            x = self.forward_stem(x)
+            features.append(x)
+        if self._depth >= 2:
+            x = self.layer1(self.forward_pool(x))
+            features.append(x)
+        # One branch per stage (not a loop over a slice of them): TorchScript compiles this.
+        if self._depth >= 3:
+            x = self.layer2(x)
+            features.append(x)
+        if self._depth >= 4:
+            x = self.layer3(x)
+            features.append(x)
+        if self._depth >= 5:
+            x = self.layer4(x)
+            features.append(x)
+        return features
+
+
+class SequentialTapsEncoder(EncoderBase):
+    """Base of the encoders whose features are the outputs of chosen children of one
+    ``nn.Sequential``, ``self.features`` (torchvision's MobileNet and VGG layouts).
+
+    Subclasses build ``self.features`` and call ``set_feature_indexes`` with the index of the
+    child that gives each reduction 2, 4, 8, 16, 32 (in order). ``forward`` returns the input
+    and the outputs of those children, up to ``depth`` of them; later children do not run.
+    """
+
+    def set_feature_indexes(self, indexes: Sequence[int]) -> None:
+        """The children of ``self.features`` whose outputs are the features 1..5."""
+        # Not annotated: TorchScript infers list[int] and int from the values.
+        self._output_indexes = list(indexes[: self._depth])
+        self._last_index = indexes[self._depth - 1]
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        """``x``: ``(N, in_channels, H, W)`` -> ``depth + 1`` maps (see the class docstring)."""
+        features = [x]
+        # The loop is unrolled by TorchScript and torch.compile; the indexes are Python ints.
+        for index, module in enumerate(self.features):
+            if index <= self._last_index:
+                x = module(x)
+                if index in self._output_indexes:
+                    features.append(x)
+        return features

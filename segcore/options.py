@@ -19,7 +19,7 @@ from typing import Any
 import attrs
 
 from segcore.errors import InvalidOptionError, UnknownOptionError, did_you_mean
-from segcore.nn import norm_params
+from segcore.nn import NormOption, make_norm, norm_params
 
 Validator = Callable[[Any, "attrs.Attribute[Any]", Any], None]
 
@@ -28,6 +28,14 @@ def to_tuple(value: Any) -> Any:
     """Lists become tuples (so options are hashable and compare equal); others pass through."""
     if isinstance(value, list):
         return tuple(value)
+    return value
+
+
+def plain_dict(value: Any) -> Any:
+    """Mappings become plain dicts (JSON-friendly, not shared with the caller); others pass
+    through."""
+    if isinstance(value, Mapping):
+        return dict(value)
     return value
 
 
@@ -53,6 +61,23 @@ def one_of(*choices: Any) -> Validator:
                 f"{attribute.name} must be one of {', '.join(repr(c) for c in choices)}, "
                 f"got {value!r}"
             )
+
+    return validate
+
+
+def int_one_of(*choices: int, explanation: str = "") -> Validator:
+    """An int among ``choices`` (booleans refused); ``explanation`` follows the error message.
+
+    Example: ``int_one_of(8, 16, explanation="DeepLab keeps ...")`` says
+    ``encoder_output_stride must be 8 or 16, got 32. DeepLab keeps ...``.
+    """
+    names = [str(choice) for choice in choices]
+    allowed = " or ".join(names) if len(names) < 3 else f"{', '.join(names[:-1])} or {names[-1]}"
+    tail = f" {explanation}" if explanation else ""
+
+    def validate(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
+        if not _is_int(value) or value not in choices:
+            raise InvalidOptionError(f"{attribute.name} must be {allowed}, got {value!r}.{tail}")
 
     return validate
 
@@ -91,6 +116,35 @@ def norm_option(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
         norm_params(value)
     except InvalidOptionError as error:
         raise InvalidOptionError(f"{attribute.name}: {error}") from None
+
+
+def check_norm_buildable(use_norm: NormOption, channels: int) -> None:
+    """Build one small normalisation layer of ``channels`` channels, so that a ``use_norm``
+    that cannot be built ("inplace" without ``inplace_abn``, a dict with keyword arguments the
+    layer refuses) fails in ``ArchitectureOptions.check``, before the encoder is built or its
+    weights downloaded."""
+    try:
+        make_norm(use_norm, channels)
+    except TypeError as error:
+        raise InvalidOptionError(
+            f"decoder_use_norm={use_norm!r} cannot build a normalisation "
+            f"layer: {error}. Pass only keyword arguments that layer accepts."
+        ) from None
+
+
+def check_channels_per_stage(channels: Sequence[int], encoder_depth: int,
+                             defaults: Sequence[int], reason: str = "") -> None:
+    """Refuse ``decoder_channels`` without one value per encoder stage, suggesting the first
+    ``encoder_depth`` of ``defaults`` (and that depth which would fit); ``reason`` (e.g.
+    ``" (one per decoder block)"``) follows the count in the message."""
+    count = len(channels)
+    if count != encoder_depth:
+        suggestion = tuple(defaults[:encoder_depth])
+        keep = f", or encoder_depth={count} to keep these channels" if 3 <= count <= 5 else ""
+        raise InvalidOptionError(
+            f"decoder_channels has {count} values but encoder_depth={encoder_depth} needs "
+            f"{encoder_depth}{reason}: use {suggestion}{keep}"
+        )
 
 
 INTERPOLATION_MODES = ("nearest", "bilinear", "bicubic", "area", "nearest-exact")

@@ -24,15 +24,18 @@ save/load, predict, freeze, activations, padding). For what a plugin tests with 
 options, the kit has helpers that do the common part: ``check_save_load``,
 ``check_compile``, ``check_export``, ``check_channels_last``, ``assert_same_outputs``
 (run-time), ``check_encoder_kwargs``, ``check_unknown_options``, ``check_default_weights``,
-``check_lazy_discovery`` (the documented API), ``check_decoder_norm_option``,
+``check_lazy_discovery``, ``check_documented_signature``, ``check_encoder_depth_refused``,
+``check_input_divisor`` (the documented API), ``check_decoder_norm_option``,
 ``check_decoder_norm_errors``, ``check_decoder_channels_errors``,
 ``check_option_changes_output``, ``check_head_upsampling``, ``check_decoder_channel_dropout``
-(options), and ``randomise_weights``, ``reference_conv_norm_relu`` (reference math).
+(options), and ``randomise_weights``, ``reference_conv_norm_relu``, ``reference_scse``
+(reference math).
 
 An encoder plugin's spec tests have ``check_lazy_encoder_listing``, ``check_encoder_spec``,
 ``check_smp_hub_weights``, ``check_revisions_are_distinct``, ``check_parameter_count`` (with
-``meta_encoder``, ``agrees_with_documented_size``) and ``check_torchscript``. Its weights tests
-have ``weights_fixtures``, ``random_state_dict``, ``assert_same_state``,
+``meta_encoder``, ``agrees_with_documented_size``), ``check_torchscript`` and
+``check_encoder_in_architecture``. Its weights tests
+have ``weights_fixtures``, ``EncoderWeightsSuite``, ``random_state_dict``, ``assert_same_state``,
 ``check_classifier_file_loads``, ``check_unexpected_keys_refused``,
 ``check_first_conv_adaptation``, ``check_weights_download``, ``check_wrong_digest_refused``
 and a loopback web server, ``serve_bytes`` / ``serve_files``::
@@ -62,7 +65,7 @@ import torch
 from torch import nn
 
 from segcore.encoder import EncoderBase
-from segcore.errors import InputShapeError
+from segcore.errors import EncoderCapabilityError, InputShapeError
 from segcore.hookspecs import hookimpl
 from segcore.options import ArchitectureOptions
 from segcore.specs import ArchitectureSpec, EncoderSpec, HeadSpec, LossSpec, MetricSpec
@@ -242,7 +245,8 @@ def check_encoder(
 
     Checks feature count, channels and reductions for each depth and input channel count;
     ``output_stride`` 8 and 16 when the spec declares dilation (``dilation=None`` follows the
-    spec); that gradients flow; and ``torch.compile(fullgraph=True)`` when the spec declares it
+    spec), and their refusal (``EncoderCapabilityError``) when it does not; that gradients
+    flow; and ``torch.compile(fullgraph=True)`` when the spec declares it
     (``compile_backend="eager"`` checks graph capture without compiling kernels).
     """
     from segcore.factory import get_encoder, get_encoder_spec
@@ -269,6 +273,13 @@ def check_encoder(
             with torch.no_grad():
                 check_encoder_features(encoder, torch.randn(batch, 3, size, size), 5,
                                        output_stride)
+    if not spec.supports_dilation:
+        for output_stride in (8, 16):
+            _expect_error(EncoderCapabilityError, "cannot be dilated",
+                          lambda stride=output_stride: get_encoder(
+                              name, depth=5, output_stride=stride, **kwargs),
+                          f"encoder {name!r} (supports_dilation=False), output_stride="
+                          f"{output_stride}")
 
     encoder = get_encoder(name, depth=5, **kwargs).train()
     x = torch.randn(batch, 3, size, size, requires_grad=True)
@@ -554,6 +565,29 @@ def check_torchscript(module: nn.Module, x: torch.Tensor, *, rtol: float | None 
     with torch.no_grad():
         assert_same_outputs(scripted(x), module(x), what="torch.jit.script", rtol=rtol,
                             atol=atol)
+
+
+def check_encoder_in_architecture(architecture: str, encoder: str, *, in_channels: int = 3,
+                                  size: tuple[int, int] = (64, 64), classes: int = 2,
+                                  **options: Any) -> nn.Module:
+    """``segcore.build(architecture, encoder=encoder, encoder_weights=None, ...)`` with
+    ``in_channels``, ``classes`` and ``options`` gives finite masks ``(1, classes, *size)`` on a
+    ``(1, in_channels, *size)`` input (eval mode). Returns the model.
+
+    Example: ``testing.check_encoder_in_architecture("fpn", "resnet18", in_channels=1)``.
+    """
+    from segcore.factory import build
+
+    model = build(architecture, encoder=encoder, encoder_weights=None, in_channels=in_channels,
+                  classes=classes, **options).eval()
+    with torch.no_grad():
+        mask = model(torch.randn(1, in_channels, *size))
+    what = f"{architecture} with the encoder {encoder!r}"
+    assert tuple(mask.shape) == (1, classes, *size), (
+        f"{what}: masks of shape {tuple(mask.shape)}, expected {(1, classes, *size)}"
+    )
+    assert torch.isfinite(mask).all(), f"{what}: the masks are not finite"
+    return model
 
 
 # -- architectures -------------------------------------------------------------------------
@@ -1313,6 +1347,175 @@ def check_lazy_discovery(name: str, package: str) -> None:
     assert result.returncode == 0, result.stderr
 
 
+#: the defaults SMP's architecture classes share (``check_documented_signature`` adds them)
+COMMON_ARCHITECTURE_DEFAULTS: Mapping[str, Any] = {
+    "encoder_name": "resnet34", "encoder_weights": "imagenet", "in_channels": 3, "classes": 1,
+    "activation": None, "aux_params": None,
+}
+
+
+class TinyTransformerLikeEncoder(TinyEncoder):
+    """The tiny encoder with an empty (0-channel) level at reduction 2, the way
+    transformer-style encoders (which start at reduction 4) report the missing level."""
+
+    def __init__(self, depth: int = 5) -> None:
+        super().__init__(depth=depth)
+        self._out_channels = (3, 0, *_TINY_CHANNELS[2:])
+
+    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
+        features = super().forward(x)
+        if len(features) > 1:
+            features[1] = features[1][:, :0]
+        return features
+
+
+def build_tiny_transformer_like_encoder(name: str, depth: int) -> TinyTransformerLikeEncoder:
+    """The factory of ``tiny_encoder_spec(..., transformer_like=True)``."""
+    return TinyTransformerLikeEncoder(depth=depth)
+
+
+def tiny_encoder_spec(name: str, *, transformer_like: bool = False,
+                      **fields: Any) -> EncoderSpec:
+    """The spec of the tiny encoder under another ``name``, with other ``fields``
+    (``deepest_feature_pooled=True`` as VGG, ``supports_dilation=False``); with
+    ``transformer_like`` it has no features at reduction 2 (``TinyTransformerLikeEncoder``).
+    Install it with ``specs_installed(encoders=[spec])``."""
+    factory = ("segcore.testing:build_tiny_transformer_like_encoder" if transformer_like
+               else "segcore.testing:build_tiny_encoder")
+    out_channels = (3, 0, *_TINY_CHANNELS[2:]) if transformer_like else _TINY_CHANNELS
+    return EncoderSpec(**{"name": name, "family": "Testing", "factory": factory,
+                          "out_channels": out_channels, **fields})
+
+
+def check_documented_signature(
+    model_class: type,
+    positional: Sequence[str],
+    defaults: Mapping[str, Any],
+    *,
+    keyword_only: Sequence[str] = (),
+    options_class: type[ArchitectureOptions] | None = None,
+) -> None:
+    """The documented class's signature is exactly ``positional`` (positional-or-keyword, in
+    this order), then ``keyword_only`` (keyword-only, in this order), then ``**kwargs``.
+
+    Every parameter but ``kwargs`` has the default that ``defaults`` gives it, or else
+    ``COMMON_ARCHITECTURE_DEFAULTS`` (the same type and value, so ``True`` is not ``1``); the
+    two name no other parameter. With ``options_class`` its fields default to the same values
+    as the constructor's parameters of those names.
+    """
+    import inspect
+
+    defaults = {**COMMON_ARCHITECTURE_DEFAULTS, **defaults}
+    parameters = inspect.signature(model_class).parameters
+    label = model_class.__name__
+    expected = [*positional, *keyword_only, "kwargs"]
+    assert list(parameters) == expected, (
+        f"{label}: the parameters are {list(parameters)}, documented {expected}"
+    )
+    kinds = {
+        **{name: inspect.Parameter.POSITIONAL_OR_KEYWORD for name in positional},
+        **{name: inspect.Parameter.KEYWORD_ONLY for name in keyword_only},
+        "kwargs": inspect.Parameter.VAR_KEYWORD,
+    }
+    wrong = [name for name, kind in kinds.items() if parameters[name].kind is not kind]
+    assert not wrong, f"{label}: the parameters {wrong} are not of the documented kind"
+    actual = {name: p.default for name, p in parameters.items() if name != "kwargs"}
+    assert set(actual) == set(defaults), (
+        f"{label}: the defaults to check name {sorted(defaults)}, the parameters are "
+        f"{sorted(actual)}"
+    )
+    differ = {name: value for name, value in actual.items()
+              if type(value) is not type(defaults[name]) or value != defaults[name]}
+    assert not differ, (
+        f"{label}: these defaults differ from the documented ones: {differ} "
+        f"(documented {({name: defaults[name] for name in differ})})"
+    )
+    if options_class is not None:
+        fields = options_class().as_dict()
+        assert {name: actual[name] for name in fields} == fields, (
+            f"{label}: {options_class.__name__} defaults {fields} differ from the constructor's"
+        )
+
+
+def check_encoder_depth_refused(name: str, depth: int, *, minimum: int = 3,
+                                encoder: str = TINY_ENCODER, **options: Any) -> None:
+    """The documented class refuses ``encoder_depth=depth`` (below ``minimum`` or above 5) with
+    an ``InvalidOptionError`` that says it is too small (naming ``name``'s decoder and the
+    ``minimum`` number of stages it needs) or too large."""
+    from segcore.errors import InvalidOptionError
+    from segcore.factory import get_architecture_class
+
+    model_class = get_architecture_class(name)
+    if depth < minimum:
+        words = (f"encoder_depth={depth} is too small: the {name} decoder needs at least "
+                 f"{minimum} encoder stages")
+    else:
+        assert depth > 5, f"encoder_depth={depth} is a valid depth, not one to refuse"
+        words = f"encoder_depth={depth} is too large"
+    try:
+        model_class(encoder, encoder_weights=None, encoder_depth=depth, **options)
+    except InvalidOptionError as error:
+        assert words in str(error), f"{name}: the error should say {words!r}: {error}"
+    else:
+        raise AssertionError(f"{name} accepted encoder_depth={depth}")
+
+
+def check_input_divisor(model: nn.Module, divisor: int, size: tuple[int, int]) -> None:
+    """``model.input_divisor()`` is ``divisor``. An input of ``size`` (not a multiple of it)
+    gives a mask of that size (padded and cropped back); with ``model.pad_inputs = False`` it is
+    refused with an ``InputShapeError`` that names the divisor, the size, the nearest valid
+    size and the size to pad to, while the padded size runs. The model's masks must have its
+    input's size; ``pad_inputs`` is restored afterwards."""
+    height, width = size
+    assert height % divisor or width % divisor, f"{size} is a multiple of {divisor}"
+    assert model.input_divisor() == divisor, (
+        f"input_divisor() is {model.input_divisor()}, expected {divisor}"
+    )
+
+    def nearest(side: int) -> int:
+        return max(divisor, round(side / divisor) * divisor)
+
+    def up(side: int) -> int:
+        return max(divisor, -(-side // divisor) * divisor)
+
+    channels = model.encoder.in_channels
+    model.eval()
+    with torch.no_grad():
+        mask = model(torch.randn(1, channels, height, width))
+        assert tuple(mask.shape[2:]) == size, f"{size} gave a mask of {tuple(mask.shape[2:])}"
+        padded = (up(height), up(width))
+        saved = model.pad_inputs
+        model.pad_inputs = False  # SMP's strict behaviour
+        try:
+            mask = model(torch.randn(1, channels, *padded))
+            assert tuple(mask.shape[2:]) == padded, f"{padded}: mask {tuple(mask.shape[2:])}"
+            _expect_error(
+                InputShapeError,
+                rf"divisible by {divisor}, got {height}x{width}\. The nearest valid size is "
+                rf"{nearest(height)}x{nearest(width)}; pad the images to {padded[0]}x{padded[1]}",
+                lambda: model(torch.randn(1, channels, height, width)),
+                f"pad_inputs=False with a {height}x{width} input",
+            )
+        finally:
+            model.pad_inputs = saved
+
+
+def reference_scse(x: torch.Tensor, attention: nn.Module) -> torch.Tensor:
+    """A hand-written ``segcore.nn.SCSEModule`` (``Identity`` returns ``x``), to check a
+    decoder's attention against: ``x * channel_gate + x * spatial_gate``."""
+    import torch.nn.functional as F
+
+    if isinstance(attention, nn.Identity):
+        return x
+    pooled = x.mean(dim=(2, 3), keepdim=True)
+    hidden = torch.clamp(F.conv2d(pooled, attention.cSE[1].weight, attention.cSE[1].bias),
+                         min=0)
+    channel_gate = torch.sigmoid(F.conv2d(hidden, attention.cSE[3].weight,
+                                          attention.cSE[3].bias))
+    spatial_gate = torch.sigmoid(F.conv2d(x, attention.sSE[0].weight, attention.sSE[0].bias))
+    return x * channel_gate + x * spatial_gate
+
+
 def _options_for_depth(options: Mapping[str, Any], depth: int) -> dict[str, Any]:
     """Trim a ``decoder_channels`` sequence to the depth when it has one entry per stage."""
     result = dict(options)
@@ -1887,6 +2090,84 @@ def check_classifier_file_loads(
         f"{sorted(set(state) - remapped)[:5]}"
     )
     return encoder
+
+
+class EncoderWeightsSuite:
+    """The weights tests every encoder plugin shares, as a base class of a ``Test*`` class.
+
+    Set the class attributes below; the test module provides the ``state`` and
+    ``weights_file`` fixtures (``weights_fixtures``). The tests: ``weights_file`` loads as
+    exactly ``state``; the first convolution (``first_conv_keys``) is derived from the RGB
+    kernel for each of ``adapted_in_channels`` (``check_first_conv_adaptation``, with
+    ``out_channels``, ``conv_reference`` and ``adapted_size``); the ``tag`` goes tag -> source
+    -> download -> cache -> module (``check_weights_download`` with ``download_in_channels``,
+    ``requested`` and ``preprocessing``); a wrong digest is refused
+    (``check_wrong_digest_refused``). ``spec``, when set, is the spec these checks use instead
+    of the installed one.
+
+    Example::
+
+        state, weights_file = testing.weights_fixtures("vgg11_bn")
+
+        class TestVGGWeights(testing.EncoderWeightsSuite):
+            encoder_name = "vgg11_bn"
+            first_conv_keys = "features.0.weight"
+            out_channels = (3, 128, 256, 512, 512, 512)
+    """
+
+    encoder_name: str
+    first_conv_keys: str | Sequence[str]
+    out_channels: Sequence[int] | None = None
+    conv_reference: Mapping[str, Any] | None = None
+    adapted_size: int = 32
+    adapted_in_channels: Sequence[int] = (1, 4)
+    tag: str = "imagenet"
+    download_in_channels: tuple[int, int] = (3, 1)
+    requested: tuple[Any, Any] | None = None
+    preprocessing: Mapping[str, Any] | None = None
+    spec: EncoderSpec | None = None
+
+    def test_weights_file_loads_exactly(self, weights_file: Path,
+                                        state: Mapping[str, torch.Tensor]) -> None:
+        """The file saved from ``state`` gives an encoder with exactly ``state``."""
+        from segcore.factory import get_encoder
+
+        with self._spec_installed():
+            encoder = get_encoder(self.encoder_name, weights=str(weights_file))
+        assert_same_state(encoder, state)
+
+    def test_first_conv_is_derived_from_the_rgb_kernel(
+            self, weights_file: Path, state: Mapping[str, torch.Tensor]) -> None:
+        """Each of ``adapted_in_channels`` adapts the first convolution of the file."""
+        for in_channels in self.adapted_in_channels:
+            with self._spec_installed():
+                encoder = check_first_conv_adaptation(
+                    self.encoder_name, weights_file, state, self.first_conv_keys, in_channels,
+                    out_channels=self.out_channels, conv_reference=self.conv_reference,
+                    size=self.adapted_size)
+            assert encoder.in_channels == in_channels, (
+                f"{self.encoder_name}: in_channels {encoder.in_channels}, expected {in_channels}"
+            )
+
+    def test_tag_is_downloaded_verified_cached_and_adapted(
+            self, weights_file: Path, state: Mapping[str, torch.Tensor], tmp_path: Path) -> None:
+        """The tag downloads, verifies, caches and loads the file (first conv adapted)."""
+        check_weights_download(self.encoder_name, self.tag, weights_file, state,
+                               tmp_path / "cache", first_conv_keys=self.first_conv_keys,
+                               in_channels=self.download_in_channels, requested=self.requested,
+                               preprocessing=self.preprocessing, spec=self.spec)
+
+    def test_download_with_a_wrong_digest_is_refused(self, weights_file: Path,
+                                                     tmp_path: Path) -> None:
+        """A download whose sha256 differs from the source's is refused."""
+        check_wrong_digest_refused(self.encoder_name, self.tag, weights_file,
+                                   tmp_path / "cache", spec=self.spec)
+
+    def _spec_installed(self) -> contextlib.AbstractContextManager[None]:
+        """``spec`` installed for the block when set; otherwise nothing changes."""
+        if self.spec is None:
+            return contextlib.nullcontext()
+        return specs_installed(encoders=[self.spec])
 
 
 # -- pytest plugin ---------------------------------------------------------------------------

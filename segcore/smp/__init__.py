@@ -26,6 +26,7 @@ from collections.abc import Iterator, Mapping
 from typing import TYPE_CHECKING, Any
 
 import segcore
+from segcore import _catalog
 from segcore.errors import MissingDependencyError, UnknownNameError, UnknownOptionError
 
 if TYPE_CHECKING:
@@ -39,20 +40,7 @@ __version__ = "0.6.0"
 __segcore_version__ = segcore.__version__
 
 #: SMP 0.6.0's architecture classes, in its order, with segcore's architecture names.
-ARCHITECTURE_CLASSES: dict[str, str] = {
-    "Unet": "unet",
-    "UnetPlusPlus": "unetplusplus",
-    "MAnet": "manet",
-    "Linknet": "linknet",
-    "FPN": "fpn",
-    "PSPNet": "pspnet",
-    "DeepLabV3": "deeplabv3",
-    "DeepLabV3Plus": "deeplabv3plus",
-    "PAN": "pan",
-    "UPerNet": "upernet",
-    "Segformer": "segformer",
-    "DPT": "dpt",
-}
+ARCHITECTURE_CLASSES: dict[str, str] = _catalog.ARCHITECTURE_CLASSES
 
 _SUBMODULES = ("encoders", "losses", "metrics")
 

@@ -295,14 +295,22 @@ class _HubHandler(BaseHTTPRequestHandler):
         self._error(404, f"the loopback Hub does not serve {self.command} {self.path}")
 
     # -- downloads ------------------------------------------------------------------------------
-    def _resolve(self, repo_id: str, revision: str, path: str) -> None:
+    def _readable_commit(self, repo_id: str, revision: str) -> tuple[Repository, str] | None:
+        """The repository and the commit of ``revision``, or None after answering the error."""
         repository = self._readable(repo_id)
         if repository is None:
-            return
+            return None
         commit = repository.resolve(revision)
         if commit is None:
             self._error(404, "Invalid rev id: " + revision, "RevisionNotFound")
+            return None
+        return repository, commit
+
+    def _resolve(self, repo_id: str, revision: str, path: str) -> None:
+        found = self._readable_commit(repo_id, revision)
+        if found is None:
             return
+        repository, commit = found
         content = repository.commits[commit].get(path)
         if content is None:
             self._error(404, "Entry not found", "EntryNotFound", {"X-Repo-Commit": commit})
@@ -329,13 +337,10 @@ class _HubHandler(BaseHTTPRequestHandler):
         self._send(200, content, {"ETag": f'"{sha256}"'}, content_type="application/octet-stream")
 
     def _info(self, repo_id: str, revision: str) -> None:
-        repository = self._readable(repo_id)
-        if repository is None:
+        found = self._readable_commit(repo_id, revision)
+        if found is None:
             return
-        commit = repository.resolve(revision)
-        if commit is None:
-            self._error(404, "Invalid rev id: " + revision, "RevisionNotFound")
-            return
+        repository, commit = found
         self._json(200, {
             "id": repo_id, "modelId": repo_id, "sha": commit, "private": repository.private,
             "gated": repository.gated, "disabled": False, "tags": [],

@@ -143,17 +143,21 @@ def test_model_card_body():
     body = card.split("\n---\n", 1)[1]
     assert body.lstrip().startswith("# owner/unet-fields")
     assert 'segcore.from_pretrained("owner/unet-fields")' in body
-    assert "| architecture | `Unet` (`unet`) |" in body
-    assert "| encoder | `resnet18` |" in body
-    assert "| input channels | 3 |" in body
-    assert "| classes | 3 |" in body
-    assert "| output activation | none (logits) |" in body
-    assert "| mean | (0.485, 0.456, 0.406) |" in body
-    assert "| input range | (0, 1) |" in body
-    assert "| iou | 0.81 |" in body
-    assert "Measured on `owner/fields`" in body
-    assert "## License\n\nmit" in body
-    assert 'pip install "segcore[hub]"' in body
+    expected = (
+        "| architecture | `Unet` (`unet`) |",
+        "| encoder | `resnet18` |",
+        "| input channels | 3 |",
+        "| classes | 3 |",
+        "| output activation | none (logits) |",
+        "| mean | (0.485, 0.456, 0.406) |",
+        "| input range | (0, 1) |",
+        "| iou | 0.81 |",
+        "Measured on `owner/fields`",
+        "## License\n\nmit",
+        'pip install "segcore[hub]"',
+    )
+    for text in expected:
+        assert text in body, text
 
 
 def test_model_card_without_metrics_dataset_or_preprocessing():

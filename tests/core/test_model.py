@@ -323,3 +323,23 @@ def test_layer_norm_2d_normalises_channels_and_scripts():
                                               norm.bias, 1e-3).permute(0, 3, 1, 2)
     torch.testing.assert_close(norm(x), expected)
     torch.testing.assert_close(torch.jit.script(norm)(x), expected)
+
+
+# -- testing.check_encoder_in_architecture ---------------------------------------------------
+def test_check_encoder_in_architecture_builds_and_runs_the_model(installed) -> None:
+    model = testing.check_encoder_in_architecture("probenet", testing.TINY_ENCODER,
+                                                  in_channels=1, size=(64, 96), classes=3)
+    assert isinstance(model, ProbeNet) and not model.training
+    assert model.encoder.in_channels == 1
+
+
+@pytest.mark.parametrize("masks, message", [
+    (torch.zeros(1, 3, 32, 48), r"masks of shape \(1, 3, 32, 48\), expected \(1, 3, 64, 96\)"),
+    (torch.full((1, 3, 64, 96), float("nan")), "not finite"),
+])
+def test_check_encoder_in_architecture_fails_on_wrong_masks(installed, monkeypatch, masks,
+                                                            message) -> None:
+    monkeypatch.setattr(ProbeNet, "forward", lambda self, x: masks)
+    with pytest.raises(AssertionError, match=message):
+        testing.check_encoder_in_architecture("probenet", testing.TINY_ENCODER, size=(64, 96),
+                                              classes=3)

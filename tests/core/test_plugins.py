@@ -18,15 +18,21 @@ from pathlib import Path
 
 import pytest
 
-GOOD_PLUGIN = '''
-from segcore.hookspecs import hookimpl
+
+def _encoder_plugin(name: str, family: str, *, at_import: str = "", in_hook: str = "") -> str:
+    """The source of a plugin module whose hook returns one tiny encoder, ``name``."""
+    return f'''
+{at_import}from segcore.hookspecs import hookimpl
 from segcore.specs import EncoderSpec
 
 @hookimpl
 def segcore_encoders():
-    return [EncoderSpec(name="good-encoder", family="Good",
+{in_hook}    return [EncoderSpec(name="{name}", family="{family}",
                         factory="segcore.testing:build_tiny_encoder")]
 '''
+
+
+GOOD_PLUGIN = _encoder_plugin("good-encoder", "Good")
 
 IMPORT_ERROR_PLUGIN = '''
 import this_module_does_not_exist_anywhere
@@ -48,27 +54,12 @@ def segcore_encoders():
     raise RuntimeError("the hook itself is broken")
 '''
 
-MARKER_PLUGIN = '''
-import os
-open(os.environ["MARKER_FILE"], "w").write("imported")
-from segcore.hookspecs import hookimpl
-from segcore.specs import EncoderSpec
+MARKER_PLUGIN = _encoder_plugin(
+    "marker-encoder", "Marker",
+    at_import='import os\nopen(os.environ["MARKER_FILE"], "w").write("imported")\n',
+)
 
-@hookimpl
-def segcore_encoders():
-    return [EncoderSpec(name="marker-encoder", family="Marker",
-                        factory="segcore.testing:build_tiny_encoder")]
-'''
-
-DUPLICATE_PLUGIN = '''
-from segcore.hookspecs import hookimpl
-from segcore.specs import EncoderSpec
-
-@hookimpl
-def segcore_encoders():
-    return [EncoderSpec(name="good-encoder", family="Copy",
-                        factory="segcore.testing:build_tiny_encoder")]
-'''
+DUPLICATE_PLUGIN = _encoder_plugin("good-encoder", "Copy")
 
 
 def make_distribution(
@@ -227,27 +218,12 @@ import sys
 sys.exit(3)
 '''
 
-NOISY_PLUGIN = '''
-print("noise at import")
-from segcore.hookspecs import hookimpl
-from segcore.specs import EncoderSpec
+NOISY_PLUGIN = _encoder_plugin(
+    "noisy-encoder", "Noisy",
+    at_import='print("noise at import")\n', in_hook='    print("noise in a hook")\n',
+)
 
-@hookimpl
-def segcore_encoders():
-    print("noise in a hook")
-    return [EncoderSpec(name="noisy-encoder", family="Noisy",
-                        factory="segcore.testing:build_tiny_encoder")]
-'''
-
-IMPOSTOR_PLUGIN = '''
-from segcore.hookspecs import hookimpl
-from segcore.specs import EncoderSpec
-
-@hookimpl
-def segcore_encoders():
-    return [EncoderSpec(name="impostor-encoder", family="Impostor",
-                        factory="segcore.testing:build_tiny_encoder")]
-'''
+IMPOSTOR_PLUGIN = _encoder_plugin("impostor-encoder", "Impostor")
 
 
 def test_sys_exit_and_prints_of_plugins_never_reach_the_host(site):

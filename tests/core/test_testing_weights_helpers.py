@@ -3,6 +3,7 @@ encoder and fail, with a message that says what differed, on a wrong one."""
 
 from __future__ import annotations
 
+import inspect
 import os
 import threading
 import urllib.error
@@ -39,6 +40,11 @@ def weights_file(tmp_path: Path, state: dict[str, torch.Tensor]) -> Path:
 def spec() -> EncoderSpec:
     """The tiny encoder with a "demo" tag (never downloaded from its address: the helpers
     serve the test's file instead)."""
+    return _demo_spec()
+
+
+def _demo_spec() -> EncoderSpec:
+    """The spec of the ``spec`` fixture: the tiny encoder as "tiny-weights", tag "demo"."""
     source = WeightSource(url="https://example.invalid/tiny.safetensors", sha256="1" * 64,
                           filename="tiny-weights.demo.safetensors",
                           preprocessing=Preprocessing(mean=tuple(MEAN), std=(0.5, 0.5, 0.5)))
@@ -302,3 +308,45 @@ def test_check_wrong_digest_refused_fails_when_the_file_is_left_behind(
     with pytest.raises(AssertionError, match=r"left \['tiny-weights.demo.safetensors'\]"):
         testing.check_wrong_digest_refused("tiny-weights", "demo", weights_file,
                                            tmp_path / "cache", spec=spec)
+
+
+# -- EncoderWeightsSuite ---------------------------------------------------------------------
+class TestEncoderWeightsSuiteOnTheTinyEncoder(testing.EncoderWeightsSuite):
+    """The suite's tests pass on the tiny encoder with its "demo" tag."""
+
+    encoder_name = "tiny-weights"
+    first_conv_keys = FIRST_CONV
+    out_channels = TINY_CHANNELS
+    tag = "demo"
+    download_in_channels = (1, 3)
+    preprocessing = {"mean": MEAN}
+    spec = _demo_spec()
+
+
+@pytest.mark.parametrize("test, change, message", [
+    ("test_weights_file_loads_exactly", {"changed_key": "stages.3.1.bias"}, "'stages.3.1.bias'"),
+    ("test_first_conv_is_derived_from_the_rgb_kernel",
+     {"out_channels": (3, 8, 16, 24, 32, 41)}, "out_channels .* expected"),
+    ("test_tag_is_downloaded_verified_cached_and_adapted",
+     {"preprocessing": {"mean": [0.485, 0.456, 0.406]}}, "gives {'mean'"),
+    ("test_download_with_a_wrong_digest_is_refused", {"unverified": True}, "were accepted"),
+])
+def test_encoder_weights_suite_fails_on_a_wrong_expectation(
+        weights_file, state, tmp_path, monkeypatch, test, change, message) -> None:
+    change, expected = dict(change), dict(state)
+    if "changed_key" in change:
+        key = change.pop("changed_key")
+        expected[key] = expected[key] + 1
+    if change.pop("unverified", False):
+        def unverified(url: str, destination: Path, sha256: str | None, what: str) -> str:
+            with urllib.request.urlopen(url, timeout=60) as response:
+                destination.write_bytes(response.read())
+            return str(sha256)
+
+        monkeypatch.setattr(weights, "_download", unverified)
+    suite = type("Wrong", (TestEncoderWeightsSuiteOnTheTinyEncoder,), change)()
+    arguments = {"weights_file": weights_file, "state": expected, "tmp_path": tmp_path}
+    method = getattr(suite, test)
+    parameters = inspect.signature(method).parameters
+    with pytest.raises(AssertionError, match=message):
+        method(**{name: arguments[name] for name in parameters})

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import http.server
 import os
 import pickle
+import sys
 import threading
 import time
 from pathlib import Path
@@ -25,120 +25,18 @@ from segcore.errors import (
 )
 from segcore.specs import Preprocessing, WeightSource
 
+sys.path.insert(0, str(Path(__file__).parent))
+
+from weights_support import FileServer
+
 REVISION = "0123456789abcdef0123456789abcdef01234567"
-
-
-class _Server:
-    """A tiny HTTP server on 127.0.0.1 serving files from memory and counting requests.
-
-    ``files`` maps a path to its bytes; ``headers`` adds headers to a path's answer;
-    ``status`` answers a path with that HTTP error; ``modes`` makes a path misbehave:
-
-    * ``"cut"``: a chunked answer that stops after the first chunk (no final chunk);
-    * ``"short"``: a ``Content-Length`` answer closed after half of the bytes;
-    * ``"trickle"``: a chunked answer of one byte every 0.3 s (for 15 s at most);
-    * ``"hang"``: accepts the request and never answers (until the server closes).
-
-    ``delay`` waits that many seconds before each GET answer (to make downloads overlap).
-    """
-
-    def __init__(self) -> None:
-        self.files: dict[str, bytes] = {}
-        self.headers: dict[str, dict[str, str]] = {}
-        self.status: dict[str, int] = {}
-        self.modes: dict[str, str] = {}
-        self.delay = 0.0
-        self.requests: list[tuple[str, str]] = []
-        self.release = threading.Event()
-        self._closed = False
-        server = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def _answer(self, body: bool) -> None:
-                server.requests.append((self.command, self.path))
-                if self.path in server.status:
-                    self.send_error(server.status[self.path])
-                    return
-                mode = server.modes.get(self.path)
-                if mode == "hang":
-                    server.release.wait(120)
-                    self.close_connection = True
-                    return
-                data = server.files.get(self.path)
-                if data is None:
-                    self.send_error(404)
-                    return
-                if body and server.delay:
-                    time.sleep(server.delay)
-                self.send_response(200)
-                if mode in ("cut", "trickle"):
-                    self.send_header("Transfer-Encoding", "chunked")
-                else:
-                    self.send_header("Content-Length", str(len(data)))
-                for key, value in server.headers.get(self.path, {}).items():
-                    self.send_header(key, value)
-                self.end_headers()
-                if not body:
-                    return
-                if mode == "cut":
-                    half = data[: len(data) // 2]
-                    self.wfile.write(b"%x\r\n%s\r\n" % (len(half), half))
-                    self.close_connection = True
-                elif mode == "short":
-                    self.wfile.write(data[: len(data) // 2])
-                    self.close_connection = True
-                elif mode == "trickle":
-                    self._trickle(data)
-                else:
-                    self.wfile.write(data)
-
-            def _trickle(self, data: bytes) -> None:
-                try:
-                    for index in range(min(len(data), 50)):
-                        if server.release.wait(0.3):
-                            break
-                        self.wfile.write(b"1\r\n%s\r\n" % data[index : index + 1])
-                        self.wfile.flush()
-                    self.wfile.write(b"0\r\n\r\n")
-                except OSError:  # the client gave up
-                    pass
-                self.close_connection = True
-
-            def do_GET(self) -> None:
-                self._answer(body=True)
-
-            def do_HEAD(self) -> None:
-                self._answer(body=False)
-
-            def log_message(self, *args: object) -> None:
-                pass
-
-        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.port = self.httpd.server_address[1]
-        self.thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
-        self.thread.start()
-
-    def url(self, path: str) -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def gets(self, path: str) -> int:
-        return sum(1 for method, asked in self.requests if method == "GET" and asked == path)
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self.release.set()
-        self.httpd.shutdown()
-        self.httpd.server_close()
-        self.thread.join()
 
 
 @pytest.fixture
 def server(monkeypatch):
     for variable in ("no_proxy", "NO_PROXY"):
         monkeypatch.setenv(variable, "127.0.0.1,localhost")
-    instance = _Server()
+    instance = FileServer()
     yield instance
     instance.close()
 
@@ -249,18 +147,19 @@ def test_unreachable_server_error_says_where_to_put_the_file(server):
             segcore.get_encoder("tiny-pretrained", weights="imagenet")
 
 
-def test_source_without_url_asks_for_the_file():
+@pytest.mark.parametrize(
+    ("tag", "error", "words"),
+    [
+        ("imagenet", WeightsNotFoundError, "put the file at"),
+        ("instagram", UnknownWeightsError, "available: 'imagenet'"),
+    ],
+    ids=["source-without-url-asks-for-the-file", "unknown-tag-lists-the-available-ones"],
+)
+def test_tag_without_a_downloadable_file(tag, error, words):
     spec = _spec_with(None, None)
     with testing.specs_installed(encoders=[spec]):
-        with pytest.raises(WeightsNotFoundError, match="put the file at"):
-            segcore.get_encoder("tiny-pretrained", weights="imagenet")
-
-
-def test_unknown_tag_lists_the_available_ones():
-    spec = _spec_with(None, None)
-    with testing.specs_installed(encoders=[spec]):
-        with pytest.raises(UnknownWeightsError, match="available: 'imagenet'"):
-            segcore.get_encoder("tiny-pretrained", weights="instagram")
+        with pytest.raises(error, match=words):
+            segcore.get_encoder("tiny-pretrained", weights=tag)
 
 
 def test_preprocessing_params_come_with_the_weights():
@@ -451,23 +350,27 @@ def _flip_a_byte_keeping_size(path: Path) -> None:
     path.write_bytes(bytes(data))
 
 
-def test_corrupt_cached_file_is_downloaded_again(server, tmp_path):
+def _served_cached_and_corrupted(
+    server: FileServer, tmp_path: Path
+) -> tuple[bytes, str, str, Path]:
+    """Serve weights, fetch them into the cache, flip a byte of the cached copy."""
     data = _safetensors_bytes(tmp_path, _encoder_state())
     server.files["/tiny.safetensors"] = data
     url, digest = server.url("/tiny.safetensors"), hashlib.sha256(data).hexdigest()
     cached = _fetch(url, digest)
     _flip_a_byte_keeping_size(cached)
+    return data, url, digest, cached
+
+
+def test_corrupt_cached_file_is_downloaded_again(server, tmp_path):
+    data, url, digest, cached = _served_cached_and_corrupted(server, tmp_path)
     assert _fetch(url, digest) == cached
     assert server.gets("/tiny.safetensors") == 2
     assert cached.read_bytes() == data
 
 
 def test_corrupt_cached_file_is_refused_offline(server, tmp_path, monkeypatch):
-    data = _safetensors_bytes(tmp_path, _encoder_state())
-    server.files["/tiny.safetensors"] = data
-    url, digest = server.url("/tiny.safetensors"), hashlib.sha256(data).hexdigest()
-    cached = _fetch(url, digest)
-    _flip_a_byte_keeping_size(cached)
+    _, url, digest, cached = _served_cached_and_corrupted(server, tmp_path)
     actual = weights.sha256_of(cached)
     monkeypatch.setenv("SEGCORE_OFFLINE", "1")
     weights._VERIFIED.clear()  # as in a new process
@@ -491,11 +394,7 @@ def test_corrupt_cached_file_without_url_is_refused(tmp_path):
 
 
 def test_corrupt_cached_file_whose_new_download_fails(server, tmp_path):
-    data = _safetensors_bytes(tmp_path, _encoder_state())
-    server.files["/tiny.safetensors"] = data
-    url, digest = server.url("/tiny.safetensors"), hashlib.sha256(data).hexdigest()
-    cached = _fetch(url, digest)
-    _flip_a_byte_keeping_size(cached)
+    _, url, digest, cached = _served_cached_and_corrupted(server, tmp_path)
     server.status["/tiny.safetensors"] = 500
     with pytest.raises(ChecksumError, match="Downloading it again failed") as error:
         _fetch(url, digest)

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
+import sys
 from pathlib import Path
 
 import attrs
@@ -13,6 +12,10 @@ import pytest
 from segcore import testing, weights
 from segcore.errors import WeightsError
 from segcore.specs import WeightSource
+
+sys.path.insert(0, str(Path(__file__).parent))
+
+from weights_support import can_write_in
 
 DIGEST = "3" * 64
 
@@ -23,16 +26,6 @@ def _fetch(url: str | None = "http://127.0.0.1:9/tiny.safetensors", sha256: str 
     spec = attrs.evolve(testing.TINY_ENCODER_SPEC, name="tiny-pretrained",
                         weights={"imagenet": source})
     return weights.fetch(spec, "imagenet", source)
-
-
-def _can_write_in(folder: Path) -> bool:
-    try:
-        handle, probe = tempfile.mkstemp(dir=folder)
-    except OSError:
-        return False
-    os.close(handle)
-    os.unlink(probe)
-    return True
 
 
 def _assert_cache_error(error: pytest.ExceptionInfo[WeightsError], path: Path) -> None:
@@ -73,7 +66,7 @@ def test_read_only_cache_directory(tmp_path, monkeypatch):
     cache.mkdir()
     cache.chmod(0o555)
     try:
-        if _can_write_in(cache):
+        if can_write_in(cache):
             pytest.skip("permission bits do not apply to this user (root)")
         monkeypatch.setenv("SEGCORE_CACHE", str(cache))
         with pytest.raises(WeightsError, match="cannot be written") as error:
@@ -86,7 +79,7 @@ def test_read_only_cache_directory(tmp_path, monkeypatch):
 def test_cache_on_a_filesystem_nobody_may_write(monkeypatch):
     """/sys refuses new files even to root: the same path as a read-only directory."""
     system = Path("/sys/kernel")
-    if not system.is_dir() or _can_write_in(system):
+    if not system.is_dir() or can_write_in(system):
         pytest.skip("no read-only /sys/kernel here")
     monkeypatch.setenv("SEGCORE_CACHE", str(system))
     with pytest.raises(WeightsError, match="cannot be written") as error:
@@ -104,7 +97,7 @@ def test_read_only_cache_with_the_file_in_it_still_works(tmp_path, monkeypatch):
     for folder in (cached.parent, cache):
         folder.chmod(0o555)
     try:
-        if _can_write_in(cached.parent):
+        if can_write_in(cached.parent):
             pytest.skip("permission bits do not apply to this user (root)")
         assert _fetch(sha256=digest) == cached
         weights._VERIFIED.clear()

@@ -432,6 +432,13 @@ def assert_dilation_refused_like_smp(smp_encoder: torch.nn.Module, name: str,
         segcore.get_encoder(name, output_stride=output_stride)
 
 
+def assert_undilatable_encoder_like_smps(cache: dict[str, torch.nn.Module], name: str) -> None:
+    """Ours has SMP's parameter count and state-dict keys, and refuses dilation as SMP's encoder
+    (built once into ``cache``) does."""
+    assert_parameters_equal_smps(name, same_keys=True)
+    assert_dilation_refused_like_smp(cached_smp_encoder(cache, name, 3), name)
+
+
 def smp_encoder_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
     """The ``encoder.`` part of an SMP model's state dict, with that prefix removed."""
     prefix = "encoder."
@@ -453,6 +460,14 @@ def smp_unet_and_its_encoder(name: str, smp_name: str | None = None, *, in_chann
     ours = segcore.get_encoder(name, in_channels=in_channels).eval()
     ours.load_state_dict(smp_encoder_state(model), strict=True)
     return model, ours
+
+
+def assert_smp_unet_encoder_part_agrees(name: str, label: str | None = None) -> None:
+    """The encoder part of SMP's ``Unet(name)`` checkpoint loads strictly into ours
+    (``smp_unet_and_its_encoder``) and gives the same features on a 64x64 input."""
+    model, ours = smp_unet_and_its_encoder(name)
+    assert_encoders_agree(model.encoder, ours, torch.randn(1, 3, 64, 64),
+                          label or f"Unet({name}).encoder")
 
 
 def assert_whole_smp_checkpoint_gives_the_same_masks(architecture: str, smp_class: str,

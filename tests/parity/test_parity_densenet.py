@@ -41,14 +41,8 @@ def test_shallow_encoders_agree(depth: int) -> None:
 
 
 @pytest.mark.parametrize("name", NAMES)
-def test_parameter_count_and_keys_equal_smp(name: str) -> None:
-    smp_pairs.assert_parameters_equal_smps(name, same_keys=True)
-
-
-@pytest.mark.parametrize("name", NAMES)
-def test_dilation_is_refused_like_smp(smp_encoders, name: str) -> None:
-    smp_pairs.assert_dilation_refused_like_smp(
-        smp_pairs.cached_smp_encoder(smp_encoders, name, 3), name)
+def test_parameter_count_keys_and_dilation_refusal_like_smp(smp_encoders, name: str) -> None:
+    smp_pairs.assert_undilatable_encoder_like_smps(smp_encoders, name)
 
 
 def test_torchvision_file_with_old_key_names_loads_like_smp() -> None:

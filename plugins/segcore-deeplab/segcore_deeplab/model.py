@@ -42,6 +42,8 @@ class _DeepLab(SegmentationModel):
     requires_divisible_input_shape: ClassVar[bool] = True
     min_encoder_depth: ClassVar[int] = 3
     requires_dilation: ClassVar[bool] = True
+    #: a misspelt ``decoder_*`` argument reaches the encoder, which refuses it naming the options
+    decoder_argument_prefixes: ClassVar[tuple[str, ...]] = ()
 
     def __init__(self, **arguments: Any) -> None:
         try:
@@ -131,22 +133,7 @@ class DeepLabV3(_DeepLab):
         decoder_aspp_dropout: float = 0.5,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            encoder_name=encoder_name,
-            encoder_depth=encoder_depth,
-            encoder_weights=encoder_weights,
-            in_channels=in_channels,
-            classes=classes,
-            activation=activation,
-            aux_params=aux_params,
-            encoder_params=kwargs,
-            encoder_output_stride=encoder_output_stride,
-            decoder_channels=decoder_channels,
-            decoder_atrous_rates=decoder_atrous_rates,
-            decoder_aspp_separable=decoder_aspp_separable,
-            decoder_aspp_dropout=decoder_aspp_dropout,
-            upsampling=upsampling,
-        )
+        super().__init__(**self.constructor_arguments(locals()))
 
     def build_decoder(
         self, encoder_channels: tuple[int, ...], options: DeepLabV3Options
@@ -224,22 +211,7 @@ class DeepLabV3Plus(_DeepLab):
         decoder_aspp_dropout: float = 0.5,
         **kwargs: Any,
     ) -> None:
-        super().__init__(
-            encoder_name=encoder_name,
-            encoder_depth=encoder_depth,
-            encoder_weights=encoder_weights,
-            in_channels=in_channels,
-            classes=classes,
-            activation=activation,
-            aux_params=aux_params,
-            encoder_params=kwargs,
-            encoder_output_stride=encoder_output_stride,
-            decoder_channels=decoder_channels,
-            decoder_atrous_rates=decoder_atrous_rates,
-            decoder_aspp_separable=decoder_aspp_separable,
-            decoder_aspp_dropout=decoder_aspp_dropout,
-            upsampling=upsampling,
-        )
+        super().__init__(**self.constructor_arguments(locals()))
 
     def build_decoder(
         self, encoder_channels: tuple[int, ...], options: DeepLabV3PlusOptions

@@ -16,10 +16,10 @@ from typing import Any
 
 import attrs
 
-from segcore.errors import InvalidOptionError
 from segcore.options import (
     ArchitectureOptions,
     boolean,
+    int_one_of,
     int_sequence,
     optional_positive_int,
     positive_int,
@@ -28,6 +28,11 @@ from segcore.options import (
 
 OUTPUT_STRIDES = (8, 16)
 DEFAULT_ATROUS_RATES = (12, 24, 36)
+_output_stride = int_one_of(
+    *OUTPUT_STRIDES,
+    explanation="DeepLab keeps the deepest encoder features at 1/8 or 1/16 of the input size "
+    "with atrous (dilated) convolution; 8 is finer and slower, 16 coarser and faster.",
+)
 
 
 def _to_tuple(value: Any) -> Any:
@@ -36,15 +41,6 @@ def _to_tuple(value: Any) -> Any:
     if isinstance(value, Iterable) and not isinstance(value, str | bytes | Mapping):
         return tuple(value)
     return value
-
-
-def _output_stride(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value not in OUTPUT_STRIDES:
-        raise InvalidOptionError(
-            f"{attribute.name} must be 8 or 16, got {value!r}. DeepLab keeps the deepest encoder "
-            f"features at 1/8 or 1/16 of the input size with atrous (dilated) convolution; "
-            f"8 is finer and slower, 16 coarser and faster."
-        )
 
 
 @attrs.frozen

@@ -108,12 +108,9 @@ def test_torchscript_gives_the_same_features() -> None:
 @pytest.mark.parametrize("architecture", ["unet", "fpn"])
 def test_architectures_build(architecture: str) -> None:
     pytest.importorskip(f"segcore_{architecture}")
-    model = segcore.build(architecture, encoder="densenet121", encoder_weights=None,
-                          classes=2).eval()
+    model = testing.check_encoder_in_architecture(architecture, "densenet121")
     if architecture == "unet":
         assert isinstance(model.decoder.center, nn.Identity)  # deepest feature is convolved
-    with torch.no_grad():
-        assert model(torch.randn(1, 3, 64, 64)).shape == (1, 2, 64, 64)
 
 
 def test_deeplabv3plus_needs_a_shallow_encoder() -> None:

@@ -6,10 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-import pytest
 import torch
 
-import segcore
 from segcore import testing
 
 NAME = "densenet121"
@@ -17,10 +15,6 @@ FIRST_CONV = "features.conv0.weight"
 
 
 state, weights_file = testing.weights_fixtures(NAME)
-
-
-def test_safetensors_file_loads_exactly(weights_file: Path, state) -> None:
-    testing.assert_same_state(segcore.get_encoder(NAME, weights=str(weights_file)), state)
 
 
 def _old_style(key: str) -> str:
@@ -40,19 +34,11 @@ def test_torchvision_classifier_file_with_old_key_names_loads(tmp_path: Path, st
     assert encoder.remap_state_dict(dict(state)).keys() == state.keys()  # new names unchanged
 
 
-@pytest.mark.parametrize("in_channels", [1, 4])
-def test_first_conv_is_derived_from_the_rgb_kernel(weights_file: Path, state,
-                                                   in_channels: int) -> None:
-    testing.check_first_conv_adaptation(NAME, weights_file, state, FIRST_CONV, in_channels,
-                                        out_channels=(3, 64, 256, 512, 1024, 1024))
+class TestWeights(testing.EncoderWeightsSuite):
+    """The file loads exactly, the first conv adapts, the tag downloads; a bad digest fails."""
 
-
-def test_tag_is_downloaded_verified_and_cached(weights_file: Path, state,
-                                               tmp_path: Path) -> None:
-    testing.check_weights_download(NAME, "imagenet", weights_file, state, tmp_path / "cache",
-                                   first_conv_keys=FIRST_CONV, in_channels=(1, 3),
-                                   preprocessing={"mean": [0.485, 0.456, 0.406]})
-
-
-def test_download_with_a_wrong_digest_is_refused(weights_file: Path, tmp_path: Path) -> None:
-    testing.check_wrong_digest_refused(NAME, "imagenet", weights_file, tmp_path / "cache")
+    encoder_name = NAME
+    first_conv_keys = FIRST_CONV
+    out_channels = (3, 64, 256, 512, 1024, 1024)
+    download_in_channels = (1, 3)
+    preprocessing = {"mean": [0.485, 0.456, 0.406]}

@@ -125,7 +125,5 @@ def test_torchscript_and_export_give_the_same_features() -> None:
 ])
 def test_builds_architectures(architecture: str, options: dict) -> None:
     pytest.importorskip(f"segcore_{architecture.replace('v3plus', '').replace('v3', '')}")
-    model = segcore.build(architecture, encoder=SMALL, classes=2, **options).eval()
+    model = testing.check_encoder_in_architecture(architecture, SMALL, **options)
     assert isinstance(model.encoder, EncoderBase)
-    with torch.no_grad():
-        assert model(torch.randn(1, 3, 64, 64)).shape == (1, 2, 64, 64)

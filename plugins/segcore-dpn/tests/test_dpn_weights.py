@@ -30,24 +30,12 @@ def test_file_with_classifier_keys_loads_exactly(tmp_path: Path, state) -> None:
     testing.check_classifier_file_loads(NAME, state, CLASSIFIER, tmp_path / "model.safetensors")
 
 
-@pytest.mark.parametrize("in_channels", [1, 4])
-def test_first_conv_is_derived_from_the_rgb_kernel(weights_file: Path, state,
-                                                   in_channels: int) -> None:
-    testing.check_first_conv_adaptation(NAME, weights_file, state, FIRST_CONV, in_channels,
-                                        out_channels=(3, 10, 144, 320, 704, 832))
-
-
-def test_tag_is_downloaded_verified_cached_and_adapted(weights_file: Path, state,
-                                                       tmp_path: Path) -> None:
-    # downloaded, then from the cache with the first convolution adapted to one channel
-    testing.check_weights_download(
-        NAME, TAG, weights_file, state, tmp_path / "cache", first_conv_keys=FIRST_CONV,
-        preprocessing={"mean": [124 / 255, 117 / 255, 104 / 255]},
-    )
-
-
-def test_download_with_a_wrong_digest_is_refused(weights_file: Path, tmp_path: Path) -> None:
-    testing.check_wrong_digest_refused(NAME, TAG, weights_file, tmp_path / "cache")
+class TestWeights(testing.EncoderWeightsSuite):
+    encoder_name = NAME
+    first_conv_keys = FIRST_CONV
+    out_channels = (3, 10, 144, 320, 704, 832)
+    tag = TAG
+    preprocessing = {"mean": [124 / 255, 117 / 255, 104 / 255]}
 
 
 def test_encoder_without_dilation_support_is_refused_with_a_capability_error() -> None:

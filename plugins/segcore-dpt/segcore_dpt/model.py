@@ -12,15 +12,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from segcore.errors import ConfigurationWarning, InputShapeError, InvalidOptionError
-from segcore.heads import ClassificationHead, check_aux_params
 from segcore.model import SegmentationModel
-from segcore.nn import check_activation
-from segcore.options import refuse_decoder_typos
 from segcore_dpt.decoder import DPTDecoder, DPTSegmentationHead
 from segcore_dpt.encoder import TimmViTEncoder, build_encoder
 from segcore_dpt.options import DPTOptions
-
-CONSTRUCTOR_OPTIONS = tuple(DPTOptions.names())
 
 
 class DPT(SegmentationModel):
@@ -113,16 +108,12 @@ class DPT(SegmentationModel):
         aux_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        refuse_decoder_typos("dpt", kwargs, CONSTRUCTOR_OPTIONS)
+        arguments = self.constructor_arguments(locals())
         # SegmentationModel.__init__ builds its encoder through the encoder registry; DPT needs
         # the whole timm model (tokens and prefix tokens), so it sets the same attributes here.
         nn.Module.__init__(self)
         _check_depth(encoder_depth)
-        _check_positive_int("in_channels", in_channels)
-        _check_positive_int("classes", classes)
-        check_activation(activation)
-        if aux_params is not None:
-            check_aux_params(aux_params)
+        self._check_common_arguments(in_channels, classes, activation, aux_params)
         options = DPTOptions.from_options(
             "dpt",
             encoder_output_indices=encoder_output_indices,
@@ -176,25 +167,7 @@ class DPT(SegmentationModel):
             kernel_size=3,
             upsampling=2,
         )
-        self.classification_head: nn.Module | None = (
-            ClassificationHead(in_channels=self.encoder.out_channels[-1], **aux_params)
-            if aux_params is not None
-            else None
-        )
-        self.name = f"dpt-{encoder_name}"
-        self._config = {
-            "architecture": self.architecture,
-            "encoder_name": encoder_name,
-            "encoder_depth": encoder_depth,
-            "in_channels": in_channels,
-            "classes": classes,
-            "activation": activation if activation is None or isinstance(activation, str)
-            else None,
-            "aux_params": dict(aux_params) if aux_params is not None else None,
-            "encoder_params": dict(kwargs),
-            **options.as_dict(),
-        }
-        self.initialize()
+        self._finish_build(arguments, options)
 
     # -- input sizes ---------------------------------------------------------------------
     def input_divisor(self) -> int:
@@ -268,11 +241,6 @@ class DPT(SegmentationModel):
 def _compiling() -> bool:
     return bool(torch.jit.is_scripting() or torch.jit.is_tracing()
                 or torch.compiler.is_compiling())
-
-
-def _check_positive_int(name: str, value: Any) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise InvalidOptionError(f"{name} must be a positive int, got {value!r}")
 
 
 def _check_depth(depth: Any) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 import warnings
 
@@ -204,17 +203,6 @@ def test_head_layers():
 
 
 # -- decoder math against a hand-written reference ----------------------------------------
-def _randomise(module, seed=1):
-    """Random parameters and statistics (positive variances), so the formulas mean something."""
-    torch.manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in module.state_dict().items():
-            if name.endswith("running_var"):
-                tensor.copy_(torch.rand_like(tensor) + 0.5)
-            elif tensor.is_floating_point():
-                tensor.copy_(torch.randn_like(tensor) * 0.3)
-
-
 def _batch_norm(x, norm):
     return F.batch_norm(x, norm.running_mean, norm.running_var, norm.weight, norm.bias,
                         training=False, eps=norm.eps)
@@ -229,7 +217,7 @@ def _residual(x, unit: ResidualConvBlock):
 
 def test_fusion_block_matches_reference_formula():
     block = FusionBlock(8).eval()
-    _randomise(block)
+    testing.randomise_weights(block)
     feature, previous = torch.randn(2, 8, 5, 7), torch.randn(2, 8, 5, 7)
     with torch.no_grad():
         actual = block(feature, previous)
@@ -261,7 +249,7 @@ def test_readout_blocks_match_reference_formulas():
 
 def test_decoder_fuses_from_the_coarsest_map():
     decoder = DPTDecoder((8, 8, 8), (16, 16, 16), True, "ignore", (4, 4, 4), 8).eval()
-    _randomise(decoder)
+    testing.randomise_weights(decoder)
     features = [torch.randn(1, 8, 4, 4) for _ in range(3)]
     with torch.no_grad():
         maps = [block(f) for block, f in zip(decoder.reassemble_blocks, features)]
@@ -291,7 +279,7 @@ def test_readout_add_and_ignore_differ_by_the_prefix_tokens_only():
     add = tiny_dpt(decoder_readout="add").eval()
     ignore = tiny_dpt(decoder_readout="ignore").eval()
     ignore.load_state_dict(add.state_dict())  # same parameters: the readout has none
-    _randomise(add.decoder)
+    testing.randomise_weights(add.decoder)
     ignore.decoder.load_state_dict(add.decoder.state_dict())
     x = torch.randn(1, 3, 64, 64)
     with torch.no_grad():
@@ -599,22 +587,17 @@ def test_segcore_dpt_resolves_to_the_plugin_class():
 
 
 def test_documented_signature():
-    parameters = inspect.signature(DPT).parameters
-    assert list(parameters) == [
-        "encoder_name", "encoder_depth", "encoder_weights", "encoder_output_indices",
-        "decoder_readout", "decoder_intermediate_channels", "decoder_fusion_channels",
-        "in_channels", "classes", "activation", "aux_params", "kwargs",
-    ]
-    defaults = {name: p.default for name, p in parameters.items()}
-    assert defaults == {
-        "encoder_name": "tu-vit_base_patch16_224.augreg_in21k", "encoder_depth": 4,
-        "encoder_weights": "imagenet", "encoder_output_indices": None,
-        "decoder_readout": "cat", "decoder_intermediate_channels": (256, 512, 1024, 1024),
-        "decoder_fusion_channels": 256, "in_channels": 3, "classes": 1, "activation": None,
-        "aux_params": None, "kwargs": inspect.Parameter.empty,
-    }
-    assert parameters["kwargs"].kind is inspect.Parameter.VAR_KEYWORD
-    assert {k: defaults[k] for k in DPTOptions.names()} == DPTOptions().as_dict()
+    testing.check_documented_signature(
+        DPT,
+        ["encoder_name", "encoder_depth", "encoder_weights", "encoder_output_indices",
+         "decoder_readout", "decoder_intermediate_channels", "decoder_fusion_channels",
+         "in_channels", "classes", "activation", "aux_params"],
+        {"encoder_name": "tu-vit_base_patch16_224.augreg_in21k", "encoder_depth": 4,
+         "encoder_output_indices": None, "decoder_readout": "cat",
+         "decoder_intermediate_channels": (256, 512, 1024, 1024),
+         "decoder_fusion_channels": 256},
+        options_class=DPTOptions,
+    )
 
 
 def test_positional_arguments_follow_the_documented_order():

@@ -43,16 +43,6 @@ def test_file_tag_loads_exactly_and_is_cached(weights_file: Path, state, tmp_pat
         testing.assert_same_state(segcore.get_encoder(name, weights="advprop"), state)
 
 
-@pytest.mark.parametrize("in_channels", [1, 4])
-def test_first_conv_is_derived_from_the_rgb_kernel(weights_file: Path, state,
-                                                   in_channels: int) -> None:
-    name = f"efficientnet-b0-channels-{in_channels}"
-    with _installed("imagenet", weights_file.as_uri(), sha256_of(weights_file), name):
-        testing.check_first_conv_adaptation(name, "imagenet", state, "_conv_stem.weight",
-                                            in_channels, out_channels=(3, 32, 24, 40, 112, 320),
-                                            size=64)
-
-
 def test_preprocessing_of_each_tag() -> None:
     assert segcore.get_preprocessing_params(NAME)["mean"] == [0.485, 0.456, 0.406]
     advprop = segcore.get_preprocessing_params("efficientnet-b7", pretrained="advprop")
@@ -71,13 +61,9 @@ def test_offline_missing_file_names_the_cache_path(monkeypatch, tmp_path) -> Non
     assert str(tmp_path / "segcore-cache" / "efficientnet-b2") in str(error.value)
 
 
-def test_tag_is_downloaded_verified_and_cached(weights_file: Path, state,
-                                               tmp_path: Path) -> None:
-    # downloaded, then the default tag (True) from the cache
-    testing.check_weights_download(NAME, "imagenet", weights_file, state, tmp_path / "cache",
-                                   first_conv_keys="_conv_stem.weight",
-                                   requested=("imagenet", True))
-
-
-def test_download_with_a_wrong_digest_is_refused(weights_file: Path, tmp_path: Path) -> None:
-    testing.check_wrong_digest_refused(NAME, "imagenet", weights_file, tmp_path / "cache")
+class TestWeights(testing.EncoderWeightsSuite):
+    encoder_name = NAME
+    first_conv_keys = "_conv_stem.weight"
+    out_channels = (3, 32, 24, 40, 112, 320)
+    adapted_size = 64
+    requested = ("imagenet", True)  # downloaded, then the default tag (True) from the cache

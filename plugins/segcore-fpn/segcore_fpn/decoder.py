@@ -13,6 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segcore.errors import InvalidOptionError
+from segcore.nn import check_pyramid_decoder_inputs
 
 #: groups of the GroupNorm in every segmentation block (channels must be a multiple of it)
 GROUP_NORM_GROUPS = 32
@@ -135,16 +136,8 @@ class FPNDecoder(nn.Module):
         interpolation_mode: str = "nearest",
     ) -> None:
         super().__init__()
-        if encoder_depth < 3:
-            raise InvalidOptionError(
-                f"the FPN decoder needs encoder_depth >= 3 (four pyramid levels), got "
-                f"{encoder_depth}"
-            )
-        if len(encoder_channels) != encoder_depth + 1:
-            raise InvalidOptionError(
-                f"encoder_channels must have encoder_depth + 1 = {encoder_depth + 1} values, got "
-                f"{len(encoder_channels)}: {tuple(encoder_channels)}"
-            )
+        check_pyramid_decoder_inputs("FPN", encoder_channels, encoder_depth,
+                                     reason="four pyramid levels")
         self.out_channels = segmentation_channels * (1 if merge_policy == "add" else 4)
         c2, c3, c4, c5 = encoder_channels[-PYRAMID_LEVELS:]
 

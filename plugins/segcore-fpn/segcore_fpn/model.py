@@ -10,11 +10,8 @@ from torch import nn
 
 from segcore.errors import EncoderCapabilityError
 from segcore.model import SegmentationModel
-from segcore.options import refuse_decoder_typos
 from segcore_fpn.decoder import PYRAMID_LEVELS, FPNDecoder
 from segcore_fpn.options import FPNOptions
-
-CONSTRUCTOR_OPTIONS = tuple(FPNOptions.names())
 
 
 class FPN(SegmentationModel):
@@ -95,23 +92,7 @@ class FPN(SegmentationModel):
         decoder_interpolation: str = "nearest",
         **kwargs: Any,
     ) -> None:
-        refuse_decoder_typos("fpn", kwargs, CONSTRUCTOR_OPTIONS)
-        super().__init__(
-            encoder_name=encoder_name,
-            encoder_depth=encoder_depth,
-            encoder_weights=encoder_weights,
-            in_channels=in_channels,
-            classes=classes,
-            activation=activation,
-            aux_params=aux_params,
-            encoder_params=kwargs,
-            decoder_pyramid_channels=decoder_pyramid_channels,
-            decoder_segmentation_channels=decoder_segmentation_channels,
-            decoder_merge_policy=decoder_merge_policy,
-            decoder_dropout=decoder_dropout,
-            decoder_interpolation=decoder_interpolation,
-            upsampling=upsampling,
-        )
+        super().__init__(**self.constructor_arguments(locals()))
 
     def build_decoder(self, encoder_channels: tuple[int, ...], options: FPNOptions) -> FPNDecoder:
         depth = len(encoder_channels) - 1

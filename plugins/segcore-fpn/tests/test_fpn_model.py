@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 
 import pytest
@@ -17,10 +16,8 @@ import segcore
 from segcore import testing
 from segcore.errors import (
     EncoderCapabilityError,
-    InputShapeError,
     InvalidOptionError,
 )
-from segcore.specs import EncoderSpec
 
 TINY = testing.TINY_ENCODER
 TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at depth 5
@@ -150,14 +147,6 @@ def test_module_tree_and_channels():
 
 
 # -- decoder math against a hand-written reference ----------------------------------------
-def _randomise(module):
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for tensor in module.state_dict().values():
-            if tensor.is_floating_point():
-                tensor.copy_(torch.randn_like(tensor) * 0.3)
-
-
 def _reference_layer(x, layer):
     conv, norm, _ = layer.block
     x = F.conv2d(x, conv.weight, padding=1)
@@ -177,7 +166,7 @@ def _reference_layer(x, layer):
 def test_decoder_matches_reference_formula(policy, mode):
     decoder = FPNDecoder(TINY_CHANNELS, 5, pyramid_channels=12, segmentation_channels=32,
                          dropout=0.5, merge_policy=policy, interpolation_mode=mode).eval()
-    _randomise(decoder)
+    testing.randomise_weights(decoder)
     features = [torch.randn(2, c, 64 // 2**i, 96 // 2**i) for i, c in enumerate(TINY_CHANNELS)]
     with torch.no_grad():
         actual = decoder(features)
@@ -302,36 +291,18 @@ def test_bad_option_values_name_the_valid_ones(option, value, message):
 
 @pytest.mark.parametrize("depth", [2, 1, 6])
 def test_encoder_depth_out_of_range(depth):
-    with pytest.raises(InvalidOptionError, match=r"encoder_depth=\d is too (small|large)") as info:
-        tiny_fpn(encoder_depth=depth)
-    if depth < 3:
-        assert "the fpn decoder needs at least 3 encoder stages" in str(info.value)
+    testing.check_encoder_depth_refused("fpn", depth, **SMALL)
 
 
 def test_other_sizes_are_padded_or_refused_on_request():
-    model = tiny_fpn().eval()
-    with torch.no_grad():  # padded to 96x64 and cropped back by default
-        assert model(torch.randn(1, 3, 70, 64)).shape == (1, 1, 70, 64)
-    model.pad_inputs = False  # SMP's strict behaviour
-    with pytest.raises(InputShapeError, match=r"divisible by 32, got 70x64.*64x64"):
-        model(torch.randn(1, 3, 70, 64))
+    testing.check_input_divisor(tiny_fpn(), 32, (70, 64))
     model = tiny_fpn(encoder_depth=3, upsampling=1).eval()
     with torch.no_grad():  # depth 3: a multiple of 8 is enough
         assert model(torch.randn(1, 3, 40, 56)).shape == (1, 1, 40, 56)
 
 
-class _TransformerLikeEncoder(testing.TinyEncoder):
-    """No features at reduction 2 (as transformer encoders: an empty level)."""
-
-    @property
-    def out_channels(self):
-        return (3, 0, 16, 24, 32, 40)[: self._depth + 1]
-
-
 def test_encoder_without_features_at_a_pyramid_level_is_refused():
-    spec = EncoderSpec(name="tiny-no-stride-2", family="Testing",
-                       factory=lambda name, depth: _TransformerLikeEncoder(depth=depth),
-                       out_channels=(3, 0, 16, 24, 32, 40))
+    spec = testing.tiny_encoder_spec("tiny-no-stride-2", transformer_like=True)
     with testing.specs_installed(encoders=[spec]):
         with pytest.raises(EncoderCapabilityError, match=r"no features at reduction 2.*depth"):
             FPN("tiny-no-stride-2", encoder_weights=None, encoder_depth=4, **SMALL)
@@ -352,24 +323,16 @@ def test_segcore_fpn_resolves_to_the_plugin_class():
 
 
 def test_documented_signature():
-    parameters = inspect.signature(FPN).parameters
-    assert list(parameters)[:12] == [
-        "encoder_name", "encoder_depth", "encoder_weights", "decoder_pyramid_channels",
-        "decoder_segmentation_channels", "decoder_merge_policy", "decoder_dropout",
-        "in_channels", "classes", "activation", "upsampling", "aux_params",
-    ]
-    defaults = {name: p.default for name, p in parameters.items()}
-    assert defaults == {
-        "encoder_name": "resnet34", "encoder_depth": 5, "encoder_weights": "imagenet",
-        "decoder_pyramid_channels": 256, "decoder_segmentation_channels": 128,
-        "decoder_merge_policy": "add", "decoder_dropout": 0.2, "in_channels": 3,
-        "classes": 1, "activation": None, "upsampling": 4, "aux_params": None,
-        "decoder_interpolation": "nearest", "kwargs": inspect.Parameter.empty,
-    }
-    assert parameters["decoder_interpolation"].kind is inspect.Parameter.KEYWORD_ONLY
-    assert parameters["kwargs"].kind is inspect.Parameter.VAR_KEYWORD
-    # the options class has the same defaults as the constructor
-    assert {k: defaults[k] for k in FPNOptions.names()} == FPNOptions().as_dict()
+    testing.check_documented_signature(
+        FPN,
+        ["encoder_name", "encoder_depth", "encoder_weights", "decoder_pyramid_channels",
+         "decoder_segmentation_channels", "decoder_merge_policy", "decoder_dropout",
+         "in_channels", "classes", "activation", "upsampling", "aux_params"],
+        {"encoder_depth": 5, "decoder_pyramid_channels": 256,
+         "decoder_segmentation_channels": 128, "decoder_merge_policy": "add",
+         "decoder_dropout": 0.2, "upsampling": 4, "decoder_interpolation": "nearest"},
+        keyword_only=["decoder_interpolation"], options_class=FPNOptions,
+    )
 
 
 def test_positional_arguments_follow_the_documented_order():

@@ -7,7 +7,6 @@ import pytest
 import segcore
 from segcore import testing
 from segcore._catalog import documented_encoders
-from segcore.errors import EncoderCapabilityError
 
 NAMES = ("inceptionresnetv2", "inceptionv4", "xception")
 
@@ -76,8 +75,5 @@ def test_xception_parameter_count_is_smps() -> None:
     assert round(_count_millions("xception") * 1e6) == 20_806_952
 
 
-@pytest.mark.parametrize("output_stride", [16, 8])
-@pytest.mark.parametrize("name", NAMES)
-def test_dilation_is_refused_as_in_smp(name: str, output_stride: int) -> None:
-    with pytest.raises(EncoderCapabilityError, match="dilat"):
-        segcore.get_encoder(name, output_stride=output_stride)
+# testing.check_encoder (test_inception_conformance.py) checks the refusal of output_stride 8
+# and 16 for every name.

@@ -55,12 +55,12 @@ def test_remap_drops_the_imagenet_classifier(name: str) -> None:
     encoder.load_state_dict(remapped, strict=True)
 
 
-@pytest.mark.parametrize("in_channels", [1, 4])
-def test_first_conv_is_derived_from_the_rgb_kernel(weights_file: Path, state,
-                                                   in_channels: int) -> None:
-    testing.check_first_conv_adaptation("xception", weights_file, state, "conv1.weight",
-                                        in_channels, out_channels=(3, 64, 128, 256, 728, 2048),
-                                        conv_reference={"stride": 2, "padding": 1})
+class TestXceptionWeights(testing.EncoderWeightsSuite):
+    encoder_name = "xception"
+    first_conv_keys = "conv1.weight"
+    out_channels = (3, 64, 128, 256, 728, 2048)
+    conv_reference = {"stride": 2, "padding": 1}
+    requested = (True, "imagenet")
 
 
 @pytest.mark.parametrize("name", ["inceptionv4", "inceptionresnetv2"])
@@ -73,17 +73,6 @@ def test_first_convolution_of_the_inceptions_is_adapted(name: str) -> None:
     encoder.set_in_channels(1, pretrained=True)
     torch.testing.assert_close(encoder.state_dict()[key], kernel.sum(1, keepdim=True))
     assert encoder(torch.randn(1, 1, 16, 16))[1].shape == (1, 64, 8, 8)
-
-
-def test_tag_is_downloaded_verified_and_cached(weights_file: Path, state,
-                                               tmp_path: Path) -> None:
-    testing.check_weights_download("xception", "imagenet", weights_file, state,
-                                   tmp_path / "cache", first_conv_keys="conv1.weight",
-                                   requested=(True, "imagenet"))
-
-
-def test_download_with_a_wrong_digest_is_refused(weights_file: Path, tmp_path: Path) -> None:
-    testing.check_wrong_digest_refused("xception", "imagenet", weights_file, tmp_path / "cache")
 
 
 def test_imagenet_background_sources_are_distinct_files() -> None:

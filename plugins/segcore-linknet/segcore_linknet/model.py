@@ -10,11 +10,8 @@ from torch import nn
 
 from segcore.model import SegmentationModel
 from segcore.nn import NormOption
-from segcore.options import batchnorm_option, refuse_decoder_typos
 from segcore_linknet.decoder import PREFINAL_CHANNELS, LinknetDecoder
 from segcore_linknet.options import LinknetOptions
-
-CONSTRUCTOR_OPTIONS = ("decoder_use_batchnorm", *LinknetOptions.names())
 
 
 class Linknet(SegmentationModel):
@@ -64,6 +61,7 @@ class Linknet(SegmentationModel):
 
     architecture: ClassVar[str] = "linknet"
     options_class = LinknetOptions
+    batchnorm_argument = "decoder_use_batchnorm"
     # Each transposed convolution exactly doubles the size and the skip is added to it, so
     # the input must be divisible by 2 ** encoder_depth, the encoder's output stride.
     requires_divisible_input_shape: ClassVar[bool] = True
@@ -84,20 +82,7 @@ class Linknet(SegmentationModel):
         decoder_use_norm: NormOption = None,
         **kwargs: Any,
     ) -> None:
-        refuse_decoder_typos("linknet", kwargs, CONSTRUCTOR_OPTIONS)
-        if decoder_use_norm is None:
-            decoder_use_norm = batchnorm_option(decoder_use_batchnorm, "decoder_use_batchnorm")
-        super().__init__(
-            encoder_name=encoder_name,
-            encoder_depth=encoder_depth,
-            encoder_weights=encoder_weights,
-            in_channels=in_channels,
-            classes=classes,
-            activation=activation,
-            aux_params=aux_params,
-            encoder_params=kwargs,
-            decoder_use_norm=decoder_use_norm,
-        )
+        super().__init__(**self.constructor_arguments(locals()))
 
     def build_decoder(
         self, encoder_channels: tuple[int, ...], options: LinknetOptions

@@ -8,7 +8,6 @@ from __future__ import annotations
 import inspect
 import json
 import re
-import sys
 
 import attrs
 import pytest
@@ -27,7 +26,6 @@ from segcore.errors import (
     InvalidOptionError,
     UnknownOptionError,
 )
-from segcore.specs import EncoderSpec
 
 TINY = testing.TINY_ENCODER
 TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at depth 5
@@ -208,26 +206,8 @@ def test_state_dict_keys_follow_smp_layout():
     assert state["decoder.blocks.4.block.2.0.weight"].shape == (32, 2, 1, 1)
 
 
-def _placeholder_encoder_factory(name: str, depth: int) -> nn.Module:
-    """The tiny encoder with its reduction-2 level replaced by an empty 0-channel map, the way
-    transformer-style encoders (which start at reduction 4) report the missing level."""
-
-    class PlaceholderEncoder(testing.TinyEncoder):
-        def __init__(self, depth: int) -> None:
-            super().__init__(depth=depth)
-            self._out_channels = (3, 0, *TINY_CHANNELS[2:])
-
-        def forward(self, x):
-            features = super().forward(x)
-            empty = features[1].new_empty(features[1].shape[0], 0, *features[1].shape[2:])
-            return [features[0], empty, *features[2:]]
-
-    return PlaceholderEncoder(depth)
-
-
 def test_a_zero_channel_placeholder_level_is_not_added():
-    spec = EncoderSpec(name="placeholder_tiny_test", family="Testing",
-                       factory=_placeholder_encoder_factory, out_channels=(3, 0, 16, 24, 32, 40))
+    spec = testing.tiny_encoder_spec("placeholder_tiny_test", transformer_like=True)
     with testing.specs_installed(encoders=[spec]):
         model = Linknet("placeholder_tiny_test", encoder_weights=None, classes=2).eval()
         with torch.no_grad():
@@ -370,8 +350,7 @@ def test_options_of_other_architectures_are_refused_with_the_valid_ones():
 
 @pytest.mark.parametrize("depth", [2, 1, 6, 0])
 def test_encoder_depth_out_of_range(depth):
-    with pytest.raises(InvalidOptionError, match=rf"encoder_depth={depth} is too (small|large)"):
-        tiny_linknet(encoder_depth=depth)
+    testing.check_encoder_depth_refused("linknet", depth)
 
 
 def test_encoder_depth_too_small_names_the_linknet_decoder():
@@ -406,32 +385,18 @@ def test_segcore_linknet_resolves_to_the_plugin_class():
     assert type(model) is Linknet and model.name == f"linknet-{TINY}"
 
 
-def test_discovery_imports_no_model_code(monkeypatch):
-    from segcore import plugins
-
-    for name in [m for m in sys.modules if m.split(".")[0] == "segcore_linknet"]:
-        monkeypatch.delitem(sys.modules, name)  # restored after the test
-    plugins.reset()
-    assert "linknet" in segcore.list_architectures()
-    loaded = sorted(m for m in sys.modules if m.split(".")[0] == "segcore_linknet")
-    assert loaded == ["segcore_linknet", "segcore_linknet.plugin"]
+def test_discovery_imports_no_model_code():
+    testing.check_lazy_discovery("linknet", "segcore_linknet")
 
 
 def test_documented_signature():
-    parameters = inspect.signature(Linknet).parameters
-    assert list(parameters) == [
-        "encoder_name", "encoder_depth", "encoder_weights", "decoder_use_batchnorm",
-        "in_channels", "classes", "activation", "aux_params", "decoder_use_norm", "kwargs",
-    ]
-    defaults = {name: p.default for name, p in parameters.items()}
-    assert defaults["encoder_name"] == "resnet34"
-    assert defaults["encoder_depth"] == 5
-    assert defaults["encoder_weights"] == "imagenet"
-    assert defaults["decoder_use_batchnorm"] is True
-    assert (defaults["in_channels"], defaults["classes"]) == (3, 1)
-    assert defaults["activation"] is None and defaults["aux_params"] is None
-    assert parameters["decoder_use_norm"].kind is inspect.Parameter.KEYWORD_ONLY
-    assert parameters["kwargs"].kind is inspect.Parameter.VAR_KEYWORD
+    testing.check_documented_signature(
+        Linknet,
+        ["encoder_name", "encoder_depth", "encoder_weights", "decoder_use_batchnorm",
+         "in_channels", "classes", "activation", "aux_params"],
+        {"encoder_depth": 5, "decoder_use_batchnorm": True, "decoder_use_norm": None},
+        keyword_only=["decoder_use_norm"],
+    )
 
 
 def test_positional_arguments_follow_the_documented_order():

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import ClassVar
 
 import torch
 from torch import Tensor, nn
@@ -34,7 +35,8 @@ class OverlapLoss(nn.Module):
     summed over the batch and all pixels. Classes without any target pixel in the batch add 0
     (but still count in the average). The result is raised to the power ``gamma``.
 
-    Subclasses fix ``alpha``/``beta`` (Dice 0.5/0.5, Jaccard 1/1) and the public signature.
+    ``TverskyLoss`` keeps this signature; ``FixedOverlapLoss`` fixes ``alpha``/``beta`` (Dice
+    0.5/0.5, Jaccard 1/1).
     """
 
     #: Set to False to skip the target value check (one host sync per call) outside compilation.
@@ -43,16 +45,16 @@ class OverlapLoss(nn.Module):
     def __init__(
         self,
         mode: str,
-        classes: Sequence[int] | Tensor | None,
-        log_loss: bool,
-        from_logits: bool,
-        smooth: float,
-        ignore_index: int | None,
-        eps: float,
-        alpha: float,
-        beta: float,
-        gamma: float,
-        class_weights: ClassWeights,
+        classes: Sequence[int] | Tensor | None = None,
+        log_loss: bool = False,
+        from_logits: bool = True,
+        smooth: float = 0.0,
+        ignore_index: int | None = None,
+        eps: float = 1e-7,
+        alpha: float = 0.5,
+        beta: float = 0.5,
+        gamma: float = 1.0,
+        class_weights: ClassWeights = None,
     ) -> None:
         super().__init__()
         name = type(self).__name__
@@ -120,3 +122,71 @@ class OverlapLoss(nn.Module):
         if not self.from_logits:
             parts.append("from_logits=False")
         return ", ".join(parts)
+
+
+class FixedOverlapLoss(OverlapLoss):
+    """An overlap loss with ``alpha = beta = overlap_weight`` (set by a subclass) and gamma 1."""
+
+    overlap_weight: ClassVar[float]
+
+    def __init__(
+        self,
+        mode: str,
+        classes: Sequence[int] | Tensor | None = None,
+        log_loss: bool = False,
+        from_logits: bool = True,
+        smooth: float = 0.0,
+        ignore_index: int | None = None,
+        eps: float = 1e-7,
+        class_weights: ClassWeights = None,
+    ) -> None:
+        weight = self.overlap_weight
+        super().__init__(
+            mode, classes, log_loss, from_logits, smooth, ignore_index, eps,
+            alpha=weight, beta=weight, gamma=1.0, class_weights=class_weights,
+        )
+
+
+_FIXED_OVERLAP_DOC = """{title} for binary, multiclass and multilabel segmentation.
+
+    Per class ``c``, with soft counts summed over the batch and the pixels::
+
+        {index}_c = (TP_c + smooth) / max({denominator} + smooth, eps)
+        loss_c = 1 - {index}_c            (or -log(max({index}_c, eps)) with log_loss=True)
+
+    ``loss_c`` is 0 for a class with no target pixel in the batch; the loss is the mean of
+    ``loss_c`` over the classes (over ``classes`` if given), or ``sum(w_c loss_c) / sum(w_c)``
+    with ``class_weights``.
+
+    Args:
+        mode: ``"binary"``, ``"multiclass"`` or ``"multilabel"`` (``segcore.*_MODE``).
+        classes: indices of the classes that contribute to the loss; all by default.
+        log_loss: ``-log({score})`` instead of ``1 - {score}``.
+        from_logits: ``y_pred`` holds logits (softmax is applied in multiclass mode, sigmoid
+            otherwise); ``False`` when it already holds probabilities.
+        smooth: added to numerator and denominator.
+        ignore_index: target value of pixels that do not count.
+        eps: lower bound of the denominator (and of the score under ``log_loss``).
+        class_weights: one non-negative weight per class (multiclass, multilabel).
+
+    Shape:
+        ``y_pred`` (N, C, H, W); ``y_true`` (N, H, W) class indices (multiclass), (N, H, W) or
+        (N, 1, H, W) 0/1 (binary), (N, C, H, W) 0/1 (multilabel). Returns a scalar.
+
+    Example::
+
+        {example}
+    """
+
+
+def fixed_overlap_doc(
+    title: str, index: str, denominator: str, score: str, example: Sequence[str]
+) -> str:
+    """The class docstring of a ``FixedOverlapLoss``: its formula, arguments and example lines."""
+    return _FIXED_OVERLAP_DOC.format(
+        title=title,
+        index=index,
+        denominator=denominator,
+        score=score,
+        example="\n        ".join(example),
+    )

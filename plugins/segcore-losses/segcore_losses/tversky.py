@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-
-from torch import Tensor
-
-from segcore_losses._functional import ClassWeights
 from segcore_losses._region import OverlapLoss
 
 
@@ -45,22 +40,3 @@ class TverskyLoss(OverlapLoss):
         loss = TverskyLoss("multilabel", alpha=0.3, beta=0.7)
         value = loss(logits, masks)       # both (2, 3, 64, 64), masks of 0/1
     """
-
-    def __init__(
-        self,
-        mode: str,
-        classes: Sequence[int] | Tensor | None = None,
-        log_loss: bool = False,
-        from_logits: bool = True,
-        smooth: float = 0.0,
-        ignore_index: int | None = None,
-        eps: float = 1e-7,
-        alpha: float = 0.5,
-        beta: float = 0.5,
-        gamma: float = 1.0,
-        class_weights: ClassWeights = None,
-    ) -> None:
-        super().__init__(
-            mode, classes, log_loss, from_logits, smooth, ignore_index, eps,
-            alpha=alpha, beta=beta, gamma=gamma, class_weights=class_weights,
-        )

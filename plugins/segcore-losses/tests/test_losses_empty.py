@@ -11,17 +11,8 @@ from __future__ import annotations
 from collections.abc import Callable
 
 import pytest
+import segcore_losses as L
 import torch
-from segcore_losses import (
-    DiceLoss,
-    FocalLoss,
-    JaccardLoss,
-    LovaszLoss,
-    MCCLoss,
-    SoftBCEWithLogitsLoss,
-    SoftCrossEntropyLoss,
-    TverskyLoss,
-)
 from torch import nn
 
 import segcore
@@ -33,32 +24,32 @@ CLASSES = 3
 LOSSES: list[tuple[str, str, Callable[[int | None], nn.Module]]] = []
 for _mode in ("binary", "multiclass", "multilabel"):
     LOSSES += [
-        (f"dice-{_mode}", _mode, lambda ignore, m=_mode: DiceLoss(m, ignore_index=ignore)),
-        (f"jaccard-{_mode}", _mode, lambda ignore, m=_mode: JaccardLoss(m, ignore_index=ignore)),
+        (f"dice-{_mode}", _mode, lambda ignore, m=_mode: L.DiceLoss(m, ignore_index=ignore)),
+        (f"jaccard-{_mode}", _mode, lambda ignore, m=_mode: L.JaccardLoss(m, ignore_index=ignore)),
         (f"tversky-{_mode}", _mode,
-         lambda ignore, m=_mode: TverskyLoss(m, ignore_index=ignore, gamma=0.75)),
-        (f"focal-{_mode}", _mode, lambda ignore, m=_mode: FocalLoss(m, ignore_index=ignore)),
+         lambda ignore, m=_mode: L.TverskyLoss(m, ignore_index=ignore, gamma=0.75)),
+        (f"focal-{_mode}", _mode, lambda ignore, m=_mode: L.FocalLoss(m, ignore_index=ignore)),
         (f"focal-normalized-sum-{_mode}", _mode,
-         lambda ignore, m=_mode: FocalLoss(m, ignore_index=ignore, normalized=True,
+         lambda ignore, m=_mode: L.FocalLoss(m, ignore_index=ignore, normalized=True,
                                            reduction="sum")),
-        (f"lovasz-{_mode}", _mode, lambda ignore, m=_mode: LovaszLoss(m, ignore_index=ignore)),
+        (f"lovasz-{_mode}", _mode, lambda ignore, m=_mode: L.LovaszLoss(m, ignore_index=ignore)),
         (f"lovasz-per-image-{_mode}", _mode,
-         lambda ignore, m=_mode: LovaszLoss(m, ignore_index=ignore, per_image=True)),
+         lambda ignore, m=_mode: L.LovaszLoss(m, ignore_index=ignore, per_image=True)),
     ]
 LOSSES += [
-    ("soft-bce-binary", "binary", lambda ignore: SoftBCEWithLogitsLoss(ignore_index=ignore)),
+    ("soft-bce-binary", "binary", lambda ignore: L.SoftBCEWithLogitsLoss(ignore_index=ignore)),
     ("soft-bce-multilabel", "multilabel",
-     lambda ignore: SoftBCEWithLogitsLoss(ignore_index=ignore, smooth_factor=0.1)),
+     lambda ignore: L.SoftBCEWithLogitsLoss(ignore_index=ignore, smooth_factor=0.1)),
     ("soft-bce-sum", "binary",
-     lambda ignore: SoftBCEWithLogitsLoss(ignore_index=ignore, reduction="sum")),
-    ("soft-ce", "multiclass", lambda ignore: SoftCrossEntropyLoss(ignore_index=ignore)),
+     lambda ignore: L.SoftBCEWithLogitsLoss(ignore_index=ignore, reduction="sum")),
+    ("soft-ce", "multiclass", lambda ignore: L.SoftCrossEntropyLoss(ignore_index=ignore)),
     ("soft-ce-smooth", "multiclass",
-     lambda ignore: SoftCrossEntropyLoss(ignore_index=ignore, smooth_factor=0.1)),
+     lambda ignore: L.SoftCrossEntropyLoss(ignore_index=ignore, smooth_factor=0.1)),
     ("soft-ce-sum", "multiclass",
-     lambda ignore: SoftCrossEntropyLoss(ignore_index=ignore, reduction="sum")),
+     lambda ignore: L.SoftCrossEntropyLoss(ignore_index=ignore, reduction="sum")),
 ]
-# MCCLoss has no ignore_index
-MCC = ("mcc-binary", "binary", lambda ignore: MCCLoss(from_logits=True))
+# L.MCCLoss has no ignore_index
+MCC = ("mcc-binary", "binary", lambda ignore: L.MCCLoss(from_logits=True))
 
 # (id, batch, spatial size): no image, or images without pixels
 EMPTY_SHAPES = [("no-image", 0, (4, 4)), ("no-pixel", 2, (0, 4))]
@@ -104,23 +95,23 @@ def test_mcc_empty_input_gives_zero_with_a_gradient(shape_id, batch, spatial):
 
 def test_empty_input_without_grad_gives_a_plain_zero():
     logits, target = empty_inputs("multiclass", 0, (4, 4))
-    value = DiceLoss("multiclass")(logits.detach(), target)
+    value = L.DiceLoss("multiclass")(logits.detach(), target)
     assert value.dim() == 0 and value.item() == 0.0 and not value.requires_grad
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_empty_half_precision_input_gives_a_float32_zero(dtype):
     logits, target = empty_inputs("binary", 0, (4, 4))
-    value = FocalLoss("binary")(logits.detach().to(dtype), target)
+    value = L.FocalLoss("binary")(logits.detach().to(dtype), target)
     assert value.dtype == torch.float32 and value.item() == 0.0
 
 
 @pytest.mark.parametrize(
     ("factory", "mode", "expected_shape"),
     [
-        (lambda: FocalLoss("multilabel", reduction="none"), "multilabel", (0, CLASSES, 4, 4)),
-        (lambda: SoftBCEWithLogitsLoss(reduction="none"), "binary", (0, 1, 4, 4)),
-        (lambda: SoftCrossEntropyLoss(reduction="none"), "multiclass", (0, 4, 4)),
+        (lambda: L.FocalLoss("multilabel", reduction="none"), "multilabel", (0, CLASSES, 4, 4)),
+        (lambda: L.SoftBCEWithLogitsLoss(reduction="none"), "binary", (0, 1, 4, 4)),
+        (lambda: L.SoftCrossEntropyLoss(reduction="none"), "multiclass", (0, 4, 4)),
     ],
 )
 def test_empty_input_with_reduction_none_gives_an_empty_tensor(factory, mode, expected_shape):
@@ -159,7 +150,7 @@ def test_tversky_gamma_below_one_at_zero_loss_has_a_finite_gradient(mode):
     logits, target = empty_inputs(mode, 2, (4, 4))
     if mode == "multiclass":
         target = torch.full_like(target, IGNORE)  # every pixel ignored: no class present
-    value = TverskyLoss(mode, gamma=0.5, ignore_index=IGNORE)(logits, target)
+    value = L.TverskyLoss(mode, gamma=0.5, ignore_index=IGNORE)(logits, target)
     assert value.item() == 0.0
     value.backward()
     assert torch.isfinite(logits.grad).all() and (logits.grad == 0).all()

@@ -3,21 +3,12 @@
 from __future__ import annotations
 
 import pytest
+import segcore_losses as L
 import torch
-from segcore_losses import (
-    DiceLoss,
-    FocalLoss,
-    JaccardLoss,
-    LovaszLoss,
-    MCCLoss,
-    SoftBCEWithLogitsLoss,
-    SoftCrossEntropyLoss,
-    TverskyLoss,
-)
 
 from segcore.errors import InvalidOptionError, InvalidTargetError
 
-MODE_LOSSES = [DiceLoss, JaccardLoss, TverskyLoss, FocalLoss, LovaszLoss]
+MODE_LOSSES = [L.DiceLoss, L.JaccardLoss, L.TverskyLoss, L.FocalLoss, L.LovaszLoss]
 
 
 @pytest.mark.parametrize("loss_class", MODE_LOSSES)
@@ -91,19 +82,19 @@ def test_shape_mismatch(loss_class, mode, output, target, expected):
 
 def test_output_must_be_floating_point():
     with pytest.raises(InvalidTargetError, match="floating-point"):
-        DiceLoss("binary")(torch.ones(2, 1, 4, 4, dtype=torch.long), torch.ones(2, 4, 4))
+        L.DiceLoss("binary")(torch.ones(2, 1, 4, 4, dtype=torch.long), torch.ones(2, 4, 4))
 
 
 def test_mcc_only_binary():
     with pytest.raises(InvalidOptionError, match="only 'binary' mode"):
-        MCCLoss(mode="multiclass")
+        L.MCCLoss(mode="multiclass")
     with pytest.raises(InvalidTargetError, match=r"only binary mode.*3 channels"):
-        MCCLoss()(torch.rand(2, 3, 4, 4), torch.randint(0, 2, (2, 4, 4)))
+        L.MCCLoss()(torch.rand(2, 3, 4, 4), torch.randint(0, 2, (2, 4, 4)))
     with pytest.raises(InvalidTargetError, match="0/1"):
-        MCCLoss()(torch.rand(2, 1, 4, 4), torch.full((2, 4, 4), 2))
+        L.MCCLoss()(torch.rand(2, 1, 4, 4), torch.full((2, 4, 4), 2))
 
 
-@pytest.mark.parametrize("loss_class", [DiceLoss, JaccardLoss, TverskyLoss, FocalLoss])
+@pytest.mark.parametrize("loss_class", [L.DiceLoss, L.JaccardLoss, L.TverskyLoss, L.FocalLoss])
 def test_class_weights_of_the_wrong_length(loss_class):
     loss = loss_class("multiclass", class_weights=[1.0, 2.0])
     with pytest.raises(InvalidOptionError, match=r"class_weights has 2 values.*3 classes"):
@@ -120,10 +111,10 @@ def test_class_weights_of_the_wrong_length(loss_class):
 
 def test_classes_option():
     with pytest.raises(InvalidOptionError, match="binary mode"):
-        DiceLoss("binary", classes=[0])
+        L.DiceLoss("binary", classes=[0])
     with pytest.raises(InvalidOptionError, match="class indices"):
-        DiceLoss("multiclass", classes=[0, "1"])
-    loss = DiceLoss("multiclass", classes=[0, 5])
+        L.DiceLoss("multiclass", classes=[0, "1"])
+    loss = L.DiceLoss("multiclass", classes=[0, 5])
     with pytest.raises(InvalidOptionError, match=r"class 5.*only 3 classes"):
         loss(torch.randn(1, 3, 2, 2), torch.zeros(1, 2, 2).long())
 
@@ -131,17 +122,17 @@ def test_classes_option():
 @pytest.mark.parametrize(
     ("factory", "expected"),
     [
-        (lambda: FocalLoss("binary", reduction="batchwise"), "unknown reduction.*'mean'"),
-        (lambda: SoftBCEWithLogitsLoss(reduction="avg"), "unknown reduction"),
-        (lambda: SoftCrossEntropyLoss(reduction="max"), "unknown reduction"),
-        (lambda: FocalLoss("binary", alpha=1.5), r"alpha must lie in \[0, 1\]"),
-        (lambda: FocalLoss("binary", reduced_threshold=0.0), "reduced_threshold"),
-        (lambda: DiceLoss("binary", smooth=-1.0), "smooth must lie"),
-        (lambda: DiceLoss("binary", smooth="1"), "smooth must be a finite number"),
-        (lambda: TverskyLoss("binary", gamma=0.0), "gamma"),
-        (lambda: DiceLoss("binary", ignore_index="255"), "ignore_index must be an int"),
-        (lambda: SoftCrossEntropyLoss(smooth_factor=2.0), "smooth_factor"),
-        (lambda: SoftCrossEntropyLoss(dim=0), "dim must be"),
+        (lambda: L.FocalLoss("binary", reduction="batchwise"), "unknown reduction.*'mean'"),
+        (lambda: L.SoftBCEWithLogitsLoss(reduction="avg"), "unknown reduction"),
+        (lambda: L.SoftCrossEntropyLoss(reduction="max"), "unknown reduction"),
+        (lambda: L.FocalLoss("binary", alpha=1.5), r"alpha must lie in \[0, 1\]"),
+        (lambda: L.FocalLoss("binary", reduced_threshold=0.0), "reduced_threshold"),
+        (lambda: L.DiceLoss("binary", smooth=-1.0), "smooth must lie"),
+        (lambda: L.DiceLoss("binary", smooth="1"), "smooth must be a finite number"),
+        (lambda: L.TverskyLoss("binary", gamma=0.0), "gamma"),
+        (lambda: L.DiceLoss("binary", ignore_index="255"), "ignore_index must be an int"),
+        (lambda: L.SoftCrossEntropyLoss(smooth_factor=2.0), "smooth_factor"),
+        (lambda: L.SoftCrossEntropyLoss(dim=0), "dim must be"),
     ],
 )
 def test_bad_options(factory, expected):
@@ -151,17 +142,17 @@ def test_bad_options(factory, expected):
 
 def test_soft_bce_and_ce_inputs():
     with pytest.raises(InvalidTargetError, match="do not match"):
-        SoftBCEWithLogitsLoss()(torch.randn(2, 3, 4, 4), torch.rand(2, 4, 4))
+        L.SoftBCEWithLogitsLoss()(torch.randn(2, 3, 4, 4), torch.rand(2, 4, 4))
     with pytest.raises(InvalidTargetError, match=r"found \[255"):
-        SoftBCEWithLogitsLoss()(torch.randn(2, 1, 4, 4), torch.full((2, 4, 4), 255.0))
+        L.SoftBCEWithLogitsLoss()(torch.randn(2, 1, 4, 4), torch.full((2, 4, 4), 255.0))
     with pytest.raises(InvalidTargetError, match="long tensor"):
-        SoftCrossEntropyLoss()(torch.randn(2, 3, 4, 4), torch.rand(2, 4, 4))
+        L.SoftCrossEntropyLoss()(torch.randn(2, 3, 4, 4), torch.rand(2, 4, 4))
     with pytest.raises(InvalidTargetError, match=r"\[0, 3\)"):
-        SoftCrossEntropyLoss()(torch.randn(2, 3, 4, 4), torch.full((2, 4, 4), 3))
+        L.SoftCrossEntropyLoss()(torch.randn(2, 3, 4, 4), torch.full((2, 4, 4), 3))
 
 
 def test_value_checks_can_be_turned_off():
-    loss = DiceLoss("multiclass")
+    loss = L.DiceLoss("multiclass")
     loss.check_target_values = False
     target = torch.zeros(1, 2, 2, dtype=torch.long)
     target[0, 0, 0] = 7  # out of range: not checked, simply matches no class
@@ -171,12 +162,12 @@ def test_value_checks_can_be_turned_off():
 @pytest.mark.parametrize(
     ("factory", "expected"),
     [
-        (lambda: DiceLoss("binary", smooth=float("inf")), "smooth must be a finite number"),
-        (lambda: TverskyLoss("binary", alpha=float("nan")), "alpha must be a finite number"),
-        (lambda: FocalLoss("binary", gamma=float("inf")), "gamma must be a finite number"),
-        (lambda: MCCLoss(eps=float("inf")), "eps must be a finite number"),
-        (lambda: DiceLoss("binary", ignore_index=float("nan")), "ignore_index must be an int"),
-        (lambda: SoftBCEWithLogitsLoss(ignore_index=float("inf")), "ignore_index must be an int"),
+        (lambda: L.DiceLoss("binary", smooth=float("inf")), "smooth must be a finite number"),
+        (lambda: L.TverskyLoss("binary", alpha=float("nan")), "alpha must be a finite number"),
+        (lambda: L.FocalLoss("binary", gamma=float("inf")), "gamma must be a finite number"),
+        (lambda: L.MCCLoss(eps=float("inf")), "eps must be a finite number"),
+        (lambda: L.DiceLoss("binary", ignore_index=float("nan")), "ignore_index must be an int"),
+        (lambda: L.SoftBCEWithLogitsLoss(ignore_index=float("inf")), "ignore_index must be an int"),
     ],
 )
 def test_non_finite_options_are_refused(factory, expected):
@@ -187,11 +178,11 @@ def test_non_finite_options_are_refused(factory, expected):
 @pytest.mark.parametrize(
     ("factory", "option"),
     [
-        (lambda: DiceLoss("binary", from_logits="False"), "from_logits"),
-        (lambda: JaccardLoss("binary", log_loss="yes"), "log_loss"),
-        (lambda: LovaszLoss("binary", per_image="True"), "per_image"),
-        (lambda: FocalLoss("binary", normalized=None), "normalized"),
-        (lambda: MCCLoss(from_logits=2), "from_logits"),
+        (lambda: L.DiceLoss("binary", from_logits="False"), "from_logits"),
+        (lambda: L.JaccardLoss("binary", log_loss="yes"), "log_loss"),
+        (lambda: L.LovaszLoss("binary", per_image="True"), "per_image"),
+        (lambda: L.FocalLoss("binary", normalized=None), "normalized"),
+        (lambda: L.MCCLoss(from_logits=2), "from_logits"),
     ],
 )
 def test_yes_no_options_must_be_booleans(factory, option):
@@ -201,17 +192,17 @@ def test_yes_no_options_must_be_booleans(factory, option):
 
 
 def test_yes_no_options_take_booleans_and_zero_one():
-    assert DiceLoss("binary", from_logits=0).from_logits is False
-    assert LovaszLoss("binary", per_image=1).per_image is True
+    assert L.DiceLoss("binary", from_logits=0).from_logits is False
+    assert L.LovaszLoss("binary", per_image=1).per_image is True
 
 
 def test_typos_get_a_did_you_mean():
     with pytest.raises(InvalidOptionError, match="Did you mean 'multiclass'"):
-        DiceLoss("multi_class")
+        L.DiceLoss("multi_class")
     with pytest.raises(InvalidOptionError, match="Did you mean 'mean'"):
-        FocalLoss("binary", reduction="meen")
+        L.FocalLoss("binary", reduction="meen")
     with pytest.raises(InvalidOptionError, match="Did you mean 'sum'"):
-        SoftCrossEntropyLoss(reduction="summ")
+        L.SoftCrossEntropyLoss(reduction="summ")
 
 
 @pytest.mark.parametrize("loss_class", MODE_LOSSES)
@@ -222,36 +213,36 @@ def test_output_without_class_channel(loss_class):
 
 @pytest.mark.parametrize(
     "loss",
-    [DiceLoss("multiclass"), FocalLoss("multiclass"), LovaszLoss("multiclass"),
-     SoftCrossEntropyLoss(), SoftBCEWithLogitsLoss(), MCCLoss()],
+    [L.DiceLoss("multiclass"), L.FocalLoss("multiclass"), L.LovaszLoss("multiclass"),
+     L.SoftCrossEntropyLoss(), L.SoftBCEWithLogitsLoss(), L.MCCLoss()],
     ids=lambda loss: type(loss).__name__,
 )
 def test_target_on_another_device(loss):
-    channels = 1 if isinstance(loss, SoftBCEWithLogitsLoss | MCCLoss) else 3
+    channels = 1 if isinstance(loss, L.SoftBCEWithLogitsLoss | L.MCCLoss) else 3
     target = torch.zeros(2, 4, 4, dtype=torch.long, device="meta")
     with pytest.raises(InvalidTargetError, match=r"different devices.*target.to\(output.device\)"):
         loss(torch.randn(2, channels, 4, 4), target)
 
 
 def test_soft_bce_weight_must_broadcast_to_the_output():
-    loss = SoftBCEWithLogitsLoss(pos_weight=torch.ones(3))
+    loss = L.SoftBCEWithLogitsLoss(pos_weight=torch.ones(3))
     with pytest.raises(InvalidOptionError, match=r"pos_weight of shape \(3,\).*\(2, 3, 4, 5\)"):
         loss(torch.randn(2, 3, 4, 5), torch.zeros(2, 3, 4, 5))
-    loss = SoftBCEWithLogitsLoss(weight=torch.ones(3, 1, 1))  # one weight per channel
+    loss = L.SoftBCEWithLogitsLoss(weight=torch.ones(3, 1, 1))  # one weight per channel
     assert loss(torch.randn(2, 3, 4, 5), torch.zeros(2, 3, 4, 5)).dim() == 0
     with pytest.raises(InvalidOptionError, match="weight of shape"):
-        SoftBCEWithLogitsLoss(weight=torch.ones(2, 2, 3, 4, 5))(
+        L.SoftBCEWithLogitsLoss(weight=torch.ones(2, 2, 3, 4, 5))(
             torch.randn(2, 3, 4, 5), torch.zeros(2, 3, 4, 5)
         )  # broadcasting would enlarge the output
     with pytest.raises(InvalidTargetError, match="real 0/1 values"):
-        SoftBCEWithLogitsLoss()(torch.randn(2, 1, 4), torch.zeros(2, 1, 4, dtype=torch.cfloat))
+        L.SoftBCEWithLogitsLoss()(torch.randn(2, 1, 4), torch.zeros(2, 1, 4, dtype=torch.cfloat))
 
 
 def test_soft_ce_dim_outside_the_output():
     with pytest.raises(InvalidTargetError, match=r"dim=4 is not a class dimension.*1\.\.3"):
-        SoftCrossEntropyLoss(dim=4)(torch.randn(2, 3, 4, 4), torch.zeros(2, 4, 4).long())
+        L.SoftCrossEntropyLoss(dim=4)(torch.randn(2, 3, 4, 4), torch.zeros(2, 4, 4).long())
     with pytest.raises(InvalidTargetError, match="dim=-4"):
-        SoftCrossEntropyLoss(dim=-4)(torch.randn(2, 3, 4, 4), torch.zeros(2, 4, 4).long())
+        L.SoftCrossEntropyLoss(dim=-4)(torch.randn(2, 3, 4, 4), torch.zeros(2, 4, 4).long())
     # the last dimension as class dimension works
-    value = SoftCrossEntropyLoss(dim=-1)(torch.randn(2, 4, 4, 3), torch.zeros(2, 4, 4).long())
+    value = L.SoftCrossEntropyLoss(dim=-1)(torch.randn(2, 4, 4, 3), torch.zeros(2, 4, 4).long())
     assert value.dim() == 0

@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 import pytest
+import segcore_losses as L
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from segcore_losses import (
-    DiceLoss,
-    FocalLoss,
-    JaccardLoss,
-    LovaszLoss,
-    MCCLoss,
-    SoftBCEWithLogitsLoss,
-    SoftCrossEntropyLoss,
-    TverskyLoss,
-)
 
 MODES = ("binary", "multiclass", "multilabel")
 IGNORE = 255
@@ -58,7 +49,7 @@ ignored_fractions = st.sampled_from([0.0, 0.3, 1.0])
 @FAST
 @given(mode=modes, seed=seeds, scale=scales, ignored=ignored_fractions,
        smooth=st.sampled_from([0.0, 1.0]), log_loss=st.booleans(),
-       loss_class=st.sampled_from([DiceLoss, JaccardLoss, TverskyLoss]))
+       loss_class=st.sampled_from([L.DiceLoss, L.JaccardLoss, L.TverskyLoss]))
 def test_region_losses_range_and_gradient(mode, seed, scale, ignored, smooth, log_loss,
                                           loss_class):
     logits, target = make_inputs(mode, seed, scale, ignored=ignored)
@@ -79,7 +70,7 @@ def test_region_losses_range_and_gradient(mode, seed, scale, ignored, smooth, lo
 def test_focal_nonnegative_finite_differentiable(mode, seed, scale, ignored, alpha, gamma,
                                                  normalized, reduction):
     logits, target = make_inputs(mode, seed, scale, ignored=ignored)
-    loss = FocalLoss(mode, alpha=alpha, gamma=gamma, ignore_index=IGNORE, normalized=normalized,
+    loss = L.FocalLoss(mode, alpha=alpha, gamma=gamma, ignore_index=IGNORE, normalized=normalized,
                      reduction=reduction)
     value = loss(logits, target)
     assert_finite_with_finite_gradient(value, logits)
@@ -91,7 +82,7 @@ def test_focal_nonnegative_finite_differentiable(mode, seed, scale, ignored, alp
        per_image=st.booleans())
 def test_lovasz_nonnegative_finite_differentiable(mode, seed, scale, ignored, per_image):
     logits, target = make_inputs(mode, seed, scale, ignored=ignored)
-    value = LovaszLoss(mode, per_image=per_image, ignore_index=IGNORE)(logits, target)
+    value = L.LovaszLoss(mode, per_image=per_image, ignore_index=IGNORE)(logits, target)
     assert_finite_with_finite_gradient(value, logits)
     assert value >= 0
     if mode == "multiclass":
@@ -103,11 +94,12 @@ def test_lovasz_nonnegative_finite_differentiable(mode, seed, scale, ignored, pe
        smooth_factor=st.sampled_from([None, 0.0, 0.1]))
 def test_soft_ce_and_bce_nonnegative_finite(seed, scale, ignored, smooth_factor):
     logits, target = make_inputs("multiclass", seed, scale, ignored=ignored)
-    value = SoftCrossEntropyLoss(smooth_factor=smooth_factor, ignore_index=IGNORE)(logits, target)
+    value = L.SoftCrossEntropyLoss(smooth_factor=smooth_factor, ignore_index=IGNORE)(logits, target)
     assert_finite_with_finite_gradient(value, logits)
     assert value >= 0
     logits, target = make_inputs("multilabel", seed, scale, ignored=ignored)
-    value = SoftBCEWithLogitsLoss(smooth_factor=smooth_factor, ignore_index=IGNORE)(logits, target)
+    loss = L.SoftBCEWithLogitsLoss(smooth_factor=smooth_factor, ignore_index=IGNORE)
+    value = loss(logits, target)
     assert_finite_with_finite_gradient(value, logits)
     assert value >= 0
 
@@ -116,7 +108,7 @@ def test_soft_ce_and_bce_nonnegative_finite(seed, scale, ignored, smooth_factor)
 @given(seed=seeds, scale=scales)
 def test_mcc_range(seed, scale):
     logits, target = make_inputs("binary", seed, scale)
-    value = MCCLoss(from_logits=True)(logits, target)
+    value = L.MCCLoss(from_logits=True)(logits, target)
     assert_finite_with_finite_gradient(value, logits)
     assert -1e-4 <= value.detach().item() <= 2 + 1e-4
 
@@ -125,9 +117,11 @@ def test_mcc_range(seed, scale):
 @given(mode=modes, seed=seeds, scale=st.sampled_from([0.1, 1.0, 5.0]))
 def test_tversky_generalises_dice_and_jaccard(mode, seed, scale):
     logits, target = make_inputs(mode, seed, scale)
-    torch.testing.assert_close(TverskyLoss(mode)(logits, target), DiceLoss(mode)(logits, target))
-    torch.testing.assert_close(TverskyLoss(mode, alpha=1.0, beta=1.0)(logits, target),
-                               JaccardLoss(mode)(logits, target))
+    torch.testing.assert_close(
+        L.TverskyLoss(mode)(logits, target), L.DiceLoss(mode)(logits, target)
+    )
+    torch.testing.assert_close(L.TverskyLoss(mode, alpha=1.0, beta=1.0)(logits, target),
+                               L.JaccardLoss(mode)(logits, target))
 
 
 @FAST
@@ -135,19 +129,19 @@ def test_tversky_generalises_dice_and_jaccard(mode, seed, scale):
 def test_binary_jaccard_from_dice(seed, scale):
     # For one class (the same soft TP, FP, FN) the Jaccard index is J = D / (2 - D).
     logits, target = make_inputs("binary", seed, scale)
-    dice_loss = DiceLoss("binary")(logits, target)
-    jaccard = JaccardLoss("binary")(logits, target)
+    dice_loss = L.DiceLoss("binary")(logits, target)
+    jaccard = L.JaccardLoss("binary")(logits, target)
     dice = 1 - dice_loss
     torch.testing.assert_close(jaccard, 1 - dice / (2 - dice))
 
 
 LOSSES_WITH_IGNORE = [
-    lambda mode: DiceLoss(mode, ignore_index=IGNORE),
-    lambda mode: JaccardLoss(mode, ignore_index=IGNORE),
-    lambda mode: TverskyLoss(mode, ignore_index=IGNORE, alpha=0.3, beta=0.7),
-    lambda mode: FocalLoss(mode, ignore_index=IGNORE),
-    lambda mode: LovaszLoss(mode, ignore_index=IGNORE),
-    lambda mode: LovaszLoss(mode, ignore_index=IGNORE, per_image=True),
+    lambda mode: L.DiceLoss(mode, ignore_index=IGNORE),
+    lambda mode: L.JaccardLoss(mode, ignore_index=IGNORE),
+    lambda mode: L.TverskyLoss(mode, ignore_index=IGNORE, alpha=0.3, beta=0.7),
+    lambda mode: L.FocalLoss(mode, ignore_index=IGNORE),
+    lambda mode: L.LovaszLoss(mode, ignore_index=IGNORE),
+    lambda mode: L.LovaszLoss(mode, ignore_index=IGNORE, per_image=True),
 ]
 
 
@@ -176,14 +170,14 @@ def test_ignored_pixels_do_not_matter(mode, seed, index):
 def test_lovasz_per_image_equals_batch_for_one_image(mode, seed):
     logits, target = make_inputs(mode, seed, 1.0, ignored=0.2)
     logits, target = logits[:1], target[:1]
-    per_image = LovaszLoss(mode, per_image=True, ignore_index=IGNORE)(logits, target)
-    torch.testing.assert_close(per_image, LovaszLoss(mode, ignore_index=IGNORE)(logits, target))
+    per_image = L.LovaszLoss(mode, per_image=True, ignore_index=IGNORE)(logits, target)
+    torch.testing.assert_close(per_image, L.LovaszLoss(mode, ignore_index=IGNORE)(logits, target))
 
 
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16])
 def test_half_precision_inputs_give_float32_losses(dtype):
     logits, target = make_inputs("multiclass", 0, 1.0, size=64)
-    reference = DiceLoss("multiclass")(logits, target)
-    value = DiceLoss("multiclass")(logits.to(dtype), target)
+    reference = L.DiceLoss("multiclass")(logits, target)
+    value = L.DiceLoss("multiclass")(logits.to(dtype), target)
     assert value.dtype == torch.float32
     torch.testing.assert_close(value, reference, atol=1e-2, rtol=1e-2)

@@ -10,17 +10,8 @@ from __future__ import annotations
 import math
 
 import pytest
+import segcore_losses as L
 import torch
-from segcore_losses import (
-    DiceLoss,
-    FocalLoss,
-    JaccardLoss,
-    LovaszLoss,
-    MCCLoss,
-    SoftBCEWithLogitsLoss,
-    SoftCrossEntropyLoss,
-    TverskyLoss,
-)
 
 
 def close(actual: torch.Tensor, expected: float, tol: float = 1e-6) -> None:
@@ -56,28 +47,28 @@ def dice(tp: float, fp: float, fn: float, smooth: float = 0.0) -> float:
 # -- Dice, Jaccard, Tversky ----------------------------------------------------------------
 class TestRegionLosses:
     def test_binary(self):
-        close(DiceLoss("binary", from_logits=False)(BINARY_P, BINARY_T), 1 - 3.2 / 4.8)
-        close(JaccardLoss("binary", from_logits=False)(BINARY_P, BINARY_T), 1 - 1.6 / 3.2)
-        tversky = TverskyLoss("binary", from_logits=False, alpha=0.3, beta=0.7)
+        close(L.DiceLoss("binary", from_logits=False)(BINARY_P, BINARY_T), 1 - 3.2 / 4.8)
+        close(L.JaccardLoss("binary", from_logits=False)(BINARY_P, BINARY_T), 1 - 1.6 / 3.2)
+        tversky = L.TverskyLoss("binary", from_logits=False, alpha=0.3, beta=0.7)
         close(tversky(BINARY_P, BINARY_T), 1 - TP / (TP + 0.3 * FP + 0.7 * FN))
 
     def test_binary_smooth_log_loss_and_gamma(self):
-        close(DiceLoss("binary", from_logits=False, smooth=1.0)(BINARY_P, BINARY_T),
+        close(L.DiceLoss("binary", from_logits=False, smooth=1.0)(BINARY_P, BINARY_T),
               1 - 2.6 / 3.4)
-        close(DiceLoss("binary", from_logits=False, log_loss=True)(BINARY_P, BINARY_T),
+        close(L.DiceLoss("binary", from_logits=False, log_loss=True)(BINARY_P, BINARY_T),
               -math.log(2 / 3))
-        close(JaccardLoss("binary", from_logits=False, log_loss=True)(BINARY_P, BINARY_T),
+        close(L.JaccardLoss("binary", from_logits=False, log_loss=True)(BINARY_P, BINARY_T),
               -math.log(0.5))
-        close(TverskyLoss("binary", from_logits=False, gamma=2.0)(BINARY_P, BINARY_T),
+        close(L.TverskyLoss("binary", from_logits=False, gamma=2.0)(BINARY_P, BINARY_T),
               (1 - 2 / 3) ** 2)
 
     def test_binary_from_logits_applies_sigmoid(self):
         logits = torch.logit(BINARY_P)
-        close(DiceLoss("binary")(logits, BINARY_T), 1 - 2 / 3, tol=1e-5)
+        close(L.DiceLoss("binary")(logits, BINARY_T), 1 - 2 / 3, tol=1e-5)
         # (N, 1, H, W) targets work too
-        close(DiceLoss("binary")(logits, BINARY_T.unsqueeze(1)), 1 - 2 / 3, tol=1e-5)
+        close(L.DiceLoss("binary")(logits, BINARY_T.unsqueeze(1)), 1 - 2 / 3, tol=1e-5)
 
-    @pytest.mark.parametrize("loss_class", [DiceLoss, JaccardLoss, TverskyLoss])
+    @pytest.mark.parametrize("loss_class", [L.DiceLoss, L.JaccardLoss, L.TverskyLoss])
     def test_perfect_and_all_wrong(self, loss_class):
         target = torch.tensor([[[1, 0], [0, 1]]])
         perfect = target.unsqueeze(1).float()
@@ -95,45 +86,45 @@ class TestRegionLosses:
     def test_multiclass_with_empty_class(self):
         # class 2 is absent: it adds 0 but still counts in the mean over the 3 classes
         expected = ((1 - dice(1.0, 0.1, 1.0)) + (1 - dice(0.8, 0.5, 0.2)) + 0.0) / 3
-        close(DiceLoss("multiclass", from_logits=False)(MULTICLASS_P, MULTICLASS_T), expected)
+        close(L.DiceLoss("multiclass", from_logits=False)(MULTICLASS_P, MULTICLASS_T), expected)
         jaccard = ((1 - 1.0 / 2.1) + (1 - 0.8 / 1.5)) / 3
-        close(JaccardLoss("multiclass", from_logits=False)(MULTICLASS_P, MULTICLASS_T), jaccard)
+        close(L.JaccardLoss("multiclass", from_logits=False)(MULTICLASS_P, MULTICLASS_T), jaccard)
 
     def test_multiclass_from_logits_applies_softmax(self):
         logits = MULTICLASS_P.log() + 3.0  # softmax(log p + const) = p
         expected = ((1 - dice(1.0, 0.1, 1.0)) + (1 - dice(0.8, 0.5, 0.2))) / 3
-        close(DiceLoss("multiclass")(logits, MULTICLASS_T), expected, tol=1e-5)
+        close(L.DiceLoss("multiclass")(logits, MULTICLASS_T), expected, tol=1e-5)
 
     def test_multiclass_ignored_pixel(self):
         target = torch.tensor([[[0, 1, 255]]])
         # without the last pixel: class 0 TP 0.7 FP 0.1 FN 0.3; class 1 TP 0.8 FP 0.2 FN 0.2
         expected = ((1 - dice(0.7, 0.1, 0.3)) + (1 - dice(0.8, 0.2, 0.2))) / 3
-        loss = DiceLoss("multiclass", from_logits=False, ignore_index=255)
+        loss = L.DiceLoss("multiclass", from_logits=False, ignore_index=255)
         close(loss(MULTICLASS_P, target), expected)
 
     def test_multiclass_classes_and_class_weights(self):
         d0, d1 = 1 - dice(1.0, 0.1, 1.0), 1 - dice(0.8, 0.5, 0.2)
-        loss = DiceLoss("multiclass", from_logits=False, classes=[1])
+        loss = L.DiceLoss("multiclass", from_logits=False, classes=[1])
         close(loss(MULTICLASS_P, MULTICLASS_T), d1)
-        loss = DiceLoss("multiclass", from_logits=False, class_weights=[3.0, 1.0, 0.0])
+        loss = L.DiceLoss("multiclass", from_logits=False, class_weights=[3.0, 1.0, 0.0])
         close(loss(MULTICLASS_P, MULTICLASS_T), (3 * d0 + d1) / 4)
-        loss = DiceLoss("multiclass", from_logits=False, classes=[0, 2],
+        loss = L.DiceLoss("multiclass", from_logits=False, classes=[0, 2],
                         class_weights=torch.tensor([1.0, 5.0, 3.0]))
         close(loss(MULTICLASS_P, MULTICLASS_T), (1 * d0 + 3 * 0.0) / 4)
 
     def test_multilabel_with_empty_channel(self):
         expected = (1 - dice(0.8, 0.3, 0.2) + 0.0) / 2
-        close(DiceLoss("multilabel", from_logits=False)(MULTILABEL_P, MULTILABEL_T), expected)
+        close(L.DiceLoss("multilabel", from_logits=False)(MULTILABEL_P, MULTILABEL_T), expected)
 
     def test_binary_and_multilabel_ignored_pixels(self):
         target = BINARY_T.clone()
         target[0, 1, 1] = 255  # drop the pixel p = 0.1, t = 1
         expected = 1 - dice(1.5, 0.2, 0.5)
-        loss = DiceLoss("binary", from_logits=False, ignore_index=255)
+        loss = L.DiceLoss("binary", from_logits=False, ignore_index=255)
         close(loss(BINARY_P, target), expected)
         multilabel = MULTILABEL_T.clone()
         multilabel[0, 0, 0, 1] = -1  # drop channel 0, pixel 1 (p = 0.3, t = 0)
-        loss = DiceLoss("multilabel", from_logits=False, ignore_index=-1)
+        loss = L.DiceLoss("multilabel", from_logits=False, ignore_index=-1)
         close(loss(MULTILABEL_P, multilabel), (1 - dice(0.8, 0.0, 0.2)) / 2)
 
     def test_soft_targets_use_min_overlap(self):
@@ -141,7 +132,7 @@ class TestRegionLosses:
         target = torch.tensor([[[[0.5, 0.5]]]])
         p = torch.tensor([[[[0.8, 0.3]]]])
         tp, fp, fn = 0.8, 1.1 - 0.8, 1.0 - 0.8
-        close(DiceLoss("multilabel", from_logits=False)(p, target), 1 - dice(tp, fp, fn))
+        close(L.DiceLoss("multilabel", from_logits=False)(p, target), 1 - dice(tp, fp, fn))
 
 
 # -- Focal ---------------------------------------------------------------------------------
@@ -157,21 +148,21 @@ class TestFocal:
     def test_binary(self):
         pixels = [(0.9, 1), (0.2, 0), (0.6, 1), (0.1, 1)]
         expected = sum(focal(p, t) for p, t in pixels) / 4
-        close(FocalLoss("binary", from_logits=False)(BINARY_P, BINARY_T), expected, tol=1e-5)
+        close(L.FocalLoss("binary", from_logits=False)(BINARY_P, BINARY_T), expected, tol=1e-5)
         alpha = sum(focal(p, t, alpha=0.25) for p, t in pixels) / 4
-        close(FocalLoss("binary", from_logits=False, alpha=0.25)(BINARY_P, BINARY_T), alpha,
+        close(L.FocalLoss("binary", from_logits=False, alpha=0.25)(BINARY_P, BINARY_T), alpha,
               tol=1e-5)
         plain = sum(focal(p, t, gamma=0.0) for p, t in pixels)
-        loss = FocalLoss("binary", from_logits=False, gamma=0.0, reduction="sum")
+        loss = L.FocalLoss("binary", from_logits=False, gamma=0.0, reduction="sum")
         close(loss(BINARY_P, BINARY_T), plain, tol=1e-5)
 
     def test_binary_ignored_pixel_and_none_reduction(self):
         target = BINARY_T.clone()
         target[0, 0, 1] = 255
         pixels = [(0.9, 1), (0.6, 1), (0.1, 1)]
-        loss = FocalLoss("binary", from_logits=False, ignore_index=255)
+        loss = L.FocalLoss("binary", from_logits=False, ignore_index=255)
         close(loss(BINARY_P, target), sum(focal(p, t) for p, t in pixels) / 3, tol=1e-5)
-        per_pixel = FocalLoss("binary", from_logits=False, ignore_index=255, reduction="none")(
+        per_pixel = L.FocalLoss("binary", from_logits=False, ignore_index=255, reduction="none")(
             BINARY_P, target)
         assert per_pixel.shape == (1, 1, 2, 2)
         assert float(per_pixel[0, 0, 0, 1]) == 0.0
@@ -180,7 +171,7 @@ class TestFocal:
     def test_perfect_prediction_is_near_zero(self):
         logits = torch.tensor([[[[20.0, -20.0]]]])
         target = torch.tensor([[[1, 0]]])
-        assert float(FocalLoss("binary")(logits, target)) < 1e-12
+        assert float(L.FocalLoss("binary")(logits, target)) < 1e-12
 
     def test_multiclass_is_one_vs_rest(self):
         # every class channel is a sigmoid problem on the one-hot target
@@ -190,9 +181,9 @@ class TestFocal:
             sum(focal(float(probs[0, c, 0, i]), int(labels[i] == c)) for i in range(3)) / 3
             for c in range(3)
         ]
-        loss = FocalLoss("multiclass", from_logits=False)
+        loss = L.FocalLoss("multiclass", from_logits=False)
         close(loss(probs, MULTICLASS_T), sum(per_class) / 3, tol=1e-5)
-        weighted = FocalLoss("multiclass", from_logits=False, class_weights=[1.0, 2.0, 1.0])
+        weighted = L.FocalLoss("multiclass", from_logits=False, class_weights=[1.0, 2.0, 1.0])
         close(weighted(probs, MULTICLASS_T),
               (per_class[0] + 2 * per_class[1] + per_class[2]) / 4, tol=1e-5)
         ignored = torch.tensor([[[0, 255, 0]]])
@@ -200,7 +191,7 @@ class TestFocal:
             sum(focal(float(probs[0, c, 0, i]), int(labels[i] == c)) for i in (0, 2)) / 2
             for c in range(3)
         ]
-        loss = FocalLoss("multiclass", from_logits=False, ignore_index=255)
+        loss = L.FocalLoss("multiclass", from_logits=False, ignore_index=255)
         close(loss(probs, ignored), sum(per_class) / 3, tol=1e-5)
 
     def test_multilabel_ignored_pixel_per_channel(self):
@@ -208,12 +199,12 @@ class TestFocal:
         target[0, 1, 0, 0] = -1  # channel 1 keeps one pixel, channel 0 both
         channel0 = (focal(0.8, 1) + focal(0.3, 0)) / 2
         channel1 = focal(0.6, 0)
-        loss = FocalLoss("multilabel", from_logits=False, ignore_index=-1)
+        loss = L.FocalLoss("multilabel", from_logits=False, ignore_index=-1)
         close(loss(MULTILABEL_P, target), (channel0 + channel1) / 2, tol=1e-5)
 
     def test_all_pixels_ignored_gives_zero(self):
         target = torch.full((1, 2, 2), 255)
-        value = FocalLoss("binary", ignore_index=255)(torch.randn(1, 1, 2, 2), target)
+        value = L.FocalLoss("binary", ignore_index=255)(torch.randn(1, 1, 2, 2), target)
         assert float(value) == 0.0
 
     def test_reduced_and_normalized(self):
@@ -222,11 +213,11 @@ class TestFocal:
         terms = [1.0 if (p if t else 1 - p) < 0.5 else ((1 - (p if t else 1 - p)) / 0.5) ** 2
                  for p, t in pixels]
         bce = [-math.log(p if t else 1 - p) for p, t in pixels]
-        loss = FocalLoss("binary", from_logits=False, reduced_threshold=0.5, reduction="sum")
+        loss = L.FocalLoss("binary", from_logits=False, reduced_threshold=0.5, reduction="sum")
         close(loss(BINARY_P, BINARY_T), sum(f * b for f, b in zip(terms, bce)), tol=1e-5)
         # normalized: divided by the sum of the focal terms
         terms = [(1 - (p if t else 1 - p)) ** 2 for p, t in pixels]
-        loss = FocalLoss("binary", from_logits=False, normalized=True, reduction="sum")
+        loss = L.FocalLoss("binary", from_logits=False, normalized=True, reduction="sum")
         close(loss(BINARY_P, BINARY_T), sum(f * b for f, b in zip(terms, bce)) / sum(terms),
               tol=1e-5)
 
@@ -239,29 +230,29 @@ class TestLovasz:
         # pixels 1 (FN) and 2 (FP): 2 / 3.
         logits = torch.tensor([[[[1.0, 0.0, 0.0, -1.0]]]])
         labels = torch.tensor([[[1, 1, 0, 0]]])
-        close(LovaszLoss("binary")(logits, labels), 2 / 3)
+        close(L.LovaszLoss("binary")(logits, labels), 2 / 3)
         # perfect with margin: 0; the second pixel ignored: M = {2}, gt U M = {0, 2}
-        close(LovaszLoss("binary")(torch.tensor([[[[3.0, 1.0, -1.0, -2.0]]]]), labels), 0.0)
+        close(L.LovaszLoss("binary")(torch.tensor([[[[3.0, 1.0, -1.0, -2.0]]]]), labels), 0.0)
         ignored = torch.tensor([[[1, 255, 0, 0]]])
-        close(LovaszLoss("binary", ignore_index=255)(logits, ignored), 1 / 2)
+        close(L.LovaszLoss("binary", ignore_index=255)(logits, ignored), 1 / 2)
 
     def test_binary_hinge_by_hand(self):
         # errors 1 - z*s = [-1, 2] sorted [2, -1]; Jaccard losses [1/2, 1]; gradient [1/2, 1/2]
         logits = torch.tensor([[[[2.0, -1.0]]]])
         labels = torch.tensor([[[1, 1]]])
-        close(LovaszLoss("binary")(logits, labels), 2 * 0.5)
+        close(L.LovaszLoss("binary")(logits, labels), 2 * 0.5)
 
     def test_per_image_averages_images(self):
         logits = torch.tensor([[[[1.0, 0.0, 0.0, -1.0]]], [[[1.0, 1.0, -1.0, -1.0]]]])
         labels = torch.tensor([[[1, 1, 0, 0]], [[1, 1, 0, 0]]])
-        close(LovaszLoss("binary", per_image=True)(logits, labels), (2 / 3 + 0.0) / 2)
+        close(L.LovaszLoss("binary", per_image=True)(logits, labels), (2 / 3 + 0.0) / 2)
         # over the batch: M = {1, 2}, gt U M = {0, 1, 2, 4, 5} -> 2 / 5
-        close(LovaszLoss("binary")(logits, labels), 2 / 5)
+        close(L.LovaszLoss("binary")(logits, labels), 2 / 5)
 
     def test_multilabel_pools_channels(self):
         logits = torch.tensor([[[[1.0, 0.0]], [[0.0, -1.0]]]])  # mistakes: ch0 px1, ch1 px0
         labels = torch.tensor([[[[1.0, 1.0]], [[0.0, 0.0]]]])
-        close(LovaszLoss("multilabel")(logits, labels), 2 / 3)
+        close(L.LovaszLoss("multilabel")(logits, labels), 2 / 3)
 
     def test_multiclass_softmax_of_hard_predictions(self):
         # labels [0, 0, 1, 1], predicted [0, 1, 1, 2] (one-hot probabilities):
@@ -270,22 +261,22 @@ class TestLovasz:
         labels = torch.tensor([[[0, 0, 1, 1]]])
         predicted = torch.tensor([[[0, 1, 1, 2]]])
         probs = torch.nn.functional.one_hot(predicted, 3).permute(0, 3, 1, 2).float()
-        close(LovaszLoss("multiclass", from_logits=False)(probs, labels), (1 / 2 + 2 / 3) / 2)
-        close(LovaszLoss("multiclass", from_logits=False)(probs, predicted), 0.0)
+        close(L.LovaszLoss("multiclass", from_logits=False)(probs, labels), (1 / 2 + 2 / 3) / 2)
+        close(L.LovaszLoss("multiclass", from_logits=False)(probs, predicted), 0.0)
         ignored = torch.tensor([[[0, 0, 1, 255]]])  # class 1: M = {1}, gt U M = {1, 2}
-        loss = LovaszLoss("multiclass", from_logits=False, ignore_index=255)
+        loss = L.LovaszLoss("multiclass", from_logits=False, ignore_index=255)
         close(loss(probs, ignored), (1 / 2 + 1 / 2) / 2)
 
     def test_everything_ignored_gives_zero(self):
         target = torch.full((2, 3, 3), 255)
         for per_image in (False, True):
-            loss = LovaszLoss("multiclass", per_image=per_image, ignore_index=255)
+            loss = L.LovaszLoss("multiclass", per_image=per_image, ignore_index=255)
             assert float(loss(torch.randn(2, 4, 3, 3), target)) == 0.0
-            loss = LovaszLoss("binary", per_image=per_image, ignore_index=255)
+            loss = L.LovaszLoss("binary", per_image=per_image, ignore_index=255)
             assert float(loss(torch.randn(2, 1, 3, 3), target)) == 0.0
 
 
-# -- SoftBCEWithLogitsLoss, SoftCrossEntropyLoss, MCC --------------------------------------
+# -- L.SoftBCEWithLogitsLoss, L.SoftCrossEntropyLoss, MCC --------------------------------------
 def bce(z: float, t: float) -> float:
     p = 1 / (1 + math.exp(-z))
     return -(t * math.log(p) + (1 - t) * math.log(1 - p))
@@ -297,20 +288,20 @@ class TestSoftBCE:
     def test_plain_smoothed_and_ignored(self):
         target = torch.tensor([[[1.0, 0.0], [0.0, 1.0]]])  # (N, H, W) for an (N, 1, H, W) output
         pairs = [(1.5, 1), (-0.5, 0), (0.2, 0), (-2.0, 1)]
-        close(SoftBCEWithLogitsLoss()(self.logits, target), sum(bce(z, t) for z, t in pairs) / 4)
+        close(L.SoftBCEWithLogitsLoss()(self.logits, target), sum(bce(z, t) for z, t in pairs) / 4)
         smoothed = [(z, 0.9 if t else 0.1) for z, t in pairs]
-        close(SoftBCEWithLogitsLoss(smooth_factor=0.1)(self.logits, target),
+        close(L.SoftBCEWithLogitsLoss(smooth_factor=0.1)(self.logits, target),
               sum(bce(z, t) for z, t in smoothed) / 4)
         target[0, 1, 1] = 255
         # ignored elements are 0 and still count in the mean (as SMP)
-        close(SoftBCEWithLogitsLoss(ignore_index=255)(self.logits, target),
+        close(L.SoftBCEWithLogitsLoss(ignore_index=255)(self.logits, target),
               sum(bce(z, t) for z, t in pairs[:3]) / 4)
-        close(SoftBCEWithLogitsLoss(ignore_index=255, reduction="sum")(self.logits, target),
+        close(L.SoftBCEWithLogitsLoss(ignore_index=255, reduction="sum")(self.logits, target),
               sum(bce(z, t) for z, t in pairs[:3]))
 
     def test_pos_weight(self):
         target = torch.tensor([[[[1.0, 0.0], [0.0, 1.0]]]])
-        value = SoftBCEWithLogitsLoss(pos_weight=torch.tensor([2.0]), reduction="sum")(
+        value = L.SoftBCEWithLogitsLoss(pos_weight=torch.tensor([2.0]), reduction="sum")(
             self.logits, target)
         # pos_weight multiplies the positive term: 2 * -log(sigmoid(z)) for t = 1
         expected = 2 * bce(1.5, 1) + bce(-0.5, 0) + bce(0.2, 0) + 2 * bce(-2.0, 1)
@@ -329,13 +320,13 @@ class TestSoftCrossEntropy:
     def test_plain_and_smoothed(self):
         first = self.log_softmax([1.0, 2.0, 0.5])
         second = self.log_softmax([0.0, -1.0, 3.0])
-        close(SoftCrossEntropyLoss()(self.logits, self.target), (-first[1] - second[0]) / 2)
+        close(L.SoftCrossEntropyLoss()(self.logits, self.target), (-first[1] - second[0]) / 2)
         e = 0.1
         smoothed = [(1 - e) * -lp[t] + e / 3 * -sum(lp) for lp, t in ((first, 1), (second, 0))]
-        close(SoftCrossEntropyLoss(smooth_factor=e)(self.logits, self.target), sum(smoothed) / 2)
+        close(L.SoftCrossEntropyLoss(smooth_factor=e)(self.logits, self.target), sum(smoothed) / 2)
         ignored = torch.tensor([[[1, 255]]])
-        close(SoftCrossEntropyLoss(ignore_index=255)(self.logits, ignored), -first[1] / 2)
-        per_pixel = SoftCrossEntropyLoss(ignore_index=255, reduction="none")(self.logits, ignored)
+        close(L.SoftCrossEntropyLoss(ignore_index=255)(self.logits, ignored), -first[1] / 2)
+        per_pixel = L.SoftCrossEntropyLoss(ignore_index=255, reduction="none")(self.logits, ignored)
         assert per_pixel.shape == (1, 1, 2)
         assert float(per_pixel[0, 0, 1]) == 0.0
 
@@ -346,20 +337,20 @@ class TestMCC:
         tp, fp = 0.9 + 0.6 + 0.1 + eps, 0.2 + eps
         fn, tn = 0.1 + 0.4 + 0.9 + eps, 0.8 + eps
         mcc = (tp * tn - fp * fn) / math.sqrt((tp + fp) * (tp + fn) * (tn + fp) * (tn + fn))
-        close(MCCLoss()(BINARY_P, BINARY_T), 1 - mcc, tol=1e-5)
-        close(MCCLoss()(BINARY_P[:, 0], BINARY_T), 1 - mcc, tol=1e-5)  # (N, H, W) output
-        close(MCCLoss(from_logits=True)(torch.logit(BINARY_P), BINARY_T), 1 - mcc, tol=1e-5)
+        close(L.MCCLoss()(BINARY_P, BINARY_T), 1 - mcc, tol=1e-5)
+        close(L.MCCLoss()(BINARY_P[:, 0], BINARY_T), 1 - mcc, tol=1e-5)  # (N, H, W) output
+        close(L.MCCLoss(from_logits=True)(torch.logit(BINARY_P), BINARY_T), 1 - mcc, tol=1e-5)
 
     def test_perfect_and_all_wrong(self):
         target = torch.tensor([[[1, 0], [0, 1]]])
-        close(MCCLoss()(target.unsqueeze(1).float(), target), 0.0, tol=1e-4)
-        close(MCCLoss()(1 - target.unsqueeze(1).float(), target), 2.0, tol=1e-4)
+        close(L.MCCLoss()(target.unsqueeze(1).float(), target), 0.0, tol=1e-4)
+        close(L.MCCLoss()(1 - target.unsqueeze(1).float(), target), 2.0, tol=1e-4)
 
 
 @pytest.mark.parametrize(
     "loss",
-    [DiceLoss("multiclass"), JaccardLoss("multiclass"), TverskyLoss("multiclass"),
-     FocalLoss("multiclass"), LovaszLoss("multiclass"), SoftCrossEntropyLoss()],
+    [L.DiceLoss("multiclass"), L.JaccardLoss("multiclass"), L.TverskyLoss("multiclass"),
+     L.FocalLoss("multiclass"), L.LovaszLoss("multiclass"), L.SoftCrossEntropyLoss()],
     ids=lambda loss: type(loss).__name__,
 )
 def test_multiclass_target_with_a_channel_dimension(loss):

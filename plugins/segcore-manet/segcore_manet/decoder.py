@@ -19,8 +19,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segcore.errors import InvalidOptionError
-from segcore.nn import Conv2dReLU, NormOption
+from segcore.nn import Conv2dReLU, NormOption, skip_decoder_block_channels
 
 #: channel reduction of the squeeze-and-excitation gates of the fusion blocks (SMP's value)
 SE_REDUCTION = 16
@@ -190,21 +189,10 @@ class MAnetDecoder(nn.Module):
         reduction: int = SE_REDUCTION,
     ) -> None:
         super().__init__()
-        depth = len(encoder_channels) - 1
-        if len(decoder_channels) != depth:
-            raise InvalidOptionError(
-                f"decoder_channels has {len(decoder_channels)} values but the encoder returns "
-                f"{depth} stages; give one value per stage"
-            )
-        # Deepest first, without the input itself.
-        stage_channels = list(encoder_channels[1:])[::-1]
-        head_channels = stage_channels[0]
-        in_channels = [head_channels, *decoder_channels[:-1]]
-        skip_channels = [*stage_channels[1:], 0]
-
-        self.center = PABBlock(head_channels, pab_channels=pab_channels)
+        block_channels = skip_decoder_block_channels(encoder_channels, decoder_channels)
+        self.center = PABBlock(encoder_channels[-1], pab_channels=pab_channels)
         blocks: list[nn.Module] = []
-        for block_in, block_skip, block_out in zip(in_channels, skip_channels, decoder_channels):
+        for block_in, block_skip, block_out in block_channels:
             if block_skip > 0:
                 blocks.append(MFABBlock(block_in, block_skip, block_out,
                                         interpolation_mode=interpolation_mode,

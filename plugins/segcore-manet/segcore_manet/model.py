@@ -10,12 +10,8 @@ from torch import nn
 
 from segcore.model import SegmentationModel
 from segcore.nn import NormOption
-from segcore.options import batchnorm_option, refuse_decoder_typos
 from segcore_manet.decoder import MAnetDecoder
 from segcore_manet.options import MAnetOptions
-
-#: every decoder option the constructor takes (for did-you-mean on ``decoder_*`` typos)
-CONSTRUCTOR_OPTIONS = ("decoder_use_batchnorm", *MAnetOptions.names())
 
 
 class MAnet(SegmentationModel):
@@ -73,6 +69,7 @@ class MAnet(SegmentationModel):
 
     architecture: ClassVar[str] = "manet"
     options_class = MAnetOptions
+    batchnorm_argument = "decoder_use_batchnorm"
     requires_divisible_input_shape: ClassVar[bool] = True
     min_encoder_depth: ClassVar[int] = 3
 
@@ -93,23 +90,7 @@ class MAnet(SegmentationModel):
         decoder_interpolation: str = "nearest",
         **kwargs: Any,
     ) -> None:
-        refuse_decoder_typos("manet", kwargs, CONSTRUCTOR_OPTIONS)
-        if decoder_use_norm is None:
-            decoder_use_norm = batchnorm_option(decoder_use_batchnorm, "decoder_use_batchnorm")
-        super().__init__(
-            encoder_name=encoder_name,
-            encoder_depth=encoder_depth,
-            encoder_weights=encoder_weights,
-            in_channels=in_channels,
-            classes=classes,
-            activation=activation,
-            aux_params=aux_params,
-            encoder_params=kwargs,
-            decoder_channels=decoder_channels,
-            decoder_use_norm=decoder_use_norm,
-            decoder_pab_channels=decoder_pab_channels,
-            decoder_interpolation=decoder_interpolation,
-        )
+        super().__init__(**self.constructor_arguments(locals()))
 
     def build_decoder(self, encoder_channels: tuple[int, ...], options: MAnetOptions) -> nn.Module:
         return MAnetDecoder(

@@ -2,29 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import attrs
 
-from segcore.errors import InvalidOptionError
-from segcore.nn import NormOption, make_norm
+from segcore.nn import NormOption
 from segcore.options import (
     ArchitectureOptions,
+    check_channels_per_stage,
+    check_norm_buildable,
     int_sequence,
     interpolation_mode,
     norm_option,
+    plain_dict,
     positive_int,
     to_tuple,
 )
 
 DEFAULT_DECODER_CHANNELS = (256, 128, 64, 32, 16)
 DEFAULT_PAB_CHANNELS = 64
-
-
-def _plain_norm(value: Any) -> Any:
-    """A norm dict is copied into a plain dict (JSON-friendly, not shared with the caller)."""
-    return dict(value) if isinstance(value, Mapping) else value
 
 
 @attrs.frozen
@@ -49,27 +43,13 @@ class MAnetOptions(ArchitectureOptions):
         default=DEFAULT_DECODER_CHANNELS, converter=to_tuple, validator=int_sequence()
     )
     decoder_use_norm: NormOption = attrs.field(
-        default="batchnorm", converter=_plain_norm, validator=norm_option
+        default="batchnorm", converter=plain_dict, validator=norm_option
     )
     decoder_pab_channels: int = attrs.field(default=DEFAULT_PAB_CHANNELS, validator=positive_int)
     decoder_interpolation: str = attrs.field(default="nearest", validator=interpolation_mode)
 
     def check(self, encoder_depth: int) -> None:
         """One decoder block per encoder stage; the normalisation must be buildable."""
-        count = len(self.decoder_channels)
-        if count != encoder_depth:
-            suggestion = DEFAULT_DECODER_CHANNELS[:encoder_depth]
-            keep = f", or encoder_depth={count} to keep these channels" if 3 <= count <= 5 else ""
-            raise InvalidOptionError(
-                f"decoder_channels has {count} values but encoder_depth={encoder_depth} needs "
-                f"{encoder_depth} (one per decoder block): use {suggestion}{keep}"
-            )
-        try:
-            # One small layer, built before the encoder (which may download weights): fails
-            # early for "inplace" without inplace_abn and for keywords the layer refuses.
-            make_norm(self.decoder_use_norm, self.decoder_channels[-1])
-        except TypeError as error:
-            raise InvalidOptionError(
-                f"decoder_use_norm={self.decoder_use_norm!r} cannot build a normalisation "
-                f"layer: {error}. Pass only keyword arguments that layer accepts."
-            ) from None
+        check_channels_per_stage(self.decoder_channels, encoder_depth, DEFAULT_DECODER_CHANNELS,
+                                 " (one per decoder block)")
+        check_norm_buildable(self.decoder_use_norm, self.decoder_channels[-1])

@@ -8,7 +8,6 @@ from __future__ import annotations
 import inspect
 import json
 import re
-import sys
 
 import pytest
 import segcore_manet
@@ -24,7 +23,6 @@ from segcore.errors import (
     InputShapeError,
     InvalidOptionError,
 )
-from segcore.specs import EncoderSpec
 from segcore.testing import reference_conv_norm_relu as conv_norm_relu
 
 TINY = testing.TINY_ENCODER
@@ -201,9 +199,7 @@ def test_zero_channel_skip_gets_a_plain_block():
 
 def test_vgg_like_encoders_need_no_center_block():
     # Unlike Unet, MAnet always has its attention block on the deepest features (as SMP)
-    vgg_spec = EncoderSpec(name="vgg_tiny_test", family="Testing",
-                           factory="segcore.testing:build_tiny_encoder",
-                           out_channels=TINY_CHANNELS, deepest_feature_pooled=True)
+    vgg_spec = testing.tiny_encoder_spec("vgg_tiny_test", deepest_feature_pooled=True)
     with testing.specs_installed(encoders=[vgg_spec]):
         model = MAnet("vgg_tiny_test", encoder_weights=None, decoder_channels=SMALL)
     assert isinstance(model.decoder.center, PABBlock)
@@ -394,12 +390,7 @@ def test_decoder_pab_channels_must_be_a_positive_int(value):
 
 @pytest.mark.parametrize("depth", [2, 6, 0, 1])
 def test_encoder_depth_out_of_range(depth):
-    with pytest.raises(InvalidOptionError,
-                       match=r"encoder_depth=-?\d+ is too (small|large)") as info:
-        MAnet(TINY, encoder_weights=None, encoder_depth=depth,
-              decoder_channels=(8,) * max(depth, 1))
-    if depth < 3:
-        assert "manet decoder needs at least 3 encoder stages" in str(info.value)
+    testing.check_encoder_depth_refused("manet", depth, decoder_channels=(8,) * max(depth, 1))
 
 
 def test_bad_interpolation():
@@ -428,26 +419,16 @@ def test_segcore_manet_resolves_to_the_plugin_class():
 
 
 def test_documented_signature():
-    parameters = inspect.signature(MAnet).parameters
-    assert list(parameters)[:10] == [
-        "encoder_name", "encoder_depth", "encoder_weights", "decoder_use_batchnorm",
-        "decoder_channels", "decoder_pab_channels", "in_channels", "classes", "activation",
-        "aux_params",
-    ]
-    defaults = {name: p.default for name, p in parameters.items()}
-    assert defaults["encoder_name"] == "resnet34"
-    assert defaults["encoder_depth"] == 5
-    assert defaults["encoder_weights"] == "imagenet"
-    assert defaults["decoder_use_batchnorm"] is True
-    assert defaults["decoder_channels"] == (256, 128, 64, 32, 16)
-    assert defaults["decoder_pab_channels"] == 64
-    assert (defaults["in_channels"], defaults["classes"]) == (3, 1)
-    assert defaults["activation"] is None and defaults["aux_params"] is None
-    for name in ("decoder_use_norm", "decoder_interpolation"):
-        assert parameters[name].kind is inspect.Parameter.KEYWORD_ONLY
-    assert defaults["decoder_interpolation"] == "nearest"
-    assert list(parameters)[-1] == "kwargs"
-    assert parameters["kwargs"].kind is inspect.Parameter.VAR_KEYWORD
+    testing.check_documented_signature(
+        MAnet,
+        ["encoder_name", "encoder_depth", "encoder_weights", "decoder_use_batchnorm",
+         "decoder_channels", "decoder_pab_channels", "in_channels", "classes", "activation",
+         "aux_params"],
+        {"encoder_depth": 5, "decoder_use_batchnorm": True,
+         "decoder_channels": (256, 128, 64, 32, 16), "decoder_pab_channels": 64,
+         "decoder_use_norm": None, "decoder_interpolation": "nearest"},
+        keyword_only=["decoder_use_norm", "decoder_interpolation"],
+    )
 
 
 def test_docstring_has_the_sections_the_docs_generator_reads():
@@ -478,15 +459,8 @@ def test_positional_arguments_follow_the_documented_order():
     assert bool(((mask >= 0) & (mask <= 1)).all())
 
 
-def test_discovering_the_plugin_imports_no_model_code(monkeypatch):
-    from segcore import plugins
-
-    for name in [m for m in sys.modules if m.split(".")[0] == "segcore_manet"]:
-        monkeypatch.delitem(sys.modules, name)  # restored after the test
-    plugins.reset()
-    assert "manet" in segcore.list_architectures()
-    loaded = sorted(m for m in sys.modules if m.split(".")[0] == "segcore_manet")
-    assert loaded == ["segcore_manet", "segcore_manet.plugin"]
+def test_discovering_the_plugin_imports_no_model_code():
+    testing.check_lazy_discovery("manet", "segcore_manet")
 
 
 # -- run time (predict, freeze_encoder, gradients, plain save/load: the kit above) --------

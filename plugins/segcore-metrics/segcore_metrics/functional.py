@@ -641,48 +641,45 @@ def _accuracy(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor) -> Tensor:
     return (tp + tn) / (tp + fp + fn + tn)
 
 
-def _true_positive_rate(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor) -> Tensor:
-    return tp / (tp + fn)
+def _rate(part: str, other: str) -> Callable[..., Tensor]:
+    """The formula ``part / (part + other)`` of two counts named as get_stats returns them."""
+    first, second = _COUNT_NAMES.index(part), _COUNT_NAMES.index(other)
+
+    def formula(*counts: Tensor) -> Tensor:
+        return counts[first] / (counts[first] + counts[second])
+
+    formula.__name__ = formula.__qualname__ = f"{part}_over_{part}_plus_{other}"
+    return formula
 
 
-def _true_negative_rate(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor) -> Tensor:
-    return tn / (tn + fp)
+_COUNT_NAMES = ("tp", "fp", "fn", "tn")
+_true_positive_rate = _rate("tp", "fn")
+_true_negative_rate = _rate("tn", "fp")
+_positive_predictive_value = _rate("tp", "fp")
+_negative_predictive_value = _rate("tn", "fn")
+_false_negative_rate = _rate("fn", "tp")
+_false_positive_rate = _rate("fp", "tn")
+_false_discovery_rate = _rate("fp", "tp")
+_false_omission_rate = _rate("fn", "tn")
 
 
 def _balanced_accuracy(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor) -> Tensor:
     return (_true_positive_rate(tp, fp, fn, tn) + _true_negative_rate(tp, fp, fn, tn)) / 2
 
 
-def _positive_predictive_value(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor) -> Tensor:
-    return tp / (tp + fp)
+def _likelihood_ratio(
+    numerator: Callable[..., Tensor], denominator: Callable[..., Tensor]
+) -> Callable[..., Tensor]:
+    """The formula ``numerator(counts) / denominator(counts)`` of two rates."""
+
+    def formula(*counts: Tensor) -> Tensor:
+        return numerator(*counts) / denominator(*counts)
+
+    return formula
 
 
-def _negative_predictive_value(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor) -> Tensor:
-    return tn / (tn + fn)
-
-
-def _false_negative_rate(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor) -> Tensor:
-    return fn / (fn + tp)
-
-
-def _false_positive_rate(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor) -> Tensor:
-    return fp / (fp + tn)
-
-
-def _false_discovery_rate(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor) -> Tensor:
-    return fp / (fp + tp)
-
-
-def _false_omission_rate(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor) -> Tensor:
-    return fn / (fn + tn)
-
-
-def _positive_likelihood_ratio(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor) -> Tensor:
-    return _true_positive_rate(tp, fp, fn, tn) / _false_positive_rate(tp, fp, fn, tn)
-
-
-def _negative_likelihood_ratio(tp: Tensor, fp: Tensor, fn: Tensor, tn: Tensor) -> Tensor:
-    return _false_negative_rate(tp, fp, fn, tn) / _true_negative_rate(tp, fp, fn, tn)
+_positive_likelihood_ratio = _likelihood_ratio(_true_positive_rate, _false_positive_rate)
+_negative_likelihood_ratio = _likelihood_ratio(_false_negative_rate, _true_negative_rate)
 
 
 ###################################################################################################
@@ -787,62 +784,70 @@ fbeta_score.__doc__ = (
     .replace("InvalidOptionError: unknown", "InvalidOptionError: bad beta, unknown")
 )
 
-f1_score = _define_metric("f1_score", _f1, "F1 score (Dice)", "2 tp / (2 tp + fp + fn)")
-iou_score = _define_metric(
-    "iou_score", _iou, "IoU score (Jaccard index)", "tp / (tp + fp + fn)"
-)
-accuracy = _define_metric("accuracy", _accuracy, "Accuracy", "(tp + tn) / (tp + fp + fn + tn)")
-sensitivity = _define_metric(
-    "sensitivity", _true_positive_rate, "Sensitivity, recall, hit rate, true positive rate (TPR)",
-    "tp / (tp + fn)",
-)
-recall = _define_metric(
-    "recall", _true_positive_rate, "Recall, sensitivity, true positive rate (TPR)",
-    "tp / (tp + fn)",
-)
-specificity = _define_metric(
-    "specificity", _true_negative_rate, "Specificity, selectivity, true negative rate (TNR)",
-    "tn / (tn + fp)",
-)
-balanced_accuracy = _define_metric(
-    "balanced_accuracy", _balanced_accuracy, "Balanced accuracy",
-    "(tp / (tp + fn) + tn / (tn + fp)) / 2",
-)
-positive_predictive_value = _define_metric(
-    "positive_predictive_value", _positive_predictive_value,
-    "Positive predictive value (PPV), precision", "tp / (tp + fp)",
-)
-precision = _define_metric(
-    "precision", _positive_predictive_value, "Precision, positive predictive value (PPV)",
-    "tp / (tp + fp)",
-)
-negative_predictive_value = _define_metric(
-    "negative_predictive_value", _negative_predictive_value, "Negative predictive value (NPV)",
-    "tn / (tn + fn)",
-)
-false_negative_rate = _define_metric(
-    "false_negative_rate", _false_negative_rate, "Miss rate, false negative rate (FNR)",
-    "fn / (fn + tp)",
-)
-false_positive_rate = _define_metric(
-    "false_positive_rate", _false_positive_rate, "Fall-out, false positive rate (FPR)",
-    "fp / (fp + tn)",
-)
-false_discovery_rate = _define_metric(
-    "false_discovery_rate", _false_discovery_rate, "False discovery rate (FDR)",
-    "fp / (fp + tp)",
-)
-false_omission_rate = _define_metric(
-    "false_omission_rate", _false_omission_rate, "False omission rate (FOR)", "fn / (fn + tn)"
-)
-positive_likelihood_ratio = _define_metric(
-    "positive_likelihood_ratio", _positive_likelihood_ratio, "Positive likelihood ratio (LR+)",
-    "TPR / FPR = (tp / (tp + fn)) / (fp / (fp + tn))",
-)
-negative_likelihood_ratio = _define_metric(
-    "negative_likelihood_ratio", _negative_likelihood_ratio, "Negative likelihood ratio (LR-)",
-    "FNR / TNR = (fn / (fn + tp)) / (tn / (tn + fp))",
-)
+#: name: (formula, definition, title) of every score with the shared signature.
+_SCORE_TABLE: dict[str, tuple[Callable[..., Tensor], str, str]] = {
+    "f1_score": (_f1, "2 tp / (2 tp + fp + fn)", "F1 score (Dice)"),
+    "iou_score": (_iou, "tp / (tp + fp + fn)", "IoU score (Jaccard index)"),
+    "accuracy": (_accuracy, "(tp + tn) / (tp + fp + fn + tn)", "Accuracy"),
+    "sensitivity": (
+        _true_positive_rate, "tp / (tp + fn)",
+        "Sensitivity, recall, hit rate, true positive rate (TPR)",
+    ),
+    "recall": (
+        _true_positive_rate, "tp / (tp + fn)", "Recall, sensitivity, true positive rate (TPR)"
+    ),
+    "specificity": (
+        _true_negative_rate, "tn / (tn + fp)", "Specificity, selectivity, true negative rate (TNR)"
+    ),
+    "balanced_accuracy": (
+        _balanced_accuracy, "(tp / (tp + fn) + tn / (tn + fp)) / 2", "Balanced accuracy"
+    ),
+    "positive_predictive_value": (
+        _positive_predictive_value, "tp / (tp + fp)", "Positive predictive value (PPV), precision"
+    ),
+    "precision": (
+        _positive_predictive_value, "tp / (tp + fp)", "Precision, positive predictive value (PPV)"
+    ),
+    "negative_predictive_value": (
+        _negative_predictive_value, "tn / (tn + fn)", "Negative predictive value (NPV)"
+    ),
+    "false_negative_rate": (
+        _false_negative_rate, "fn / (fn + tp)", "Miss rate, false negative rate (FNR)"
+    ),
+    "false_positive_rate": (
+        _false_positive_rate, "fp / (fp + tn)", "Fall-out, false positive rate (FPR)"
+    ),
+    "false_discovery_rate": (_false_discovery_rate, "fp / (fp + tp)", "False discovery rate (FDR)"),
+    "false_omission_rate": (_false_omission_rate, "fn / (fn + tn)", "False omission rate (FOR)"),
+    "positive_likelihood_ratio": (
+        _positive_likelihood_ratio, "TPR / FPR = (tp / (tp + fn)) / (fp / (fp + tn))",
+        "Positive likelihood ratio (LR+)",
+    ),
+    "negative_likelihood_ratio": (
+        _negative_likelihood_ratio, "FNR / TNR = (fn / (fn + tp)) / (tn / (tn + fp))",
+        "Negative likelihood ratio (LR-)",
+    ),
+}
+_SCORES = {
+    name: _define_metric(name, formula, title, definition)
+    for name, (formula, definition, title) in _SCORE_TABLE.items()
+}
+f1_score = _SCORES["f1_score"]
+iou_score = _SCORES["iou_score"]
+accuracy = _SCORES["accuracy"]
+sensitivity = _SCORES["sensitivity"]
+recall = _SCORES["recall"]
+specificity = _SCORES["specificity"]
+balanced_accuracy = _SCORES["balanced_accuracy"]
+positive_predictive_value = _SCORES["positive_predictive_value"]
+precision = _SCORES["precision"]
+negative_predictive_value = _SCORES["negative_predictive_value"]
+false_negative_rate = _SCORES["false_negative_rate"]
+false_positive_rate = _SCORES["false_positive_rate"]
+false_discovery_rate = _SCORES["false_discovery_rate"]
+false_omission_rate = _SCORES["false_omission_rate"]
+positive_likelihood_ratio = _SCORES["positive_likelihood_ratio"]
+negative_likelihood_ratio = _SCORES["negative_likelihood_ratio"]
 
 #: Every score function by name (what the ``segcore_metrics`` hook registers).
 METRICS: dict[str, Callable[..., Tensor]] = {

@@ -69,13 +69,7 @@ def test_parameter_count_and_channels_match_the_documentation(name: str) -> None
                                   documented_millions=DOCUMENTED[name][1])
 
 
-@pytest.mark.parametrize("output_stride", [16, 8])
-@pytest.mark.parametrize("name", ["mit_b0", "mit_b3"])
-def test_dilation_is_refused(name: str, output_stride: int) -> None:
-    with pytest.raises(EncoderCapabilityError, match="cannot be dilated"):
-        segcore.get_encoder(name, output_stride=output_stride)
-
-
+# testing.check_encoder checks the refusal of output_stride 8 and 16 for every name.
 def test_dilation_refusal_covers_every_name_before_building() -> None:
     for name in DOCUMENTED:
         assert not get_encoder_spec(name).supports_dilation

@@ -23,10 +23,6 @@ state, weights_file = testing.weights_fixtures("mit_b0", filename="mit_b0-test.s
                                                positive=("norm",))
 
 
-def test_safetensors_file_loads_exactly(weights_file: Path, state) -> None:
-    testing.assert_same_state(segcore.get_encoder("mit_b0", weights=str(weights_file)), state)
-
-
 def test_classification_checkpoint_with_a_head_loads(tmp_path: Path, state) -> None:
     classifier = {"head.weight": torch.randn(1000, 256), "head.bias": torch.randn(1000)}
     testing.check_classifier_file_loads("mit_b0", state, classifier,
@@ -60,22 +56,14 @@ def test_tag_loads_the_file_in_the_cache(weights_file: Path, state, tmp_path: Pa
     testing.assert_same_state(model.encoder, state)
 
 
-# One channel: the sum of the RGB kernels. Four: R, G, B, R scaled by 3/4, so that an input
-# whose 4th channel repeats the 1st gives 3/4 * (original + channel-0 response) + bias.
-@pytest.mark.parametrize("in_channels", [1, 4])
-def test_first_conv_is_derived_from_the_rgb_kernel(weights_file: Path, state,
-                                                   in_channels: int) -> None:
-    testing.check_first_conv_adaptation("mit_b0", weights_file, state, FIRST_CONV, in_channels,
-                                        out_channels=(3, 0, 32, 64, 160, 256),
-                                        conv_reference={"stride": 4, "padding": 3}, size=64)
-
-
-def test_tag_is_downloaded_verified_and_cached(weights_file: Path, state, tmp_path: Path) -> None:
+class TestWeights(testing.EncoderWeightsSuite):
+    # One channel: the sum of the RGB kernels. Four: R, G, B, R scaled by 3/4, so that an
+    # input whose 4th channel repeats the 1st gives 3/4 * (original + channel-0 response) + bias.
+    encoder_name = "mit_b0"
+    first_conv_keys = FIRST_CONV
+    out_channels = (3, 0, 32, 64, 160, 256)
+    conv_reference = {"stride": 4, "padding": 3}
+    adapted_size = 64
     # downloaded for one input channel, then the default tag (True) from the cache
-    testing.check_weights_download("mit_b0", "imagenet", weights_file, state, tmp_path / "cache",
-                                   first_conv_keys=FIRST_CONV, in_channels=(1, 3),
-                                   requested=("imagenet", True))
-
-
-def test_download_with_a_wrong_digest_is_refused(weights_file: Path, tmp_path: Path) -> None:
-    testing.check_wrong_digest_refused("mit_b0", "imagenet", weights_file, tmp_path / "cache")
+    download_in_channels = (1, 3)
+    requested = ("imagenet", True)

@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from segcore.encoder import EncoderBase
+from segcore.nn import SequentialTapsEncoder, initialize_like_torchvision
 
 __all__ = ["ConvBNReLU6", "InvertedResidual", "MobileNetV2Encoder", "build_encoder"]
 
@@ -83,7 +83,7 @@ class InvertedResidual(nn.Module):
         return self.conv(x)
 
 
-class MobileNetV2Encoder(EncoderBase):
+class MobileNetV2Encoder(SequentialTapsEncoder):
     """MobileNetV2 (width 1.0) feature extractor following the segcore encoder contract.
 
     Args:
@@ -110,34 +110,13 @@ class MobileNetV2Encoder(EncoderBase):
         widths = [m.conv[-1].num_features if isinstance(m, InvertedResidual) else m[1].num_features
                   for m in layers]
         self._out_channels = (3, *(widths[i] for i in OUTPUT_INDEXES))
-        # Not annotated: TorchScript infers list[int] and int from the values.
-        self._output_indexes = list(OUTPUT_INDEXES[:depth])
-        self._last_index = OUTPUT_INDEXES[depth - 1]
-        self._initialise()
-
-    def _initialise(self) -> None:
+        self.set_feature_indexes(OUTPUT_INDEXES)
         # torchvision's initialisation: He (fan_out) for convolutions, BN as identity.
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
+        initialize_like_torchvision(self)
 
     def get_stages(self) -> dict[int, list[nn.Module]]:
         blocks = list(self.features)
         return {16: blocks[7:14], 32: blocks[14:]}
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """``x``: ``(N, in_channels, H, W)`` -> ``depth + 1`` maps (see the class docstring)."""
-        features = [x]
-        # The loop is unrolled by TorchScript and torch.compile; the indexes are Python ints.
-        for index, module in enumerate(self.features):
-            if index <= self._last_index:
-                x = module(x)
-                if index in self._output_indexes:
-                    features.append(x)
-        return features
 
     def remap_state_dict(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Drop the ImageNet classifier (``classifier.1.*``) of torchvision classification files."""

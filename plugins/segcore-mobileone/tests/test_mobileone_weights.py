@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import pytest
 import torch
 from segcore_mobileone import reparameterize_model
 
@@ -28,13 +27,13 @@ def test_file_with_classifier_keys_loads_exactly(tmp_path: Path, state) -> None:
     testing.check_classifier_file_loads(NAME, state, CLASSIFIER, tmp_path / "model.safetensors")
 
 
-@pytest.mark.parametrize("in_channels", [1, 4])
-def test_every_stem_kernel_is_derived_from_the_rgb_one(weights_file: Path, state,
-                                                       in_channels: int) -> None:
-    encoder = testing.check_first_conv_adaptation(NAME, weights_file, state, STEM_KERNELS,
-                                                  in_channels,
-                                                  out_channels=(3, 48, 48, 128, 256, 1024))
-    assert encoder.in_channels == in_channels
+class TestWeights(testing.EncoderWeightsSuite):
+    # both stem kernels are adapted: for 1 and 4 channels, and in the download's second build
+    encoder_name = NAME
+    first_conv_keys = STEM_KERNELS
+    out_channels = (3, 48, 48, 128, 256, 1024)
+    tag = TAG
+    preprocessing = {"mean": [0.485, 0.456, 0.406]}
 
 
 def test_pretrained_one_channel_encoder_fuses_with_the_same_features(weights_file) -> None:
@@ -45,15 +44,3 @@ def test_pretrained_one_channel_encoder_fuses_with_the_same_features(weights_fil
         actual = reparameterize_model(encoder)(x)
     for a, b in zip(actual, expected):
         torch.testing.assert_close(a, b, rtol=1e-4, atol=1e-4 * (float(b.abs().max()) + 1))
-
-
-def test_tag_is_downloaded_verified_cached_and_adapted(weights_file: Path, state,
-                                                       tmp_path: Path) -> None:
-    # downloaded, then from the cache with both stem kernels adapted to one channel
-    testing.check_weights_download(NAME, TAG, weights_file, state, tmp_path / "cache",
-                                   first_conv_keys=STEM_KERNELS,
-                                   preprocessing={"mean": [0.485, 0.456, 0.406]})
-
-
-def test_download_with_a_wrong_digest_is_refused(weights_file: Path, tmp_path: Path) -> None:
-    testing.check_wrong_digest_refused(NAME, TAG, weights_file, tmp_path / "cache")

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segcore.errors import InvalidOptionError
+from segcore.nn import check_pyramid_decoder_inputs
 
 
 def _resize(x: torch.Tensor, size: list[int], mode: str) -> torch.Tensor:
@@ -149,16 +149,8 @@ class PANDecoder(nn.Module):
         interpolation_mode: str = "bilinear",
     ) -> None:
         super().__init__()
-        if encoder_depth < 3:
-            raise InvalidOptionError(
-                f"the PAN decoder needs encoder_depth >= 3 (it reads the features at reduction "
-                f"4 and deeper), got {encoder_depth}"
-            )
-        if len(encoder_channels) != encoder_depth + 1:
-            raise InvalidOptionError(
-                f"encoder_channels must have encoder_depth + 1 = {encoder_depth + 1} values, got "
-                f"{len(encoder_channels)}: {tuple(encoder_channels)}"
-            )
+        check_pyramid_decoder_inputs("PAN", encoder_channels, encoder_depth,
+                                     reason="it reads the features at reduction 4 and deeper")
         self.out_channels = decoder_channels
         self.fpa = FPABlock(encoder_channels[-1], decoder_channels)
         for level in range(encoder_depth - 2, 0, -1):  # gau3 (at depth 5), gau2, gau1

@@ -11,11 +11,9 @@ from torch import nn
 
 from segcore.errors import EncoderCapabilityError
 from segcore.model import SegmentationModel
-from segcore.options import refuse_decoder_typos
 from segcore_pan.decoder import PANDecoder
 from segcore_pan.options import PANOptions
 
-CONSTRUCTOR_OPTIONS = tuple(PANOptions.names())
 #: SMP's older name of ``decoder_interpolation``, still accepted with a DeprecationWarning
 DEPRECATED_INTERPOLATION = "upscale_mode"
 
@@ -99,31 +97,9 @@ class PAN(SegmentationModel):
         decoder_interpolation: str = "bilinear",
         **kwargs: Any,
     ) -> None:
-        replacement = kwargs.pop(DEPRECATED_INTERPOLATION, None)
-        if replacement is not None:  # as SMP: the old name wins, with a warning
-            warnings.warn(
-                f"{DEPRECATED_INTERPOLATION!r} is deprecated (as in SMP); use "
-                f"decoder_interpolation instead",
-                DeprecationWarning,
-                stacklevel=2,
-            )
-            decoder_interpolation = replacement
-        refuse_decoder_typos("pan", kwargs, CONSTRUCTOR_OPTIONS)
+        decoder_interpolation = _pop_deprecated_interpolation(kwargs, decoder_interpolation)
         try:
-            super().__init__(
-                encoder_name=encoder_name,
-                encoder_depth=encoder_depth,
-                encoder_weights=encoder_weights,
-                in_channels=in_channels,
-                classes=classes,
-                activation=activation,
-                aux_params=aux_params,
-                encoder_params=kwargs,
-                encoder_output_stride=encoder_output_stride,
-                decoder_channels=decoder_channels,
-                decoder_interpolation=decoder_interpolation,
-                upsampling=upsampling,
-            )
+            super().__init__(**self.constructor_arguments(locals()))
         except EncoderCapabilityError as error:
             spec = self.__dict__.get("encoder_spec")
             if spec is None or spec.supports_dilation:
@@ -148,3 +124,18 @@ class PAN(SegmentationModel):
     def segmentation_head_options(self, options: PANOptions) -> dict[str, Any]:
         return {"in_channels": options.decoder_channels, "kernel_size": 3,
                 "upsampling": options.upsampling}
+
+
+def _pop_deprecated_interpolation(kwargs: dict[str, Any], decoder_interpolation: str) -> str:
+    """``decoder_interpolation``, or SMP's older ``upscale_mode`` popped from ``kwargs`` (as
+    in SMP, the old name wins, with a DeprecationWarning pointing at the caller of PAN)."""
+    replacement = kwargs.pop(DEPRECATED_INTERPOLATION, None)
+    if replacement is None:
+        return decoder_interpolation
+    warnings.warn(
+        f"{DEPRECATED_INTERPOLATION!r} is deprecated (as in SMP); use "
+        f"decoder_interpolation instead",
+        DeprecationWarning,
+        stacklevel=3,
+    )
+    return replacement

@@ -2,24 +2,18 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 import attrs
 
-from segcore.errors import InvalidOptionError
-from segcore.options import ArchitectureOptions, interpolation_mode, positive_int
+from segcore.options import ArchitectureOptions, int_one_of, interpolation_mode, positive_int
 
 #: the reductions of the deepest encoder features PAN accepts (16: the last stage is dilated)
 OUTPUT_STRIDES = (16, 32)
-
-
-def _output_stride(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value not in OUTPUT_STRIDES:
-        raise InvalidOptionError(
-            f"{attribute.name} must be 16 or 32, got {value!r}. PAN reads the deepest encoder "
-            f"features at 1/16 of the input size (16: the last encoder stage is dilated, it "
-            f"needs an encoder that supports dilation) or 1/32 (32: no dilation, any encoder)."
-        )
+_output_stride = int_one_of(
+    *OUTPUT_STRIDES,
+    explanation="PAN reads the deepest encoder features at 1/16 of the input size (16: the "
+    "last encoder stage is dilated, it needs an encoder that supports dilation) or 1/32 (32: "
+    "no dilation, any encoder).",
+)
 
 
 @attrs.frozen

@@ -25,7 +25,6 @@ from segcore.errors import (
     InputShapeError,
     InvalidOptionError,
 )
-from segcore.specs import EncoderSpec
 
 TINY = testing.TINY_ENCODER
 TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at depth 5
@@ -374,10 +373,7 @@ def test_bad_option_values_name_the_valid_ones(option, value, message):
 
 @pytest.mark.parametrize("depth", [2, 1, 6])
 def test_encoder_depth_out_of_range(depth):
-    with pytest.raises(InvalidOptionError, match=r"encoder_depth=\d is too (small|large)") as info:
-        tiny_pan(encoder_depth=depth)
-    if depth < 3:
-        assert "the pan decoder needs at least 3 encoder stages" in str(info.value)
+    testing.check_encoder_depth_refused("pan", depth)
 
 
 def test_decoder_refuses_a_depth_below_3_and_mismatched_channels():
@@ -388,8 +384,7 @@ def test_decoder_refuses_a_depth_below_3_and_mismatched_channels():
 
 
 def test_encoder_without_dilation_needs_encoder_output_stride_32():
-    spec = EncoderSpec(name="tiny-no-dilation", family="Testing",
-                       factory="segcore.testing:build_tiny_encoder", out_channels=TINY_CHANNELS)
+    spec = testing.tiny_encoder_spec("tiny-no-dilation")
     with testing.specs_installed(encoders=[spec]):
         with pytest.raises(EncoderCapabilityError,
                            match=r"cannot be dilated.*pass encoder_output_stride=32"):
@@ -422,12 +417,7 @@ def test_a_size_that_pads_to_a_valid_one_still_works_after_a_too_small_input():
 
 
 def test_other_sizes_are_padded_or_refused_on_request():
-    model = tiny_pan().eval()
-    with torch.no_grad():  # padded to 128x144 (multiples of 16) and cropped back
-        assert model(torch.randn(1, 3, 120, 130)).shape == (1, 1, 120, 130)
-    model.pad_inputs = False  # SMP's strict behaviour
-    with pytest.raises(InputShapeError, match=r"divisible by 16, got 120x130.*128x128"):
-        model(torch.randn(1, 3, 120, 130))
+    testing.check_input_divisor(tiny_pan(), 16, (120, 130))
 
 
 def test_a_batch_of_one_cannot_train_the_pooled_branches():
@@ -445,25 +435,15 @@ def test_segcore_pan_resolves_to_the_plugin_class():
 
 
 def test_documented_signature():
-    parameters = inspect.signature(PAN).parameters
-    assert list(parameters)[:9] == [
-        "encoder_name", "encoder_weights", "encoder_output_stride", "decoder_channels",
-        "in_channels", "classes", "activation", "upsampling", "aux_params",
-    ]
-    assert all(p.kind is inspect.Parameter.POSITIONAL_OR_KEYWORD
-               for p in list(parameters.values())[:9])
-    defaults = {name: p.default for name, p in parameters.items()}
-    assert defaults == {
-        "encoder_name": "resnet34", "encoder_weights": "imagenet", "encoder_output_stride": 16,
-        "decoder_channels": 32, "in_channels": 3, "classes": 1, "activation": None,
-        "upsampling": 4, "aux_params": None, "encoder_depth": 5,
-        "decoder_interpolation": "bilinear", "kwargs": inspect.Parameter.empty,
-    }
-    for name in ("encoder_depth", "decoder_interpolation"):  # newer than the documentation
-        assert parameters[name].kind is inspect.Parameter.KEYWORD_ONLY
-    assert parameters["kwargs"].kind is inspect.Parameter.VAR_KEYWORD
-    # the options class has the same defaults as the constructor
-    assert {k: defaults[k] for k in PANOptions.names()} == PANOptions().as_dict()
+    testing.check_documented_signature(
+        PAN,
+        ["encoder_name", "encoder_weights", "encoder_output_stride", "decoder_channels",
+         "in_channels", "classes", "activation", "upsampling", "aux_params"],
+        {"encoder_output_stride": 16, "decoder_channels": 32, "upsampling": 4,
+         "encoder_depth": 5, "decoder_interpolation": "bilinear"},
+        keyword_only=["encoder_depth", "decoder_interpolation"],  # newer than the documentation
+        options_class=PANOptions,
+    )
 
 
 def test_positional_arguments_follow_the_documented_order():

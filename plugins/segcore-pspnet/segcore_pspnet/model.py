@@ -10,14 +10,8 @@ from torch import nn
 
 from segcore.model import SegmentationModel
 from segcore.nn import NormOption
-from segcore.options import batchnorm_option, refuse_decoder_typos
 from segcore_pspnet.decoder import PSPDecoder
 from segcore_pspnet.options import PSPNetOptions
-
-CONSTRUCTOR_OPTIONS = ("psp_use_batchnorm", *PSPNetOptions.names())
-#: prefixes of the decoder's own keyword arguments: a name with one of them that is not an
-#: option is a typo, not an encoder argument
-_DECODER_PREFIXES = ("decoder_", "psp_")
 
 
 class PSPNet(SegmentationModel):
@@ -77,6 +71,9 @@ class PSPNet(SegmentationModel):
 
     architecture: ClassVar[str] = "pspnet"
     options_class = PSPNetOptions
+    batchnorm_argument = "psp_use_batchnorm"
+    #: a ``decoder_*`` or ``psp_*`` name that is not an option is a typo, not an encoder argument
+    decoder_argument_prefixes = ("decoder_", "psp_")
     requires_divisible_input_shape: ClassVar[bool] = True
     min_encoder_depth: ClassVar[int] = 3
 
@@ -97,23 +94,7 @@ class PSPNet(SegmentationModel):
         decoder_use_norm: NormOption = None,
         **kwargs: Any,
     ) -> None:
-        refuse_decoder_typos("pspnet", kwargs, CONSTRUCTOR_OPTIONS, prefixes=_DECODER_PREFIXES)
-        if decoder_use_norm is None:
-            decoder_use_norm = batchnorm_option(psp_use_batchnorm, "psp_use_batchnorm")
-        super().__init__(
-            encoder_name=encoder_name,
-            encoder_depth=encoder_depth,
-            encoder_weights=encoder_weights,
-            in_channels=in_channels,
-            classes=classes,
-            activation=activation,
-            aux_params=aux_params,
-            encoder_params=kwargs,
-            psp_out_channels=psp_out_channels,
-            decoder_use_norm=decoder_use_norm,
-            psp_dropout=psp_dropout,
-            upsampling=upsampling,
-        )
+        super().__init__(**self.constructor_arguments(locals()))
 
     def build_decoder(
         self, encoder_channels: tuple[int, ...], options: PSPNetOptions

@@ -2,26 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import attrs
 
-from segcore.errors import InvalidOptionError
-from segcore.nn import NormOption, make_norm
+from segcore.nn import NormOption
 from segcore.options import (
     ArchitectureOptions,
+    check_norm_buildable,
     norm_option,
+    plain_dict,
     positive_int,
     probability,
 )
-
-
-def _norm_converter(value: Any) -> Any:
-    """Dicts are copied into plain dicts (JSON-friendly, not shared with the caller)."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    return value
 
 
 @attrs.frozen
@@ -45,20 +36,11 @@ class PSPNetOptions(ArchitectureOptions):
 
     psp_out_channels: int = attrs.field(default=512, validator=positive_int)
     decoder_use_norm: NormOption = attrs.field(
-        default="batchnorm", converter=_norm_converter, validator=norm_option
+        default="batchnorm", converter=plain_dict, validator=norm_option
     )
     psp_dropout: float = attrs.field(default=0.2, validator=probability)
     upsampling: int = attrs.field(default=8, validator=positive_int)
 
     def check(self, encoder_depth: int) -> None:
         """The normalisation must be buildable (checked before the encoder is built)."""
-        try:
-            # Builds one small layer: fails early (before any encoder weights are read or
-            # downloaded) for "inplace" without inplace_abn and for keyword arguments the
-            # layer refuses.
-            make_norm(self.decoder_use_norm, self.psp_out_channels)
-        except TypeError as error:
-            raise InvalidOptionError(
-                f"decoder_use_norm={self.decoder_use_norm!r} cannot build a normalisation "
-                f"layer: {error}. Pass only keyword arguments that layer accepts."
-            ) from None
+        check_norm_buildable(self.decoder_use_norm, self.psp_out_channels)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 
 import pytest
@@ -383,25 +382,14 @@ def test_bad_norm_options_name_the_valid_ones():
 
 @pytest.mark.parametrize("depth", [2, 1, 6])
 def test_encoder_depth_out_of_range(depth):
-    with pytest.raises(InvalidOptionError, match=r"encoder_depth=\d is too (small|large)") as info:
-        tiny_pspnet(encoder_depth=depth)
-    if depth < 3:
-        assert "the pspnet decoder needs at least 3 encoder stages" in str(info.value)
+    testing.check_encoder_depth_refused("pspnet", depth, **SMALL)
 
 
 def test_other_sizes_are_padded_or_refused_on_request():
-    model = tiny_pspnet().eval()  # depth 3: output stride 8
-    with torch.no_grad():  # padded to 72x64 and cropped back by default
-        assert model(torch.randn(1, 3, 70, 64)).shape == (1, 1, 70, 64)
-    model.pad_inputs = False  # SMP's strict behaviour
-    with pytest.raises(InputShapeError, match=r"divisible by 8, got 70x64.*72x64"):
-        model(torch.randn(1, 3, 70, 64))
-    with torch.no_grad():  # a multiple of 8 is enough at depth 3, as in SMP
-        assert model(torch.randn(1, 3, 40, 56)).shape == (1, 1, 40, 56)
-    model = tiny_pspnet(encoder_depth=5, upsampling=32).eval()
-    model.pad_inputs = False
-    with pytest.raises(InputShapeError, match=r"divisible by 32, got 40x64"):
-        model(torch.randn(1, 3, 40, 64))
+    model = tiny_pspnet()  # depth 3: output stride 8, a multiple of 8 is enough (as in SMP)
+    testing.check_input_divisor(model, 8, (70, 64))
+    testing.check_input_divisor(model, 8, (41, 56))
+    testing.check_input_divisor(tiny_pspnet(encoder_depth=5, upsampling=32), 32, (40, 64))
 
 
 # -- public API ----------------------------------------------------------------------------
@@ -415,26 +403,16 @@ def test_segcore_pspnet_resolves_to_the_plugin_class():
 
 
 def test_documented_signature():
-    parameters = inspect.signature(PSPNet).parameters
-    assert list(parameters)[:11] == [
-        "encoder_name", "encoder_weights", "encoder_depth", "psp_out_channels",
-        "psp_use_batchnorm", "psp_dropout", "in_channels", "classes", "activation",
-        "upsampling", "aux_params",
-    ]
-    defaults = {name: p.default for name, p in parameters.items()}
-    assert defaults["encoder_name"] == "resnet34"
-    assert defaults["encoder_weights"] == "imagenet"
-    assert defaults["encoder_depth"] == 3
-    assert defaults["psp_out_channels"] == 512
-    assert defaults["psp_use_batchnorm"] is True
-    assert defaults["psp_dropout"] == 0.2
-    assert (defaults["in_channels"], defaults["classes"]) == (3, 1)
-    assert defaults["activation"] is None and defaults["aux_params"] is None
-    assert defaults["upsampling"] == 8
-    assert parameters["decoder_use_norm"].kind is inspect.Parameter.KEYWORD_ONLY
-    assert defaults["decoder_use_norm"] is None  # follows psp_use_batchnorm
-    assert parameters["kwargs"].kind is inspect.Parameter.VAR_KEYWORD
-    assert list(parameters)[11:] == ["decoder_use_norm", "kwargs"]
+    testing.check_documented_signature(
+        PSPNet,
+        ["encoder_name", "encoder_weights", "encoder_depth", "psp_out_channels",
+         "psp_use_batchnorm", "psp_dropout", "in_channels", "classes", "activation",
+         "upsampling", "aux_params"],
+        # decoder_use_norm=None follows psp_use_batchnorm
+        {"encoder_depth": 3, "psp_out_channels": 512, "psp_use_batchnorm": True,
+         "psp_dropout": 0.2, "upsampling": 8, "decoder_use_norm": None},
+        keyword_only=["decoder_use_norm"],
+    )
 
 
 def test_positional_arguments_follow_the_documented_order():

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from segcore.encoder import EncoderBase
 from segcore.errors import InvalidOptionError
+from segcore.nn import ResNetStagesEncoder, initialize_like_torchvision
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNetEncoder", "build_encoder"]
 
@@ -105,7 +105,7 @@ BLOCKS: dict[str, type[BasicBlock] | type[Bottleneck]] = {
 _STAGE_CHANNELS = (64, 128, 256, 512)
 
 
-class ResNetEncoder(EncoderBase):
+class ResNetEncoder(ResNetStagesEncoder):
     """ResNet / ResNeXt feature extractor following the segcore encoder contract.
 
     Args:
@@ -144,7 +144,8 @@ class ResNetEncoder(EncoderBase):
         self.layer3 = self._make_layer(block_class, _STAGE_CHANNELS[2], layers[2], stride=2)
         self.layer4 = self._make_layer(block_class, _STAGE_CHANNELS[3], layers[3], stride=2)
         self._out_channels = (3, 64, *(c * block_class.expansion for c in _STAGE_CHANNELS))
-        self._initialise()
+        # torchvision's initialisation: He (fan_out) for convolutions, BN as identity.
+        initialize_like_torchvision(self)
 
     def _make_layer(self, block_class: type[BasicBlock] | type[Bottleneck], channels: int,
                     blocks: int, stride: int) -> nn.Sequential:
@@ -163,42 +164,8 @@ class ResNetEncoder(EncoderBase):
                     for _ in range(1, blocks)]
         return nn.Sequential(*modules)
 
-    def _initialise(self) -> None:
-        # torchvision's initialisation: He (fan_out) for convolutions, BN as identity.
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-
-    def get_stages(self) -> dict[int, list[nn.Module]]:
-        return {16: [self.layer3], 32: [self.layer4]}
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """``x``: ``(N, in_channels, H, W)`` -> ``depth + 1`` maps (see the class docstring)."""
-        features = [x]
-        if self._depth >= 1:
-            x = self.relu(self.bn1(self.conv1(x)))
-            features.append(x)
-        if self._depth >= 2:
-            x = self.layer1(self.maxpool(x))
-            features.append(x)
-        # One branch per stage (not a loop over a slice of them): TorchScript compiles this.
-        if self._depth >= 3:
-            x = self.layer2(x)
-            features.append(x)
-        if self._depth >= 4:
-            x = self.layer3(x)
-            features.append(x)
-        if self._depth >= 5:
-            x = self.layer4(x)
-            features.append(x)
-        return features
-
-    def remap_state_dict(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Drop the ImageNet classifier (``fc.weight``, ``fc.bias``) of classification files."""
-        return {k: v for k, v in state_dict.items() if k not in ("fc.weight", "fc.bias")}
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        return self.relu(self.bn1(self.conv1(x)))
 
 
 def build_encoder(name: str, depth: int = 5, *, block: str, layers: Sequence[int],

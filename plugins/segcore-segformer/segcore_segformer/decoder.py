@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segcore.errors import InvalidOptionError
-from segcore.nn import Conv2dReLU
+from segcore.nn import Conv2dReLU, check_pyramid_decoder_inputs
 
 #: the decoder's output is at this reduction of the input, whatever the encoder depth
 OUTPUT_REDUCTION = 4
@@ -64,15 +64,7 @@ class SegformerDecoder(nn.Module):
         segmentation_channels: int = 256,
     ) -> None:
         super().__init__()
-        if encoder_depth < 3:
-            raise InvalidOptionError(
-                f"the Segformer decoder needs encoder_depth >= 3, got {encoder_depth}"
-            )
-        if len(encoder_channels) != encoder_depth + 1:
-            raise InvalidOptionError(
-                f"encoder_channels must have encoder_depth + 1 = {encoder_depth + 1} values, got "
-                f"{len(encoder_channels)}: {tuple(encoder_channels)}"
-            )
+        check_pyramid_decoder_inputs("Segformer", encoder_channels, encoder_depth)
         # deepest stage first, as the projections are concatenated in that order
         self._levels = tuple(reversed(used_levels(encoder_channels)))
         self._output_reduction = OUTPUT_REDUCTION  # an attribute: TorchScript reads no globals

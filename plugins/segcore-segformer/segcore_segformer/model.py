@@ -10,11 +10,8 @@ from typing import Any, ClassVar
 from torch import nn
 
 from segcore.model import SegmentationModel
-from segcore.options import refuse_decoder_typos
 from segcore_segformer.decoder import SegformerDecoder
 from segcore_segformer.options import SegformerOptions
-
-CONSTRUCTOR_OPTIONS = tuple(SegformerOptions.names())
 
 
 class Segformer(SegmentationModel):
@@ -80,19 +77,7 @@ class Segformer(SegmentationModel):
         aux_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        refuse_decoder_typos("segformer", kwargs, CONSTRUCTOR_OPTIONS)
-        super().__init__(
-            encoder_name=encoder_name,
-            encoder_depth=encoder_depth,
-            encoder_weights=encoder_weights,
-            in_channels=in_channels,
-            classes=classes,
-            activation=activation,
-            aux_params=aux_params,
-            encoder_params=kwargs,
-            decoder_segmentation_channels=decoder_segmentation_channels,
-            upsampling=upsampling,
-        )
+        super().__init__(**self.constructor_arguments(locals()))
 
     def build_decoder(
         self, encoder_channels: tuple[int, ...], options: SegformerOptions

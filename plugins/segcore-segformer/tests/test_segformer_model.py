@@ -15,8 +15,7 @@ from torch import nn
 
 import segcore
 from segcore import testing
-from segcore.errors import InputShapeError, InvalidOptionError, UnknownOptionError
-from segcore.specs import EncoderSpec
+from segcore.errors import InvalidOptionError, UnknownOptionError
 
 TINY = testing.TINY_ENCODER
 TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at depth 5
@@ -34,24 +33,7 @@ def tiny_segformer(**kwargs) -> Segformer:
     return Segformer(TINY, encoder_weights=None, **{**SMALL, **kwargs})
 
 
-class _TransformerLikeEncoder(testing.TinyEncoder):
-    """No features at reduction 2, as transformer encoders (an empty 0-channel level)."""
-
-    @property
-    def out_channels(self):
-        return (3, 0, 16, 24, 32, 40)[: self._depth + 1]
-
-    def forward(self, x):
-        features = super().forward(x)
-        features[1] = features[1][:, :0]
-        return features
-
-
-TRANSFORMER_LIKE = EncoderSpec(
-    name="tiny-no-stride-2", family="Testing",
-    factory=lambda name, depth: _TransformerLikeEncoder(depth=depth),
-    out_channels=(3, 0, 16, 24, 32, 40),
-)
+TRANSFORMER_LIKE = testing.tiny_encoder_spec("tiny-no-stride-2", transformer_like=True)
 
 
 # -- conformance and shapes ---------------------------------------------------------------
@@ -144,16 +126,6 @@ def test_module_tree_and_channels():
 
 
 # -- decoder math against a hand-written reference ----------------------------------------
-def _randomise(module):
-    torch.manual_seed(1)
-    with torch.no_grad():
-        for name, tensor in module.state_dict().items():
-            if name.endswith("running_var"):
-                tensor.copy_(torch.rand_like(tensor) + 0.5)
-            elif tensor.is_floating_point():
-                tensor.copy_(torch.randn_like(tensor) * 0.3)
-
-
 def test_mlp_is_a_per_pixel_linear_layer():
     mlp = MLP(6, 5)
     x = torch.randn(2, 6, 7, 9)
@@ -165,7 +137,7 @@ def test_mlp_is_a_per_pixel_linear_layer():
 def test_decoder_matches_reference_formula(depth):
     channels = TINY_CHANNELS[: depth + 1]
     decoder = SegformerDecoder(channels, depth, segmentation_channels=12).eval()
-    _randomise(decoder)
+    testing.randomise_weights(decoder)
     features = [torch.randn(2, c, 64 // 2**i, 96 // 2**i) for i, c in enumerate(channels)]
     with torch.no_grad():
         actual = decoder(features)
@@ -311,24 +283,12 @@ def test_bad_common_arguments(arguments, message):
 
 @pytest.mark.parametrize("depth", [2, 1, 6])
 def test_encoder_depth_out_of_range(depth):
-    with pytest.raises(InvalidOptionError, match=r"encoder_depth=\d is too (small|large)") as info:
-        tiny_segformer(encoder_depth=depth)
-    if depth < 3:
-        assert "the segformer decoder needs at least 3 encoder stages" in str(info.value)
+    testing.check_encoder_depth_refused("segformer", depth, **SMALL)
 
 
 def test_other_sizes_are_padded_or_refused_on_request():
-    model = tiny_segformer().eval()
-    assert model.input_divisor() == 32
-    with torch.no_grad():  # padded to 96x64 and cropped back by default
-        assert model(torch.randn(1, 3, 70, 61)).shape == (1, 1, 70, 61)
-    model.pad_inputs = False  # SMP's strict behaviour
-    with pytest.raises(InputShapeError, match=r"divisible by 32, got 70x64.*64x64"):
-        model(torch.randn(1, 3, 70, 64))
-    model = tiny_segformer(encoder_depth=3).eval()
-    assert model.input_divisor() == 8
-    with torch.no_grad():  # depth 3: a multiple of 8 is enough
-        assert model(torch.randn(1, 3, 40, 56)).shape == (1, 1, 40, 56)
+    testing.check_input_divisor(tiny_segformer(), 32, (70, 61))
+    testing.check_input_divisor(tiny_segformer(encoder_depth=3), 8, (41, 56))
 
 
 def test_padding_leaves_sizes_smp_accepts_untouched():
@@ -350,21 +310,13 @@ def test_segcore_segformer_resolves_to_the_plugin_class():
 
 
 def test_documented_signature():
-    parameters = inspect.signature(Segformer).parameters
-    assert list(parameters) == [
-        "encoder_name", "encoder_depth", "encoder_weights", "decoder_segmentation_channels",
-        "in_channels", "classes", "activation", "upsampling", "aux_params", "kwargs",
-    ]
-    defaults = {name: p.default for name, p in parameters.items()}
-    assert defaults == {
-        "encoder_name": "resnet34", "encoder_depth": 5, "encoder_weights": "imagenet",
-        "decoder_segmentation_channels": 256, "in_channels": 3, "classes": 1,
-        "activation": None, "upsampling": 4, "aux_params": None,
-        "kwargs": inspect.Parameter.empty,
-    }
-    assert parameters["kwargs"].kind is inspect.Parameter.VAR_KEYWORD
-    # the options class has the same defaults as the constructor
-    assert {k: defaults[k] for k in SegformerOptions.names()} == SegformerOptions().as_dict()
+    testing.check_documented_signature(
+        Segformer,
+        ["encoder_name", "encoder_depth", "encoder_weights", "decoder_segmentation_channels",
+         "in_channels", "classes", "activation", "upsampling", "aux_params"],
+        {"encoder_depth": 5, "decoder_segmentation_channels": 256, "upsampling": 4},
+        options_class=SegformerOptions,
+    )
 
 
 def test_positional_arguments_follow_the_documented_order():

@@ -39,8 +39,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segcore.encoder import EncoderBase
 from segcore.errors import InvalidOptionError
+from segcore.nn import ResNetStagesEncoder
 
 __all__ = ["SEBottleneck", "SENetEncoder", "SqueezeExcitation", "build_encoder"]
 
@@ -127,7 +127,7 @@ def _block_widths(block: str, planes: int, groups: int) -> tuple[int, int, int]:
     return width, width, out
 
 
-class SENetEncoder(EncoderBase):
+class SENetEncoder(ResNetStagesEncoder):
     """SE-Net feature extractor following the segcore encoder contract.
 
     Args:
@@ -216,34 +216,15 @@ class SENetEncoder(EncoderBase):
             self._block_in_channels = out
         return nn.Sequential(*modules)
 
-    def get_stages(self) -> dict[int, list[nn.Module]]:
-        return {16: [self.layer3], 32: [self.layer4]}
+    # the ImageNet classifier of classifier files, dropped by remap_state_dict
+    classifier_keys = ("last_linear.weight", "last_linear.bias")
 
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """``x``: ``(N, in_channels, H, W)`` -> ``depth + 1`` maps (see the class docstring)."""
-        features = [x]
-        if self._depth >= 1:
-            x = self.layer0(x)
-            features.append(x)
-        if self._depth >= 2:
-            x = self.layer1(self.pool(x))
-            features.append(x)
-        # One branch per stage (not a loop over a slice of them): TorchScript compiles this.
-        if self._depth >= 3:
-            x = self.layer2(x)
-            features.append(x)
-        if self._depth >= 4:
-            x = self.layer3(x)
-            features.append(x)
-        if self._depth >= 5:
-            x = self.layer4(x)
-            features.append(x)
-        return features
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        return self.layer0(x)
 
-    def remap_state_dict(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Drop the ImageNet classifier (``last_linear.weight``/``.bias``) of classifier files."""
-        return {k: v for k, v in state_dict.items()
-                if k not in ("last_linear.weight", "last_linear.bias")}
+    def forward_pool(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(x)
+
 
 
 def build_encoder(name: str, depth: int = 5, *, block: str, layers: Sequence[int],

@@ -14,7 +14,7 @@ Example::
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import torch
@@ -22,8 +22,8 @@ from timm.models.resnet import ResNet
 from timm.models.sknet import SelectiveKernelBasic, SelectiveKernelBottleneck
 from torch import nn
 
-from segcore.encoder import EncoderBase
 from segcore.errors import InvalidOptionError
+from segcore.nn import ResNetStagesEncoder
 
 __all__ = ["SKResNetEncoder", "build_encoder"]
 
@@ -33,7 +33,7 @@ BLOCKS: dict[str, type[nn.Module]] = {
 }
 
 
-class SKResNetEncoder(EncoderBase):
+class SKResNetEncoder(ResNetStagesEncoder):
     """Selective-kernel ResNe(X)t feature extractor following the segcore encoder contract.
 
     Args:
@@ -87,33 +87,8 @@ class SKResNetEncoder(EncoderBase):
         self._out_channels = (3, self.conv1.out_channels,
                               *(int(info["num_chs"]) for info in network.feature_info[1:]))
 
-    def get_stages(self) -> Mapping[int, Sequence[nn.Module]]:
-        return {16: [self.layer3], 32: [self.layer4]}
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """``x``: ``(N, in_channels, H, W)`` -> ``depth + 1`` maps (see the class docstring)."""
-        features = [x]
-        # One branch per level: TorchScript and torch.compile take it.
-        if self._depth >= 1:
-            x = self.act1(self.bn1(self.conv1(x)))
-            features.append(x)
-        if self._depth >= 2:
-            x = self.layer1(self.maxpool(x))
-            features.append(x)
-        if self._depth >= 3:
-            x = self.layer2(x)
-            features.append(x)
-        if self._depth >= 4:
-            x = self.layer3(x)
-            features.append(x)
-        if self._depth >= 5:
-            x = self.layer4(x)
-            features.append(x)
-        return features
-
-    def remap_state_dict(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Drop the ImageNet classifier (``fc.weight``, ``fc.bias``) of timm/SMP files."""
-        return {k: v for k, v in state_dict.items() if k not in ("fc.weight", "fc.bias")}
+    def forward_stem(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act1(self.bn1(self.conv1(x)))
 
 
 def build_encoder(name: str, depth: int = 5, *, block: str, layers: Sequence[int],

@@ -108,8 +108,5 @@ def test_torchscript_and_export_give_the_same_features() -> None:
 def test_builds_in_architectures(name: str, architecture: str, options: dict) -> None:
     if architecture not in segcore.list_architectures():
         pytest.skip(f"the {architecture} plugin is not installed")
-    model = segcore.build(architecture, encoder=name, encoder_weights=None, in_channels=1,
-                          classes=2, **options).eval()
-    with torch.no_grad():
-        mask = model(torch.randn(1, 1, 64, 96))
-    assert tuple(mask.shape) == (1, 2, 64, 96)
+    testing.check_encoder_in_architecture(architecture, name, in_channels=1, size=(64, 96),
+                                          **options)

@@ -20,10 +20,6 @@ NAME = "timm-efficientnet-b0"
 state, weights_file = testing.weights_fixtures(NAME, filename="b0.safetensors")
 
 
-def test_file_loads_exactly(weights_file: Path, state) -> None:
-    testing.assert_same_state(segcore.get_encoder(NAME, weights=str(weights_file)), state)
-
-
 def test_classifier_keys_of_timm_files_are_dropped(tmp_path: Path, state) -> None:
     classifier = {"classifier.weight": torch.randn(1000, 1280),
                   "classifier.bias": torch.randn(1000)}
@@ -35,23 +31,18 @@ def test_other_unexpected_keys_are_refused(tmp_path: Path, state) -> None:
                                           tmp_path / "b0-extra.safetensors")
 
 
-@pytest.mark.parametrize("in_channels", [1, 4])
-def test_first_convolution_is_derived_from_the_rgb_kernel(weights_file: Path, state,
-                                                          in_channels: int) -> None:
-    testing.check_first_conv_adaptation(NAME, weights_file, state, "conv_stem.weight",
-                                        in_channels, out_channels=(3, 32, 24, 40, 112, 320))
+class TestWeights(testing.EncoderWeightsSuite):
+    encoder_name = NAME
+    first_conv_keys = "conv_stem.weight"
+    out_channels = (3, 32, 24, 40, 112, 320)
 
 
-@pytest.mark.parametrize("tag", ["imagenet", "advprop", "noisy-student"])
-def test_tag_is_downloaded_verified_cached_and_adapted(weights_file: Path, state,
-                                                      tmp_path: Path, tag: str) -> None:
-    # downloaded, then from the cache with the first convolution adapted to one channel
+@pytest.mark.parametrize("tag", ["advprop", "noisy-student"])
+def test_other_tags_are_downloaded_verified_cached_and_adapted(weights_file: Path, state,
+                                                              tmp_path: Path, tag: str) -> None:
+    # "imagenet" is TestWeights'; downloaded, then from the cache adapted to one channel
     testing.check_weights_download(NAME, tag, weights_file, state, tmp_path / "cache",
                                    first_conv_keys="conv_stem.weight")
-
-
-def test_download_with_a_wrong_digest_is_refused(weights_file: Path, tmp_path: Path) -> None:
-    testing.check_wrong_digest_refused(NAME, "imagenet", weights_file, tmp_path / "cache")
 
 
 def test_lite_smp_spelling_reads_the_cache_file_of_the_documented_name(tmp_path: Path,

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TextIO
 
-from segcore.errors import InvalidOptionError
 from segcore_train import layout
 
 
@@ -93,17 +92,12 @@ def _synth(arguments: argparse.Namespace, out: TextIO) -> int:
 
 
 def _check(arguments: argparse.Namespace, out: TextIO) -> int:
-    from segcore_train.data import read_class_names, scan
+    from segcore_train.data import resolve_class_count, scan
     from segcore_train.errors import DataValidationError
 
-    classes = arguments.classes
-    if classes is None:
-        names = read_class_names(arguments.directory)
-        if names is None:
-            raise InvalidOptionError(
-                f"pass --classes (the number of classes, background included; labels for "
-                f"--multilabel): {arguments.directory / layout.CLASSES_FILE} does not exist")
-        classes = len(names)
+    classes = resolve_class_count(
+        arguments.directory, arguments.classes,
+        "pass --classes (the number of classes, background included; labels for --multilabel)")
     try:
         report = scan(arguments.directory, classes, multilabel=arguments.multilabel,
                       ignore_index=arguments.ignore_index, channels=arguments.channels,

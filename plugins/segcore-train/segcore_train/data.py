@@ -256,14 +256,21 @@ def _load_mask(
     return _load_label_pngs(paths, classes)
 
 
+def _read_mask_array(path: Path) -> np.ndarray | DataProblem:
+    """The pixels of the mask file ``path`` as stored, or the problem that kept them unread."""
+    try:
+        return _read_array(path, as_mask=True)
+    except DataError as error:
+        assert error.problem is not None
+        return error.problem
+
+
 def _load_class_mask(
     path: Path, classes: int, ignore_index: int | None
 ) -> tuple[np.ndarray | None, np.ndarray | None, list[DataProblem]]:
-    try:
-        array = _read_array(path, as_mask=True)
-    except DataError as error:
-        assert error.problem is not None
-        return None, None, [error.problem]
+    array = _read_mask_array(path)
+    if isinstance(array, DataProblem):
+        return None, None, [array]
     if array.ndim == 3 and array.shape[2] == 1:
         array = array[:, :, 0]
     if array.ndim == 3:
@@ -348,11 +355,9 @@ def _load_label_pngs(
 ) -> tuple[np.ndarray | None, np.ndarray | None, list[DataProblem]]:
     planes, problems = [], []
     for path in paths:
-        try:
-            array = _read_array(path, as_mask=True)
-        except DataError as error:
-            assert error.problem is not None
-            problems.append(error.problem)
+        array = _read_mask_array(path)
+        if isinstance(array, DataProblem):
+            problems.append(array)
             continue
         if array.ndim == 3 and array.shape[2] == 1:
             array = array[:, :, 0]
@@ -381,11 +386,9 @@ def _load_label_pngs(
 def _load_label_tiff(
     path: Path, classes: int
 ) -> tuple[np.ndarray | None, np.ndarray | None, list[DataProblem]]:
-    try:
-        array = _read_array(path, as_mask=True)
-    except DataError as error:
-        assert error.problem is not None
-        return None, None, [error.problem]
+    array = _read_mask_array(path)
+    if isinstance(array, DataProblem):
+        return None, None, [array]
     if array.ndim == 2:
         array = array[:, :, None]
     if array.shape[2] != classes:
@@ -909,6 +912,20 @@ def read_class_names(root: str | Path) -> list[str] | None:
         return None
     return [line.strip() for line in path.read_text(encoding="utf-8").splitlines()
             if line.strip()]
+
+
+def resolve_class_count(root: str | Path, classes: int | None, how_to_set: str) -> int:
+    """``classes`` if given, else the number of names in ``root/classes.txt``.
+
+    Raises ``InvalidOptionError`` starting with ``how_to_set`` (how to pass the count) when
+    neither is there.
+    """
+    if classes is not None:
+        return classes
+    names = read_class_names(root)
+    if names is None:
+        raise InvalidOptionError(f"{how_to_set}: {Path(root) / CLASSES_FILE} does not exist")
+    return len(names)
 
 
 def _report(root: Path, classes: int, multilabel: bool, ignore_index: int | None,

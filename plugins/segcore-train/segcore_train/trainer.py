@@ -702,7 +702,7 @@ class _Run:
     # building ---------------------------------------------------------------------------
     def _build(self, resume: Path | None) -> None:
         import segcore
-        from segcore_train.data import read_class_names, scan
+        from segcore_train.data import resolve_class_count, scan
 
         config, settings, distributed = self.config, self.config.train, self.distributed
         self.device = _device(settings.device, distributed)
@@ -722,14 +722,9 @@ class _Run:
 
         # data
         data = config.data
-        classes = data.classes
-        if classes is None:
-            names = read_class_names(data.root)
-            if names is None:
-                raise InvalidOptionError(
-                    f"set data.classes (the number of classes, background included): "
-                    f"{Path(data.root) / 'classes.txt'} does not exist")
-            classes = len(names)
+        classes = resolve_class_count(
+            data.root, data.classes,
+            "set data.classes (the number of classes, background included)")
         self.classes = classes
         self.report = scan(data.root, classes, multilabel=data.multilabel,
                            ignore_index=data.ignore_index, channels=data.channels,

@@ -15,6 +15,7 @@ from segcore_train import (
     read_mask,
     scan,
 )
+from segcore_train.data import resolve_class_count
 
 from segcore.errors import InvalidOptionError, SegcoreError
 
@@ -31,6 +32,14 @@ def only_problem(root, kind, **options):
     return error.problems[0], str(error)
 
 
+def assert_only_problem_at(root, kind, path, *texts, **options):
+    """Scanning ``root`` finds one ``kind`` problem at ``path``, its message holding ``texts``."""
+    problem, message = only_problem(root, kind, **options)
+    assert problem.path == path, message
+    for text in texts:
+        assert text in message, message
+
+
 def test_errors_are_segcore_value_errors(writer):
     error = problems_of(writer.root)
     assert isinstance(error, DataError) and isinstance(error, SegcoreError)
@@ -44,29 +53,26 @@ def test_missing_dataset_folder(tmp_path):
 
 def test_missing_masks_folder(tmp_path):
     (tmp_path / "images").mkdir()
-    problem, message = only_problem(tmp_path, "missing-folder")
-    assert problem.path == tmp_path / "masks" and "no 'masks' folder" in message
+    assert_only_problem_at(tmp_path, "missing-folder", tmp_path / "masks", "no 'masks' folder")
 
 
 def test_empty_images_folder(writer):
-    problem, message = only_problem(writer.root, "empty")
-    assert problem.path == writer.images and "holds no image" in message
+    assert_only_problem_at(writer.root, "empty", writer.images, "holds no image")
 
 
-def test_image_without_mask(writer):
+@pytest.mark.parametrize(
+    ("folder", "stem", "kind", "expected"),
+    [
+        ("images", "b", "missing-mask", ("images/b.png: has no mask", "add masks/b.png")),
+        ("masks", "b_mask", "orphan-mask", ("has no image", "rename it to match its image")),
+    ],
+    ids=["image-without-mask", "mask-without-image"],
+)
+def test_file_without_its_pair(writer, folder, stem, kind, expected):
     writer.pair("a")
-    writer.image("b")
-    problem, message = only_problem(writer.root, "missing-mask")
-    assert problem.path == writer.images / "b.png"
-    assert "images/b.png: has no mask" in message and "add masks/b.png" in message
-
-
-def test_mask_without_image(writer):
-    writer.pair("a")
-    writer.mask("b_mask")
-    problem, message = only_problem(writer.root, "orphan-mask")
-    assert problem.path == writer.masks / "b_mask.png"
-    assert "has no image" in message and "rename it to match its image" in message
+    write = writer.image if folder == "images" else writer.mask
+    write(stem)
+    assert_only_problem_at(writer.root, kind, writer.root / folder / f"{stem}.png", *expected)
 
 
 def test_mask_values_at_or_above_classes_are_listed(writer):
@@ -74,10 +80,10 @@ def test_mask_values_at_or_above_classes_are_listed(writer):
     mask[0, :4] = (3, 7, 7, 12)
     writer.image("a")
     writer.mask("a", mask)
-    problem, message = only_problem(writer.root, "class-values")
-    assert problem.path == writer.masks / "a.png"
-    assert "values 3, 7, 12 outside the classes 0..2 (classes=3)" in message
-    assert "classes=13 (--classes 13)" in message
+    assert_only_problem_at(
+        writer.root, "class-values", writer.masks / "a.png",
+        "values 3, 7, 12 outside the classes 0..2 (classes=3)", "classes=13 (--classes 13)",
+    )
 
 
 def test_value_255_suggests_ignore_index(writer):
@@ -100,10 +106,10 @@ def test_binary_mask_with_more_than_two_classes_is_out_of_range(writer):
 def test_mismatched_sizes(writer):
     writer.image("a", writer.rgb(24, 32))
     writer.mask("a", writer.classes(32, 24))
-    problem, message = only_problem(writer.root, "size-mismatch")
-    assert problem.path == writer.masks / "a.png"
-    assert "is 32x24 (HxW) but its image a.png is 24x32" in message
-    assert "nearest-neighbour" in message
+    assert_only_problem_at(
+        writer.root, "size-mismatch", writer.masks / "a.png",
+        "is 32x24 (HxW) but its image a.png is 24x32", "nearest-neighbour",
+    )
 
 
 @pytest.mark.parametrize("content", [b"", b"not a picture at all", "truncated"])
@@ -113,16 +119,16 @@ def test_unreadable_image(writer, content):
         content = (writer.images / "a.png").read_bytes()[:60]
     (writer.images / "a.png").write_bytes(content)
     writer.mask("a")
-    problem, message = only_problem(writer.root, "unreadable")
-    assert problem.path == writer.images / "a.png"
-    assert "images/a.png: cannot be read" in message and "re-export the file" in message
+    assert_only_problem_at(
+        writer.root, "unreadable", writer.images / "a.png",
+        "images/a.png: cannot be read", "re-export the file",
+    )
 
 
 def test_unreadable_mask_and_tiff(writer):
     writer.image("a")
     (writer.masks / "a.tif").write_bytes(b"II*\x00garbage")
-    problem, message = only_problem(writer.root, "unreadable")
-    assert problem.path == writer.masks / "a.tif" and "cannot be read" in message
+    assert_only_problem_at(writer.root, "unreadable", writer.masks / "a.tif", "cannot be read")
 
 
 def test_jpeg_mask_is_refused(writer):
@@ -156,9 +162,10 @@ def test_mixed_channel_counts(writer):
     writer.pair("b")
     writer.image("c", writer.rng.integers(0, 256, (24, 32), dtype=np.uint8))
     writer.mask("c")
-    problem, message = only_problem(writer.root, "channels")
-    assert problem.path == writer.images / "c.png"
-    assert "has 1 channel(s), most images have 3" in message and "--channels 3" in message
+    assert_only_problem_at(
+        writer.root, "channels", writer.images / "c.png",
+        "has 1 channel(s), most images have 3", "--channels 3",
+    )
 
 
 def test_classes_file_must_agree(writer):
@@ -184,9 +191,10 @@ def test_multilabel_values_must_be_binary(writer):
     planes = np.zeros((3, 24, 32), dtype=np.uint8)
     planes[1, 0, :3] = (1, 2, 200)
     writer.label_pngs("a", planes)
-    problem, message = only_problem(writer.root, "label-values", multilabel=True)
-    assert problem.path == writer.masks / "a" / "1.png"
-    assert "has values 0, 1, 2, 200" in message and "threshold" in message
+    assert_only_problem_at(
+        writer.root, "label-values", writer.masks / "a" / "1.png",
+        "has values 0, 1, 2, 200", "threshold", multilabel=True,
+    )
 
 
 def test_multilabel_tiff_with_wrong_label_count(writer):
@@ -256,3 +264,13 @@ def test_bad_options(writer, options, words):
 def test_dataset_checks_its_options():
     with pytest.raises(InvalidOptionError, match="classes must be an int"):
         SegmentationFolder([], classes=2.0)
+
+
+def test_class_count_is_given_or_read_from_the_classes_file(writer):
+    how_to_set = "set data.classes (the number of classes, background included)"
+    assert resolve_class_count(writer.root, 5, how_to_set) == 5
+    with pytest.raises(InvalidOptionError) as info:
+        resolve_class_count(writer.root, None, how_to_set)
+    assert str(info.value) == f"{how_to_set}: {writer.root / 'classes.txt'} does not exist"
+    (writer.root / "classes.txt").write_text("background\nroad\n\nsky\n")
+    assert resolve_class_count(writer.root, None, how_to_set) == 3

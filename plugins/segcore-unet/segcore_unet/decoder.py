@@ -12,8 +12,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segcore.errors import InvalidOptionError
-from segcore.nn import Attention, Conv2dReLU, NormOption
+from segcore.nn import (
+    Attention,
+    Conv2dReLU,
+    DoubleConv2dReLU,
+    NormOption,
+    skip_decoder_block_channels,
+)
 
 
 class UnetDecoderBlock(nn.Module):
@@ -69,17 +74,11 @@ class UnetDecoderBlock(nn.Module):
         return self.attention2(x)
 
 
-class UnetCenterBlock(nn.Sequential):
+class UnetCenterBlock(DoubleConv2dReLU):
     """Two conv-norm-ReLU layers on the deepest features (children ``0`` and ``1``).
 
     Used for VGG encoders, whose deepest features come straight from a pooling layer.
     """
-
-    def __init__(self, in_channels: int, out_channels: int, use_norm: NormOption = "batchnorm"):
-        super().__init__(
-            Conv2dReLU(in_channels, out_channels, 3, padding=1, use_norm=use_norm),
-            Conv2dReLU(out_channels, out_channels, 3, padding=1, use_norm=use_norm),
-        )
 
 
 class UnetDecoder(nn.Module):
@@ -114,18 +113,8 @@ class UnetDecoder(nn.Module):
         interpolation_mode: str = "nearest",
     ) -> None:
         super().__init__()
-        depth = len(encoder_channels) - 1
-        if len(decoder_channels) != depth:
-            raise InvalidOptionError(
-                f"decoder_channels has {len(decoder_channels)} values but the encoder returns "
-                f"{depth} stages; give one value per stage"
-            )
-        # Deepest first, without the input itself (it is only used for the output size).
-        stage_channels = list(encoder_channels[1:])[::-1]
-        head_channels = stage_channels[0]
-        in_channels = [head_channels, *decoder_channels[:-1]]
-        skip_channels = [*stage_channels[1:], 0]
-
+        block_channels = skip_decoder_block_channels(encoder_channels, decoder_channels)
+        head_channels = encoder_channels[-1]
         self.center: nn.Module = (
             UnetCenterBlock(head_channels, head_channels, use_norm=use_norm)
             if add_center_block
@@ -136,8 +125,7 @@ class UnetDecoder(nn.Module):
                 block_in, block_skip, block_out, use_norm=use_norm,
                 attention_type=attention_type, interpolation_mode=interpolation_mode,
             )
-            for block_in, block_skip, block_out in zip(in_channels, skip_channels,
-                                                       decoder_channels)
+            for block_in, block_skip, block_out in block_channels
         )
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:

@@ -10,11 +10,8 @@ from torch import nn
 
 from segcore.model import SegmentationModel
 from segcore.nn import NormOption
-from segcore.options import batchnorm_option, refuse_decoder_typos
 from segcore_unet.decoder import UnetDecoder
 from segcore_unet.options import UnetOptions
-
-CONSTRUCTOR_OPTIONS = ("decoder_use_batchnorm", *UnetOptions.names())
 
 
 class Unet(SegmentationModel):
@@ -59,6 +56,7 @@ class Unet(SegmentationModel):
 
     architecture = "unet"
     options_class = UnetOptions
+    batchnorm_argument = "decoder_use_batchnorm"
     requires_divisible_input_shape = False
 
     def __init__(
@@ -78,23 +76,7 @@ class Unet(SegmentationModel):
         decoder_interpolation: str = "nearest",
         **kwargs: Any,
     ) -> None:
-        refuse_decoder_typos("unet", kwargs, CONSTRUCTOR_OPTIONS)
-        if decoder_use_norm is None:
-            decoder_use_norm = batchnorm_option(decoder_use_batchnorm, "decoder_use_batchnorm")
-        super().__init__(
-            encoder_name=encoder_name,
-            encoder_depth=encoder_depth,
-            encoder_weights=encoder_weights,
-            in_channels=in_channels,
-            classes=classes,
-            activation=activation,
-            aux_params=aux_params,
-            encoder_params=kwargs,
-            decoder_channels=decoder_channels,
-            decoder_use_norm=decoder_use_norm,
-            decoder_attention_type=decoder_attention_type,
-            decoder_interpolation=decoder_interpolation,
-        )
+        super().__init__(**self.constructor_arguments(locals()))
 
     def build_decoder(self, encoder_channels: tuple[int, ...], options: UnetOptions) -> nn.Module:
         return UnetDecoder(

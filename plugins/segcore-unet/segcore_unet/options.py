@@ -2,30 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import attrs
 
-from segcore.errors import InvalidOptionError
-from segcore.nn import ATTENTION_TYPES, NormOption, make_norm
+from segcore.nn import ATTENTION_TYPES, NormOption
 from segcore.options import (
     ArchitectureOptions,
+    check_channels_per_stage,
+    check_norm_buildable,
     int_sequence,
     interpolation_mode,
     norm_option,
     one_of,
+    plain_dict,
     to_tuple,
 )
 
 DEFAULT_DECODER_CHANNELS = (256, 128, 64, 32, 16)
-
-
-def _norm_converter(value: Any) -> Any:
-    """Dicts are copied into plain dicts (JSON-friendly, not shared with the caller)."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    return value
 
 
 @attrs.frozen
@@ -48,7 +40,7 @@ class UnetOptions(ArchitectureOptions):
         default=DEFAULT_DECODER_CHANNELS, converter=to_tuple, validator=int_sequence()
     )
     decoder_use_norm: NormOption = attrs.field(
-        default="batchnorm", converter=_norm_converter, validator=norm_option
+        default="batchnorm", converter=plain_dict, validator=norm_option
     )
     decoder_attention_type: str | None = attrs.field(
         default=None, validator=one_of(*ATTENTION_TYPES)
@@ -57,22 +49,5 @@ class UnetOptions(ArchitectureOptions):
 
     def check(self, encoder_depth: int) -> None:
         """One decoder block per encoder stage; the normalisation must be buildable."""
-        count = len(self.decoder_channels)
-        if count != encoder_depth:
-            suggestion = DEFAULT_DECODER_CHANNELS[:encoder_depth]
-            other = (
-                f", or encoder_depth={count} to keep these channels" if 3 <= count <= 5 else ""
-            )
-            raise InvalidOptionError(
-                f"decoder_channels has {count} values but encoder_depth={encoder_depth} needs "
-                f"{encoder_depth}: use {suggestion}{other}"
-            )
-        try:
-            # Builds one small layer: fails early (before the encoder is built or downloaded)
-            # for "inplace" without inplace_abn and for keyword arguments the layer refuses.
-            make_norm(self.decoder_use_norm, self.decoder_channels[-1])
-        except TypeError as error:
-            raise InvalidOptionError(
-                f"decoder_use_norm={self.decoder_use_norm!r} cannot build a normalisation "
-                f"layer: {error}. Pass only keyword arguments that layer accepts."
-            ) from None
+        check_channels_per_stage(self.decoder_channels, encoder_depth, DEFAULT_DECODER_CHANNELS)
+        check_norm_buildable(self.decoder_use_norm, self.decoder_channels[-1])

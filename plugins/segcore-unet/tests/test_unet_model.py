@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import inspect
 import json
 
 import pytest
@@ -16,7 +15,6 @@ from torch import nn
 import segcore
 from segcore import testing
 from segcore.errors import InvalidOptionError
-from segcore.specs import EncoderSpec
 from segcore.testing import reference_conv_norm_relu as conv_norm_relu
 
 TINY = testing.TINY_ENCODER
@@ -114,9 +112,7 @@ def test_state_dict_keys_follow_smp_layout():
 
 
 def test_vgg_encoders_get_a_center_block():
-    vgg_spec = EncoderSpec(name="vgg_tiny_test", family="Testing",
-                           factory="segcore.testing:build_tiny_encoder",
-                           out_channels=TINY_CHANNELS, deepest_feature_pooled=True)
+    vgg_spec = testing.tiny_encoder_spec("vgg_tiny_test", deepest_feature_pooled=True)
     with testing.specs_installed(encoders=[vgg_spec]):
         model = Unet("vgg_tiny_test", encoder_weights=None, decoder_channels=SMALL,
                      decoder_use_batchnorm=False).eval()
@@ -131,14 +127,6 @@ def test_vgg_encoders_get_a_center_block():
 
 
 # -- decoder math against a hand-written reference ----------------------------------------
-def _reference_scse(x, scse):
-    pooled = x.mean(dim=(2, 3), keepdim=True)
-    hidden = torch.clamp(F.conv2d(pooled, scse.cSE[1].weight, scse.cSE[1].bias), min=0)
-    channel_gate = torch.sigmoid(F.conv2d(hidden, scse.cSE[3].weight, scse.cSE[3].bias))
-    spatial_gate = torch.sigmoid(F.conv2d(x, scse.sSE[0].weight, scse.sSE[0].bias))
-    return x * channel_gate + x * spatial_gate
-
-
 @pytest.mark.parametrize("mode", ["nearest", "bilinear", "bicubic", "area", "nearest-exact"])
 @pytest.mark.parametrize("attention", [None, "scse"])
 @pytest.mark.parametrize("use_norm", [True, False])
@@ -151,11 +139,11 @@ def test_block_matches_reference_formula(mode, attention, use_norm):
         actual = block(x, 11, 13, skip)
         expected = torch.cat([F.interpolate(x, size=(11, 13), mode=mode), skip], dim=1)
         if attention == "scse":
-            expected = _reference_scse(expected, block.attention1.attention)
+            expected = testing.reference_scse(expected, block.attention1.attention)
         expected = conv_norm_relu(expected, block.conv1)
         expected = conv_norm_relu(expected, block.conv2)
         if attention == "scse":
-            expected = _reference_scse(expected, block.attention2.attention)
+            expected = testing.reference_scse(expected, block.attention2.attention)
     assert actual.shape == (2, 5, 11, 13)
     torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5)
 
@@ -273,8 +261,7 @@ def test_decoder_channels_of_the_wrong_length():
 
 @pytest.mark.parametrize("depth", [2, 6, 0])
 def test_encoder_depth_out_of_range(depth):
-    with pytest.raises(InvalidOptionError, match=r"encoder_depth=-?\d+ is too (small|large)"):
-        Unet(TINY, encoder_weights=None, encoder_depth=depth, decoder_channels=(8,) * max(depth, 1))
+    testing.check_encoder_depth_refused("unet", depth, decoder_channels=(8,) * max(depth, 1))
 
 
 def test_bad_attention_type():
@@ -298,24 +285,16 @@ def test_segcore_unet_resolves_to_the_plugin_class():
 
 
 def test_documented_signature():
-    parameters = inspect.signature(Unet).parameters
-    assert list(parameters)[:10] == [
-        "encoder_name", "encoder_depth", "encoder_weights", "decoder_use_batchnorm",
-        "decoder_channels", "decoder_attention_type", "in_channels", "classes", "activation",
-        "aux_params",
-    ]
-    defaults = {name: p.default for name, p in parameters.items()}
-    assert defaults["encoder_name"] == "resnet34"
-    assert defaults["encoder_depth"] == 5
-    assert defaults["encoder_weights"] == "imagenet"
-    assert defaults["decoder_use_batchnorm"] is True
-    assert defaults["decoder_channels"] == (256, 128, 64, 32, 16)
-    assert defaults["decoder_attention_type"] is None
-    assert (defaults["in_channels"], defaults["classes"]) == (3, 1)
-    assert defaults["activation"] is None and defaults["aux_params"] is None
-    assert parameters["decoder_use_norm"].kind is inspect.Parameter.KEYWORD_ONLY
-    assert defaults["decoder_interpolation"] == "nearest"
-    assert parameters["kwargs"].kind is inspect.Parameter.VAR_KEYWORD
+    testing.check_documented_signature(
+        Unet,
+        ["encoder_name", "encoder_depth", "encoder_weights", "decoder_use_batchnorm",
+         "decoder_channels", "decoder_attention_type", "in_channels", "classes", "activation",
+         "aux_params"],
+        {"encoder_depth": 5, "decoder_use_batchnorm": True,
+         "decoder_channels": (256, 128, 64, 32, 16), "decoder_attention_type": None,
+         "decoder_use_norm": None, "decoder_interpolation": "nearest"},
+        keyword_only=["decoder_use_norm", "decoder_interpolation"],
+    )
 
 
 def test_build_defaults_to_no_weights():

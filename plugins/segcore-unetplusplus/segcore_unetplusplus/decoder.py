@@ -16,8 +16,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segcore.errors import InvalidOptionError
-from segcore.nn import Attention, Conv2dReLU, NormOption
+from segcore.nn import (
+    Attention,
+    Conv2dReLU,
+    DoubleConv2dReLU,
+    NormOption,
+    check_decoder_channels_per_stage,
+)
 
 
 class UnetPlusPlusDecoderBlock(nn.Module):
@@ -69,18 +74,12 @@ class UnetPlusPlusDecoderBlock(nn.Module):
         return self.attention2(x)
 
 
-class UnetPlusPlusCenterBlock(nn.Sequential):
+class UnetPlusPlusCenterBlock(DoubleConv2dReLU):
     """Two conv-norm-ReLU layers for the deepest features (children ``0`` and ``1``).
 
     Built for encoders whose deepest feature comes straight from a pooling layer (VGG), as SMP
     does; SMP's decoder never applies it, so neither does ours (see ``UnetPlusPlusDecoder``).
     """
-
-    def __init__(self, in_channels: int, out_channels: int, use_norm: NormOption = "batchnorm"):
-        super().__init__(
-            Conv2dReLU(in_channels, out_channels, 3, padding=1, use_norm=use_norm),
-            Conv2dReLU(out_channels, out_channels, 3, padding=1, use_norm=use_norm),
-        )
 
 
 def node_channels(
@@ -144,12 +143,7 @@ class UnetPlusPlusDecoder(nn.Module):
         interpolation_mode: str = "nearest",
     ) -> None:
         super().__init__()
-        depth = len(encoder_channels) - 1
-        if len(decoder_channels) != depth:
-            raise InvalidOptionError(
-                f"decoder_channels has {len(decoder_channels)} values but the encoder returns "
-                f"{depth} stages; give one value per stage"
-            )
+        depth = check_decoder_channels_per_stage(encoder_channels, decoder_channels)
         head_channels = encoder_channels[-1]
         self.center: nn.Module = (
             UnetPlusPlusCenterBlock(head_channels, head_channels, use_norm=use_norm)

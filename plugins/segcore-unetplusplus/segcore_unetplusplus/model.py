@@ -8,13 +8,10 @@ from typing import Any, ClassVar
 
 from torch import nn
 
-from segcore.errors import InvalidOptionError, UnknownOptionError, did_you_mean
 from segcore.model import SegmentationModel
-from segcore.nn import NormOption, norm_params
+from segcore.nn import NormOption
 from segcore_unetplusplus.decoder import UnetPlusPlusDecoder
 from segcore_unetplusplus.options import UnetPlusPlusOptions
-
-CONSTRUCTOR_OPTIONS = ("decoder_use_batchnorm", *UnetPlusPlusOptions.names())
 
 
 class UnetPlusPlus(SegmentationModel):
@@ -73,6 +70,7 @@ class UnetPlusPlus(SegmentationModel):
 
     architecture: ClassVar[str] = "unetplusplus"
     options_class = UnetPlusPlusOptions
+    batchnorm_argument = "decoder_use_batchnorm"
     # Every node doubles the size of a map half as large, so each encoder map must be exactly
     # half the previous one: SMP's rule, H and W divisible by the encoder's output stride
     # (the core pads other sizes to it and crops the mask back).
@@ -96,23 +94,7 @@ class UnetPlusPlus(SegmentationModel):
         decoder_interpolation: str = "nearest",
         **kwargs: Any,
     ) -> None:
-        _refuse_decoder_typos(kwargs)
-        if decoder_use_norm is None:
-            decoder_use_norm = _batchnorm_option(decoder_use_batchnorm)
-        super().__init__(
-            encoder_name=encoder_name,
-            encoder_depth=encoder_depth,
-            encoder_weights=encoder_weights,
-            in_channels=in_channels,
-            classes=classes,
-            activation=activation,
-            aux_params=aux_params,
-            encoder_params=kwargs,
-            decoder_channels=decoder_channels,
-            decoder_use_norm=decoder_use_norm,
-            decoder_attention_type=decoder_attention_type,
-            decoder_interpolation=decoder_interpolation,
-        )
+        super().__init__(**self.constructor_arguments(locals()))
 
     def build_decoder(
         self, encoder_channels: tuple[int, ...], options: UnetPlusPlusOptions
@@ -131,27 +113,3 @@ class UnetPlusPlus(SegmentationModel):
     def segmentation_head_options(self, options: UnetPlusPlusOptions) -> dict[str, Any]:
         return {"in_channels": options.decoder_channels[-1], "kernel_size": 3, "upsampling": 1}
 
-
-def _batchnorm_option(value: Any) -> NormOption:
-    """Validate ``decoder_use_batchnorm`` (True, False, "inplace", or any SMP 0.6 norm value)."""
-    if value is None:
-        raise InvalidOptionError("decoder_use_batchnorm must be True, False or 'inplace', got None")
-    try:
-        norm_params(value)
-    except InvalidOptionError as error:
-        raise InvalidOptionError(
-            f"decoder_use_batchnorm must be True, False or 'inplace' (or use decoder_use_norm "
-            f"for other normalisations), got {value!r}: {error}"
-        ) from None
-    return value
-
-
-def _refuse_decoder_typos(kwargs: Mapping[str, Any]) -> None:
-    """Extra keyword arguments go to the encoder; none of them is a ``decoder_*`` option."""
-    wrong = [name for name in kwargs if name.startswith("decoder_")]
-    if wrong:
-        hint = "".join(did_you_mean(name, CONSTRUCTOR_OPTIONS) for name in wrong)
-        raise UnknownOptionError(
-            f"unknown option(s) {', '.join(repr(n) for n in wrong)} for unetplusplus.{hint} "
-            f"Valid decoder options: {', '.join(CONSTRUCTOR_OPTIONS)}."
-        )

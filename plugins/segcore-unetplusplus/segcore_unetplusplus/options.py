@@ -5,28 +5,22 @@ They are what ``save_pretrained`` writes to ``config.json`` (next to the encoder
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
-
 import attrs
 
-from segcore.errors import InvalidOptionError
-from segcore.nn import ATTENTION_TYPES, NormOption, make_norm
+from segcore.nn import ATTENTION_TYPES, NormOption
 from segcore.options import (
     ArchitectureOptions,
+    check_channels_per_stage,
+    check_norm_buildable,
     int_sequence,
     interpolation_mode,
     norm_option,
     one_of,
+    plain_dict,
     to_tuple,
 )
 
 DEFAULT_DECODER_CHANNELS = (256, 128, 64, 32, 16)
-
-
-def _plain_norm(value: Any) -> Any:
-    """A dict option is copied into a plain dict (JSON-friendly, not shared with the caller)."""
-    return dict(value) if isinstance(value, Mapping) else value
 
 
 @attrs.frozen
@@ -52,7 +46,7 @@ class UnetPlusPlusOptions(ArchitectureOptions):
         default=DEFAULT_DECODER_CHANNELS, converter=to_tuple, validator=int_sequence()
     )
     decoder_use_norm: NormOption = attrs.field(
-        default="batchnorm", converter=_plain_norm, validator=norm_option
+        default="batchnorm", converter=plain_dict, validator=norm_option
     )
     decoder_attention_type: str | None = attrs.field(
         default=None, validator=one_of(*ATTENTION_TYPES)
@@ -61,20 +55,6 @@ class UnetPlusPlusOptions(ArchitectureOptions):
 
     def check(self, encoder_depth: int) -> None:
         """One top-row node per encoder stage; the normalisation must be buildable."""
-        count = len(self.decoder_channels)
-        if count != encoder_depth:
-            suggestion = DEFAULT_DECODER_CHANNELS[:encoder_depth]
-            keep = f", or encoder_depth={count} to keep these channels" if 3 <= count <= 5 else ""
-            raise InvalidOptionError(
-                f"decoder_channels has {count} values but encoder_depth={encoder_depth} needs "
-                f"{encoder_depth} (one per encoder stage): use {suggestion}{keep}"
-            )
-        try:
-            # One small layer, built before the encoder is (or its weights are downloaded):
-            # "inplace" without inplace_abn, or a keyword the layer refuses, fails here.
-            make_norm(self.decoder_use_norm, self.decoder_channels[-1])
-        except TypeError as error:
-            raise InvalidOptionError(
-                f"decoder_use_norm={self.decoder_use_norm!r} cannot build a normalisation "
-                f"layer: {error}. Pass only keyword arguments that layer accepts."
-            ) from None
+        check_channels_per_stage(self.decoder_channels, encoder_depth, DEFAULT_DECODER_CHANNELS,
+                                 " (one per encoder stage)")
+        check_norm_buildable(self.decoder_use_norm, self.decoder_channels[-1])

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import inspect
 import json
-import sys
 
 import pytest
 import segcore_unetplusplus
@@ -24,7 +23,6 @@ from segcore.errors import (
     InputShapeError,
     InvalidOptionError,
 )
-from segcore.specs import EncoderSpec
 from segcore.testing import reference_conv_norm_relu as conv_norm_relu
 
 TINY = testing.TINY_ENCODER
@@ -170,9 +168,7 @@ def test_state_dict_keys_follow_smp_layout():
 
 
 def test_vgg_encoders_get_smp_s_unused_center_block():
-    vgg_spec = EncoderSpec(name="vgg_tiny_test", family="Testing",
-                           factory="segcore.testing:build_tiny_encoder",
-                           out_channels=TINY_CHANNELS, deepest_feature_pooled=True)
+    vgg_spec = testing.tiny_encoder_spec("vgg_tiny_test", deepest_feature_pooled=True)
     with testing.specs_installed(encoders=[vgg_spec]):
         torch.manual_seed(0)
         model = UnetPlusPlus("vgg_tiny_test", encoder_weights=None, decoder_channels=SMALL,
@@ -193,24 +189,14 @@ def test_vgg_encoders_get_smp_s_unused_center_block():
 
 
 # -- decoder math against a hand-written reference ----------------------------------------
-def _scse(x, attention):
-    if isinstance(attention, nn.Identity):
-        return x
-    squeeze = x.mean(dim=(2, 3), keepdim=True)
-    hidden = F.conv2d(squeeze, attention.cSE[1].weight, attention.cSE[1].bias).clamp(min=0)
-    channel = torch.sigmoid(F.conv2d(hidden, attention.cSE[3].weight, attention.cSE[3].bias))
-    spatial = torch.sigmoid(F.conv2d(x, attention.sSE[0].weight, attention.sSE[0].bias))
-    return x * channel + x * spatial
-
-
 def _node(block, x, skips, mode):
     x = F.interpolate(x, scale_factor=2.0, mode=mode)
     if block.is_empty:
         return x[:, :0]
     if skips:
-        x = _scse(torch.cat([x, *skips], 1), block.attention1.attention)
+        x = testing.reference_scse(torch.cat([x, *skips], 1), block.attention1.attention)
     x = conv_norm_relu(conv_norm_relu(x, block.conv1), block.conv2)
-    return _scse(x, block.attention2.attention)
+    return testing.reference_scse(x, block.attention2.attention)
 
 
 def reference_unetplusplus(decoder, features, mode="nearest"):
@@ -233,23 +219,11 @@ def reference_unetplusplus(decoder, features, mode="nearest"):
     return _node(decoder.blocks[f"x_0_{levels - 1}"], grid[(0, levels - 1)], [], mode)
 
 
-def _randomise(module, seed=1):
-    generator = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for name, tensor in module.state_dict().items():
-            if tensor.is_floating_point():
-                noise = torch.randn(tensor.shape, generator=generator)
-                if name.endswith("running_var"):
-                    tensor.copy_(noise.abs() + 0.5)
-                else:
-                    tensor.copy_(noise * 0.3)
-
-
 @pytest.mark.parametrize("depth", [3, 4, 5])
 @pytest.mark.parametrize("attention", [None, "scse"])
 def test_decoder_matches_the_paper_recursion(depth, attention):
     model = tiny_model(encoder_depth=depth, decoder_attention_type=attention).eval()
-    _randomise(model.decoder)
+    testing.randomise_weights(model.decoder)
     with torch.no_grad():
         features = model.encoder(torch.randn(2, 3, 64, 96))
         expected = reference_unetplusplus(model.decoder, features)
@@ -263,7 +237,7 @@ def test_decoder_matches_the_paper_recursion(depth, attention):
 def test_node_matches_the_reference_formula(mode, use_norm):
     block = UnetPlusPlusDecoderBlock(6, 9, 5, use_norm=use_norm, attention_type="scse",
                                      interpolation_mode=mode).eval()
-    _randomise(block)
+    testing.randomise_weights(block)
     x, skip = torch.randn(2, 6, 5, 7), torch.randn(2, 9, 10, 14)
     with torch.no_grad():
         actual = block(x, skip)
@@ -272,23 +246,8 @@ def test_node_matches_the_reference_formula(mode, use_norm):
     torch.testing.assert_close(actual, expected, rtol=1e-4, atol=1e-5)
 
 
-class ZeroStageEncoder(testing.TinyEncoder):
-    """The tiny encoder with no channels at 1/2 (as timm transformer-style encoders)."""
-
-    def __init__(self, depth: int = 5) -> None:
-        super().__init__(depth=depth)
-        self._out_channels = (3, 0, *TINY_CHANNELS[2:])
-
-    def forward(self, x):
-        features = super().forward(x)
-        features[1] = features[1][:, :0]
-        return features
-
-
 def test_an_encoder_stage_without_channels_gives_empty_nodes():
-    spec = EncoderSpec(name="zero_stage_test", family="Testing",
-                       factory=lambda name, depth: ZeroStageEncoder(depth=depth),
-                       out_channels=(3, 0, *TINY_CHANNELS[2:]))
+    spec = testing.tiny_encoder_spec("zero_stage_test", transformer_like=True)
     with testing.specs_installed(encoders=[spec]):
         model = UnetPlusPlus("zero_stage_test", encoder_weights=None, decoder_channels=SMALL,
                              decoder_attention_type="scse")
@@ -297,7 +256,7 @@ def test_an_encoder_stage_without_channels_gives_empty_nodes():
     assert [name for name, b in blocks.items() if b.is_empty] == ["x_1_3", "x_2_3", "x_3_3"]
     assert all(not list(blocks[n].parameters()) for n in ("x_1_3", "x_2_3", "x_3_3"))
     assert blocks["x_0_3"].conv1[0].in_channels == SMALL[2]  # its skips have no channels
-    _randomise(model.decoder)
+    testing.randomise_weights(model.decoder)
     model.eval()
     with torch.no_grad():
         features = model.encoder(torch.randn(1, 3, 64, 64))
@@ -438,9 +397,8 @@ def test_decoder_channels_of_the_wrong_length():
 
 @pytest.mark.parametrize("depth", [2, 6, 0, 1])
 def test_encoder_depth_out_of_range(depth):
-    with pytest.raises(InvalidOptionError, match=r"encoder_depth=-?\d+ is too (small|large)"):
-        UnetPlusPlus(TINY, encoder_weights=None, encoder_depth=depth,
-                     decoder_channels=(8,) * max(depth, 1))
+    testing.check_encoder_depth_refused("unetplusplus", depth,
+                                        decoder_channels=(8,) * max(depth, 1))
 
 
 def test_too_shallow_names_the_architecture_and_the_minimum():
@@ -478,40 +436,21 @@ def test_segcore_unetplusplus_resolves_to_the_plugin_class():
                       UnetPlusPlus)
 
 
-def test_discovery_imports_no_model_code(monkeypatch):
-    from segcore import plugins
-
-    # Forget the package and its modules (monkeypatch puts them back afterwards), then let
-    # discovery import the package and its plugin module afresh.
-    for name in [m for m in sys.modules if m.split(".")[0] == "segcore_unetplusplus"]:
-        monkeypatch.delitem(sys.modules, name)
-    plugins.reset()
-    assert "unetplusplus" in segcore.list_architectures()
-    loaded = sorted(m for m in sys.modules if m.split(".")[0] == "segcore_unetplusplus")
-    assert loaded == ["segcore_unetplusplus", "segcore_unetplusplus.plugin"]
+def test_discovery_imports_no_model_code():
+    testing.check_lazy_discovery("unetplusplus", "segcore_unetplusplus")
 
 
 def test_documented_signature():
-    parameters = inspect.signature(UnetPlusPlus).parameters
-    assert list(parameters)[:10] == [
-        "encoder_name", "encoder_depth", "encoder_weights", "decoder_use_batchnorm",
-        "decoder_channels", "decoder_attention_type", "in_channels", "classes", "activation",
-        "aux_params",
-    ]
-    defaults = {name: p.default for name, p in parameters.items()}
-    assert defaults["encoder_name"] == "resnet34"
-    assert defaults["encoder_depth"] == 5
-    assert defaults["encoder_weights"] == "imagenet"
-    assert defaults["decoder_use_batchnorm"] is True
-    assert defaults["decoder_channels"] == (256, 128, 64, 32, 16)
-    assert defaults["decoder_attention_type"] is None
-    assert (defaults["in_channels"], defaults["classes"]) == (3, 1)
-    assert defaults["activation"] is None and defaults["aux_params"] is None
-    for name in ("decoder_use_norm", "decoder_interpolation"):
-        assert parameters[name].kind is inspect.Parameter.KEYWORD_ONLY
-    assert defaults["decoder_interpolation"] == "nearest"
-    assert parameters["kwargs"].kind is inspect.Parameter.VAR_KEYWORD
-    assert list(parameters)[10:] == ["decoder_use_norm", "decoder_interpolation", "kwargs"]
+    testing.check_documented_signature(
+        UnetPlusPlus,
+        ["encoder_name", "encoder_depth", "encoder_weights", "decoder_use_batchnorm",
+         "decoder_channels", "decoder_attention_type", "in_channels", "classes", "activation",
+         "aux_params"],
+        {"encoder_depth": 5, "decoder_use_batchnorm": True,
+         "decoder_channels": (256, 128, 64, 32, 16), "decoder_attention_type": None,
+         "decoder_use_norm": None, "decoder_interpolation": "nearest"},
+        keyword_only=["decoder_use_norm", "decoder_interpolation"],
+    )
 
 
 def test_class_docstring_has_the_documented_sections():

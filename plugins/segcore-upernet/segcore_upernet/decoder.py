@@ -14,7 +14,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from segcore.nn import Conv2dReLU, ExportableAdaptiveAvgPool2d, LayerNorm2d, NormOption
+from segcore.nn import (
+    Conv2dReLU,
+    ExportableAdaptiveAvgPool2d,
+    LayerNorm2d,
+    NormOption,
+    check_pyramid_decoder_inputs,
+)
 
 #: bin sizes of the pyramid pooling module (the paper's 1x1, 2x2, 3x3 and 6x6)
 POOL_SIZES = (1, 2, 3, 6)
@@ -122,11 +128,7 @@ class UPerNetDecoder(nn.Module):
         use_norm: NormOption = "batchnorm",
     ) -> None:
         super().__init__()
-        if encoder_depth < 3 or len(encoder_channels) != encoder_depth + 1:
-            raise ValueError(
-                f"UPerNetDecoder needs encoder_depth >= 3 and encoder_depth + 1 encoder "
-                f"channels, got encoder_depth={encoder_depth} and {tuple(encoder_channels)}"
-            )
+        check_pyramid_decoder_inputs("UPerNet", encoder_channels, encoder_depth)
         self.first_level = FIRST_LEVEL
         channels = tuple(encoder_channels[FIRST_LEVEL:])  # reductions 4, 8, ... (finest first)
         self.feature_norms = nn.ModuleList(

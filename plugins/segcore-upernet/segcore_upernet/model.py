@@ -11,11 +11,8 @@ from torch import nn
 
 from segcore.model import SegmentationModel
 from segcore.nn import NormOption
-from segcore.options import refuse_decoder_typos
 from segcore_upernet.decoder import UPerNetDecoder
 from segcore_upernet.options import UPerNetOptions
-
-CONSTRUCTOR_OPTIONS = tuple(UPerNetOptions.names())
 
 
 class UPerNet(SegmentationModel):
@@ -90,20 +87,7 @@ class UPerNet(SegmentationModel):
         aux_params: Mapping[str, Any] | None = None,
         **kwargs: Any,
     ) -> None:
-        refuse_decoder_typos("upernet", kwargs, CONSTRUCTOR_OPTIONS)
-        super().__init__(
-            encoder_name=encoder_name,
-            encoder_depth=encoder_depth,
-            encoder_weights=encoder_weights,
-            in_channels=in_channels,
-            classes=classes,
-            activation=activation,
-            aux_params=aux_params,
-            encoder_params=kwargs,
-            decoder_channels=decoder_channels,
-            decoder_use_norm=decoder_use_norm,
-            upsampling=upsampling,
-        )
+        super().__init__(**self.constructor_arguments(locals()))
 
     def build_decoder(
         self, encoder_channels: tuple[int, ...], options: UPerNetOptions

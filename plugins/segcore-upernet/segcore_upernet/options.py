@@ -3,21 +3,19 @@ stores)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from typing import Any
 
 import attrs
 
 from segcore.errors import InvalidOptionError
-from segcore.nn import NormOption, make_norm, norm_params
-from segcore.options import ArchitectureOptions, norm_option, positive_int
-
-
-def _norm_converter(value: Any) -> Any:
-    """Dicts are copied into plain dicts (JSON-friendly, not shared with the caller)."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    return value
+from segcore.nn import NormOption, norm_params
+from segcore.options import (
+    ArchitectureOptions,
+    check_norm_buildable,
+    norm_option,
+    plain_dict,
+    positive_int,
+)
 
 
 def _decoder_norm(instance: Any, attribute: attrs.Attribute, value: Any) -> None:
@@ -54,18 +52,10 @@ class UPerNetOptions(ArchitectureOptions):
 
     decoder_channels: int = attrs.field(default=256, validator=positive_int)
     decoder_use_norm: NormOption = attrs.field(
-        default="batchnorm", converter=_norm_converter, validator=_decoder_norm
+        default="batchnorm", converter=plain_dict, validator=_decoder_norm
     )
     upsampling: int = attrs.field(default=4, validator=positive_int)
 
     def check(self, encoder_depth: int) -> None:
         """The normalisation must be buildable (before the encoder is built or downloaded)."""
-        try:
-            # Builds one small layer: fails early for "inplace" without inplace_abn and for
-            # keyword arguments the layer refuses.
-            make_norm(self.decoder_use_norm, self.decoder_channels)
-        except TypeError as error:
-            raise InvalidOptionError(
-                f"decoder_use_norm={self.decoder_use_norm!r} cannot build a normalisation "
-                f"layer: {error}. Pass only keyword arguments that layer accepts."
-            ) from None
+        check_norm_buildable(self.decoder_use_norm, self.decoder_channels)

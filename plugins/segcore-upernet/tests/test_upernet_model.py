@@ -21,7 +21,6 @@ from segcore.errors import (
     InvalidOptionError,
 )
 from segcore.nn import LayerNorm2d
-from segcore.specs import EncoderSpec
 
 TINY = testing.TINY_ENCODER
 TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at depth 5
@@ -182,24 +181,9 @@ def test_encoder_depth_chooses_the_levels_from_reduction_4(depth):
     assert decoder.fusion_block[0].in_channels == (depth - 1) * 16
 
 
-class _TransformerLikeEncoder(testing.TinyEncoder):
-    """No features at reduction 2 (as transformer encoders: an empty level)."""
-
-    @property
-    def out_channels(self):
-        return (3, 0, 16, 24, 32, 40)[: self._depth + 1]
-
-    def forward(self, x):
-        features = super().forward(x)
-        features[1] = features[1][:, :0]
-        return features
-
-
 @pytest.mark.parametrize("depth", [3, 4, 5])
 def test_an_encoder_without_reduction_2_features_works_at_every_depth(depth):
-    spec = EncoderSpec(name="tiny-no-stride-2", family="Testing",
-                       factory=lambda name, depth: _TransformerLikeEncoder(depth=depth),
-                       out_channels=(3, 0, 16, 24, 32, 40))
+    spec = testing.tiny_encoder_spec("tiny-no-stride-2", transformer_like=True)
     with testing.specs_installed(encoders=[spec]):
         model = UPerNet("tiny-no-stride-2", encoder_weights=None, encoder_depth=depth,
                         **SMALL).eval()
@@ -435,23 +419,12 @@ def test_bad_norm_options_name_the_valid_ones():
 
 @pytest.mark.parametrize("depth", [2, 1, 0, 6])
 def test_encoder_depth_out_of_range(depth):
-    with pytest.raises(InvalidOptionError, match=r"encoder_depth=\d is too (small|large)") as info:
-        tiny_upernet(encoder_depth=depth)
-    if depth < 3:
-        assert "the upernet decoder needs at least 3 encoder stages" in str(info.value)
+    testing.check_encoder_depth_refused("upernet", depth, **SMALL)
 
 
 def test_other_sizes_are_padded_or_refused_on_request():
-    model = tiny_upernet().eval()
-    with torch.no_grad():  # padded to 96x64 and cropped back by default
-        assert model(torch.randn(1, 3, 70, 64)).shape == (1, 1, 70, 64)
-    model.pad_inputs = False  # SMP's strict behaviour
-    with pytest.raises(InputShapeError, match=r"divisible by 32, got 70x64.*64x64"):
-        model(torch.randn(1, 3, 70, 64))
-    model = tiny_upernet(encoder_depth=3).eval()
-    assert model.input_divisor() == 8  # depth 3: a multiple of 8 is enough
-    with torch.no_grad():
-        assert model(torch.randn(1, 3, 40, 56)).shape == (1, 1, 40, 56)
+    testing.check_input_divisor(tiny_upernet(), 32, (70, 64))
+    testing.check_input_divisor(tiny_upernet(encoder_depth=3), 8, (41, 56))
 
 
 def test_padding_keeps_the_mask_scale_with_other_upsampling():
@@ -468,22 +441,15 @@ def test_segcore_upernet_resolves_to_the_plugin_class():
 
 
 def test_documented_signature():
-    parameters = inspect.signature(UPerNet).parameters
-    assert list(parameters) == [
-        "encoder_name", "encoder_depth", "encoder_weights", "decoder_channels",
-        "decoder_use_norm", "in_channels", "classes", "activation", "upsampling",
-        "aux_params", "kwargs",
-    ]
-    defaults = {name: p.default for name, p in parameters.items()}
-    assert defaults == {
-        "encoder_name": "resnet34", "encoder_depth": 5, "encoder_weights": "imagenet",
-        "decoder_channels": 256, "decoder_use_norm": "batchnorm", "in_channels": 3,
-        "classes": 1, "activation": None, "upsampling": 4, "aux_params": None,
-        "kwargs": inspect.Parameter.empty,
-    }
-    assert parameters["kwargs"].kind is inspect.Parameter.VAR_KEYWORD
-    # the options class has the same defaults as the constructor
-    assert {k: defaults[k] for k in UPerNetOptions.names()} == UPerNetOptions().as_dict()
+    testing.check_documented_signature(
+        UPerNet,
+        ["encoder_name", "encoder_depth", "encoder_weights", "decoder_channels",
+         "decoder_use_norm", "in_channels", "classes", "activation", "upsampling",
+         "aux_params"],
+        {"encoder_depth": 5, "decoder_channels": 256, "decoder_use_norm": "batchnorm",
+         "upsampling": 4},
+        options_class=UPerNetOptions,
+    )
 
 
 def test_positional_arguments_follow_the_documented_order():

@@ -25,8 +25,8 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from segcore.encoder import EncoderBase
 from segcore.errors import InvalidOptionError
+from segcore.nn import SequentialTapsEncoder, initialize_like_torchvision
 
 __all__ = ["CONFIGS", "VGGEncoder", "build_encoder"]
 
@@ -41,7 +41,7 @@ CONFIGS: dict[str, tuple[int | str, ...]] = {
 }
 
 
-class VGGEncoder(EncoderBase):
+class VGGEncoder(SequentialTapsEncoder):
     """VGG feature extractor following the segcore encoder contract.
 
     Args:
@@ -92,34 +92,10 @@ class VGGEncoder(EncoderBase):
         self.features = nn.Sequential(*layers)
 
         # Reductions 2, 4, 8, 16: before pools 2-5; reduction 32: the last pool's output.
-        outputs = [*before_pool[1:], len(layers) - 1]
+        self.set_feature_indexes([*before_pool[1:], len(layers) - 1])
         self._out_channels = (3, *channels[1:], channels[-1])
-        # Not annotated: TorchScript infers list[int] and int from the values.
-        self._output_indexes = outputs[:depth]
-        self._last_index = outputs[depth - 1]
-        self._initialise()
-
-    def _initialise(self) -> None:
         # torchvision's initialisation: He (fan_out) for convolutions, zero biases, BN identity.
-        for module in self.modules():
-            if isinstance(module, nn.Conv2d):
-                nn.init.kaiming_normal_(module.weight, mode="fan_out", nonlinearity="relu")
-                if module.bias is not None:
-                    nn.init.zeros_(module.bias)
-            elif isinstance(module, nn.BatchNorm2d):
-                nn.init.ones_(module.weight)
-                nn.init.zeros_(module.bias)
-
-    def forward(self, x: torch.Tensor) -> list[torch.Tensor]:
-        """``x``: ``(N, in_channels, H, W)`` -> ``depth + 1`` maps (see the class docstring)."""
-        features = [x]
-        # The loop is unrolled by TorchScript and torch.compile; the indexes are Python ints.
-        for index, module in enumerate(self.features):
-            if index <= self._last_index:
-                x = module(x)
-                if index in self._output_indexes:
-                    features.append(x)
-        return features
+        initialize_like_torchvision(self)
 
     def remap_state_dict(self, state_dict: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
         """Drop the ImageNet classifier (``classifier.*``) of torchvision classification files."""

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-import segcore
 from segcore import testing
-from segcore.errors import EncoderCapabilityError
 
 # From the reference documentation ("Available Encoders", VGG): tags and params (millions).
 DOCUMENTED = {
@@ -49,8 +47,5 @@ def test_parameter_count_and_channels_match_the_documentation(name: str) -> None
     testing.check_parameter_count(name, documented_millions=DOCUMENTED[name][1])
 
 
-@pytest.mark.parametrize("name", sorted(DOCUMENTED))
-@pytest.mark.parametrize("output_stride", [8, 16])
-def test_dilation_is_refused(name: str, output_stride: int) -> None:
-    with pytest.raises(EncoderCapabilityError):
-        segcore.get_encoder(name, output_stride=output_stride)
+# The refusal of output_stride 8 and 16 (no dilation) is checked by testing.check_encoder for
+# every name (test_*_conformance.py).

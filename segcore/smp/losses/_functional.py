@@ -15,6 +15,7 @@ Example::
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import Any
 
 import torch
@@ -94,35 +95,56 @@ def soft_tversky_score(
     return (tp + smooth) / (tp + alpha * fp + beta * fn + smooth).clamp_min(eps)
 
 
-def soft_dice_score(
-    output: Tensor,
-    target: Tensor,
-    smooth: float = 0.0,
-    eps: float = 1e-7,
-    dims: Dims = None,
+def _tversky_special_case(name: str, weight: float, doc: str) -> Callable[..., Tensor]:
+    """``soft_tversky_score`` with ``alpha = beta = weight``, as the public function ``name``."""
+
+    def score(
+        output: Tensor,
+        target: Tensor,
+        smooth: float = 0.0,
+        eps: float = 1e-7,
+        dims: Dims = None,
+    ) -> Tensor:
+        _check_same_shape(output, target, name)
+        return soft_tversky_score(output, target, weight, weight, smooth, eps, dims)
+
+    score.__name__ = score.__qualname__ = name
+    score.__doc__ = doc
+    return score
+
+
+soft_dice_score = _tversky_special_case(
+    "soft_dice_score", 0.5, "Soft Dice coefficient: the Tversky index with ``alpha = beta = 0.5``."
+)
+soft_jaccard_score = _tversky_special_case(
+    "soft_jaccard_score",
+    1.0,
+    "Soft Jaccard index (IoU): the Tversky index with ``alpha = beta = 1``.",
+)
+
+
+def _focal_loss(
+    cross_entropy: Tensor,
+    gamma: float,
+    reduced_threshold: float | None,
+    normalized: bool,
+    eps: float,
+    class_balance: Tensor | None = None,
 ) -> Tensor:
-    """Soft Dice coefficient: the Tversky index with ``alpha = beta = 0.5``."""
-    _check_same_shape(output, target, "soft_dice_score")
-    return soft_tversky_score(output, target, 0.5, 0.5, smooth, eps, dims)
-
-
-def soft_jaccard_score(
-    output: Tensor,
-    target: Tensor,
-    smooth: float = 0.0,
-    eps: float = 1e-7,
-    dims: Dims = None,
-) -> Tensor:
-    """Soft Jaccard index (IoU): the Tversky index with ``alpha = beta = 1``."""
-    _check_same_shape(output, target, "soft_jaccard_score")
-    return soft_tversky_score(output, target, 1.0, 1.0, smooth, eps, dims)
-
-
-def _focal_term(pt: Tensor, gamma: float, reduced_threshold: float | None) -> Tensor:
+    """``(1 - pt)^gamma * cross_entropy`` per element, ``pt = exp(-cross_entropy)``; times
+    ``class_balance`` if given, divided by the sum of focal terms if ``normalized``."""
+    pt = torch.exp(-cross_entropy)
     if reduced_threshold is None:
-        return (1.0 - pt).pow(gamma)
-    scaled = ((1.0 - pt) / reduced_threshold).pow(gamma)
-    return torch.where(pt < reduced_threshold, torch.ones_like(scaled), scaled)
+        focal = (1.0 - pt).pow(gamma)
+    else:
+        scaled = ((1.0 - pt) / reduced_threshold).pow(gamma)
+        focal = torch.where(pt < reduced_threshold, torch.ones_like(scaled), scaled)
+    loss = focal * cross_entropy
+    if class_balance is not None:
+        loss = loss * class_balance
+    if normalized:
+        loss = loss / focal.sum().clamp_min(eps)
+    return loss
 
 
 def focal_loss_with_logits(
@@ -145,13 +167,8 @@ def focal_loss_with_logits(
     _check_reduction(reduction, _FOCAL_REDUCTIONS, "focal_loss_with_logits")
     target = target.to(dtype=output.dtype, device=output.device)
     bce = F.binary_cross_entropy_with_logits(output, target, reduction="none")
-    focal = _focal_term(torch.exp(-bce), gamma, reduced_threshold)
-    loss = focal * bce
-    if alpha is not None:
-        loss = loss * (alpha * target + (1 - alpha) * (1 - target))
-    if normalized:
-        loss = loss / focal.sum().clamp_min(eps)
-    return _reduce(loss, reduction)
+    balance = None if alpha is None else alpha * target + (1 - alpha) * (1 - target)
+    return _reduce(_focal_loss(bce, gamma, reduced_threshold, normalized, eps, balance), reduction)
 
 
 def softmax_focal_loss_with_logits(
@@ -170,11 +187,7 @@ def softmax_focal_loss_with_logits(
     """
     _check_reduction(reduction, _FOCAL_REDUCTIONS, "softmax_focal_loss_with_logits")
     ce = F.nll_loss(F.log_softmax(output, dim=1), target, reduction="none")
-    focal = _focal_term(torch.exp(-ce), gamma, reduced_threshold)
-    loss = focal * ce
-    if normalized:
-        loss = loss / focal.sum().clamp_min(eps)
-    return _reduce(loss, reduction)
+    return _reduce(_focal_loss(ce, gamma, reduced_threshold, normalized, eps), reduction)
 
 
 def wing_loss(

@@ -99,6 +99,14 @@ class _BrokenCommandFactory:
 
 STRICT = {"SEGCORE_STRICT_PLUGINS": "1"}
 
+
+def _strict_case(case_id: str, argv: list[str], words: tuple[str, ...]) -> Case:
+    """``segcore ARGV`` with a failing plugin and SEGCORE_STRICT_PLUGINS=1: it exits 1."""
+    return Case(id=case_id, item="7.18",
+                description=f"SEGCORE_STRICT_PLUGINS=1 and a failing plugin: segcore {argv[0]}",
+                call=_run(argv, plugin=_RaisingHook(), environment=STRICT), exit_code=1,
+                words=words)
+
 CASES: list[Case] = [
     Case(id="cli-plugins-shows-raising-hook", item="7.17",
          description="segcore plugins with a plugin whose hook raises",
@@ -112,18 +120,12 @@ CASES: list[Case] = [
          description="segcore plugins --strict with a failing plugin",
          call=_run(["plugins", "--strict"], plugin=_RaisingHook()), exit_code=1,
          words=("hostile", "failed")),
-    Case(id="cli-strict-env-list-exits-1", item="7.18",
-         description="SEGCORE_STRICT_PLUGINS=1 and a failing plugin: segcore list",
-         call=_run(["list"], plugin=_RaisingHook(), environment=STRICT), exit_code=1,
-         words=("error", "hostile", "hook exploded")),
-    Case(id="cli-strict-env-info-exits-1", item="7.18",
-         description="SEGCORE_STRICT_PLUGINS=1 and a failing plugin: segcore info",
-         call=_run(["info", "segmentation"], plugin=_RaisingHook(), environment=STRICT),
-         exit_code=1, words=("error", "hostile")),
-    Case(id="cli-strict-env-plugins-still-lists", item="7.18",
-         description="SEGCORE_STRICT_PLUGINS=1 and a failing plugin: segcore plugins",
-         call=_run(["plugins"], plugin=_RaisingHook(), environment=STRICT), exit_code=1,
-         words=("hostile", "failed", "segcore.core", "loaded")),
+    _strict_case("cli-strict-env-list-exits-1", ["list"],
+                 words=("error", "hostile", "hook exploded")),
+    _strict_case("cli-strict-env-info-exits-1", ["info", "segmentation"],
+                 words=("error", "hostile")),
+    _strict_case("cli-strict-env-plugins-still-lists", ["plugins"],
+                 words=("hostile", "failed", "segcore.core", "loaded")),
     Case(id="cli-plugin-command-raises", item="7.23",
          description="a plugin's command raises ZeroDivisionError",
          call=_run(["explode"], plugin=_RaisingCommand()), exit_code=1,

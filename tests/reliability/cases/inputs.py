@@ -82,6 +82,16 @@ def _zeros(*shape: int, dtype: torch.dtype = torch.float32) -> Callable[[], torc
     return lambda: torch.zeros(shape, dtype=dtype)
 
 
+def _convnext_too_small(suffix: str, height: int, width: int, words: tuple[str, ...],
+                        note: str = "") -> Case:
+    """Unet(tu-convnext_atto) forward on an image below its 32x32 minimum."""
+    return Case(id=f"shape-too-small-unet-convnext-{suffix}", item="7.12",
+                description=f"Unet(tu-convnext_atto) forward on {height}x{width}{note}",
+                call=_forward("unet", _zeros(1, 3, height, width), encoder="tu-convnext_atto"),
+                error=InputShapeError, words=words,
+                requires=_requires("unet", "tu-convnext_atto"))
+
+
 # -- 7.12: dtypes ------------------------------------------------------------------------------
 DTYPES: list[tuple[str, torch.dtype, tuple[str, ...]]] = [
     ("uint8", torch.uint8, ("uint8", "float32", "x.float() / 255")),
@@ -237,21 +247,10 @@ SHAPE_ROWS = [
                        pad_inputs=False),
          error=InputShapeError, words=("divisible by", "100x100"),
          requires=_requires("deeplabv3", "resnet18")),
-    Case(id="shape-too-small-unet-convnext-16px", item="7.12",
-         description="Unet(tu-convnext_atto) forward on 16x16 (its 4x4 stride-4 stem)",
-         call=_forward("unet", _zeros(1, 3, 16, 16), encoder="tu-convnext_atto"),
-         error=InputShapeError, words=("16x16 input is too small", "32x32"),
-         requires=_requires("unet", "tu-convnext_atto")),
-    Case(id="shape-too-small-unet-convnext-1px", item="7.12",
-         description="Unet(tu-convnext_atto) forward on 1x1",
-         call=_forward("unet", _zeros(1, 3, 1, 1), encoder="tu-convnext_atto"),
-         error=InputShapeError, words=("too small", "at least 32x32"),
-         requires=_requires("unet", "tu-convnext_atto")),
-    Case(id="shape-too-small-unet-convnext-thin", item="7.12",
-         description="Unet(tu-convnext_atto) forward on 31x256",
-         call=_forward("unet", _zeros(1, 3, 31, 256), encoder="tu-convnext_atto"),
-         error=InputShapeError, words=("31x256 input is too small", "32x32"),
-         requires=_requires("unet", "tu-convnext_atto")),
+    _convnext_too_small("16px", 16, 16, ("16x16 input is too small", "32x32"),
+                        note=" (its 4x4 stride-4 stem)"),
+    _convnext_too_small("1px", 1, 1, ("too small", "at least 32x32")),
+    _convnext_too_small("thin", 31, 256, ("31x256 input is too small", "32x32")),
     Case(id="shape-too-small-unet-convnext-check-input-shape", item="7.12",
          description="check_input_shape of Unet(tu-convnext_atto) on 8x8, after a failed call",
          call=_check_after_failure, error=InputShapeError, words=("too small", "32x32"),

@@ -10,13 +10,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import http.server
 import io
 import json
 import os
 import pickle
-import tempfile
-import threading
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -35,6 +33,11 @@ from segcore.errors import (
     WeightsNotFoundError,
 )
 from segcore.specs import EncoderSpec, WeightSource
+
+# the local HTTP server and the writability probe are shared with tests/core/test_weights*.py
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "core"))
+
+from weights_support import FileServer, can_write_in
 
 REVISION = "0123456789abcdef0123456789abcdef01234567"
 HUB_PATH = f"/smp-hub/tiny.imagenet/resolve/{REVISION}/model.safetensors"
@@ -159,16 +162,6 @@ def _fetch(url: str | None, sha256: str | None = "3" * 64) -> Path:
     return weights.fetch(spec, "imagenet", source)
 
 
-def _can_write_in(folder: Path) -> bool:
-    try:
-        handle, probe = tempfile.mkstemp(dir=folder)
-    except OSError:
-        return False
-    os.close(handle)
-    os.unlink(probe)
-    return True
-
-
 def _cache_is_a_file(context: Context) -> Any:
     cache = context.tmp_path / "cache-is-a-file.txt"
     cache.write_text("not a folder")
@@ -192,9 +185,9 @@ def _cache_is_read_only(context: Context) -> Any:
     cache.mkdir()
     cache.chmod(0o555)
     try:
-        if _can_write_in(cache):  # root ignores permission bits: /sys refuses even root
+        if can_write_in(cache):  # root ignores permission bits: /sys refuses even root
             cache = Path("/sys/kernel")
-            if not cache.is_dir() or _can_write_in(cache):
+            if not cache.is_dir() or can_write_in(cache):
                 pytest.skip("no read-only directory can be made for this user")
         context.monkeypatch.setenv("SEGCORE_CACHE", str(cache))
         return _fetch("http://127.0.0.1:9/tiny.safetensors")
@@ -207,80 +200,36 @@ def _cached_path_is_a_directory(context: Context) -> Any:
     return _fetch("http://127.0.0.1:9/tiny.safetensors")
 
 
-class _Handler(http.server.BaseHTTPRequestHandler):
-    """Answers from ``server.routes``: path -> (mode, body, headers)."""
-
-    server: Any
-
-    def _answer(self, body: bool) -> None:
-        mode, data, headers = self.server.routes.get(self.path, ("status", b"", {"code": 404}))
-        if mode == "status":
-            self.send_error(int(headers["code"]))
-            return
-        if mode == "hang":
-            self.server.release.wait(60)
-            self.close_connection = True
-            return
-        self.send_response(200)
-        chunked = mode in ("cut", "trickle")
-        self.send_header("Transfer-Encoding" if chunked else "Content-Length",
-                         "chunked" if chunked else str(len(data)))
-        for key, value in headers.items():
-            self.send_header(key, value)
-        self.end_headers()
-        if not body:
-            return
-        if mode == "cut":
-            half = data[: len(data) // 2]
-            self.wfile.write(b"%x\r\n%s\r\n" % (len(half), half))
-        elif mode == "short":
-            self.wfile.write(data[: len(data) // 2])
-        elif mode == "trickle":
-            with contextlib.suppress(OSError):
-                for index in range(min(len(data), 50)):
-                    if self.server.release.wait(0.3):
-                        break
-                    self.wfile.write(b"1\r\n%s\r\n" % data[index : index + 1])
-                    self.wfile.flush()
-                self.wfile.write(b"0\r\n\r\n")
-        else:
-            self.wfile.write(data)
-        self.close_connection = True
-
-    def do_GET(self) -> None:
-        self._answer(body=True)
-
-    def do_HEAD(self) -> None:
-        self._answer(body=False)
-
-    def log_message(self, *args: object) -> None:
-        pass
-
-
 @contextlib.contextmanager
 def _serving(context: Context, routes: dict[str, tuple[str, bytes, dict[str, str]]]
              ) -> Iterator[str]:
-    """A local HTTP server for the block; yields its base URL."""
+    """A local HTTP server for the block; yields its base URL.
+
+    ``routes``: path -> (mode, body, headers); mode ``"plain"``, a misbehaviour of
+    ``FileServer`` (``"cut"``, ``"short"``, ``"trickle"``, ``"hang"``) or ``"status"``, which
+    answers the HTTP error ``headers["code"]``. Other paths answer 404.
+    """
     for variable in ("no_proxy", "NO_PROXY"):
         context.monkeypatch.setenv(variable, "127.0.0.1,localhost")
-    httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Handler)
-    httpd.routes = routes  # type: ignore[attr-defined]
-    httpd.release = threading.Event()  # type: ignore[attr-defined]
-    thread = threading.Thread(target=httpd.serve_forever, daemon=True)
-    thread.start()
+    server = FileServer()
+    for path, (mode, data, headers) in routes.items():
+        if mode == "status":
+            server.status[path] = int(headers["code"])
+            continue
+        server.files[path] = data
+        server.headers[path] = headers
+        if mode != "plain":
+            server.modes[path] = mode
     try:
-        yield f"http://127.0.0.1:{httpd.server_address[1]}"
+        yield server.url("")
     finally:
-        httpd.release.set()  # type: ignore[attr-defined]
-        httpd.shutdown()
-        httpd.server_close()
-        thread.join()
+        server.close()
 
 
 def _download(path: str, mode: str, *, sha256: str | None = None, data: bytes | None = None,
               headers: dict[str, str] | None = None, env: dict[str, str] | None = None,
               ) -> Callable[[Context], Any]:
-    """Fetch ``path`` from a local server answering in ``mode`` (see ``_Handler``)."""
+    """Fetch ``path`` from a local server answering in ``mode`` (see ``_serving``)."""
 
     def call(context: Context) -> Any:
         for name, value in (env or {}).items():
