@@ -196,6 +196,36 @@ class WeightSource:
         return f"{encoder_name}.{tag}.safetensors"
 
 
+#: ImageNet statistics on RGB inputs in [0, 1]: what most pretrained encoders expect.
+IMAGENET_PREPROCESSING = Preprocessing()
+#: Inputs scaled to [-1, 1] (mean and std 0.5): TF "inception"-style weights.
+HALF_PREPROCESSING = Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5))
+#: Where SMP publishes its converted encoder weights: ``smp-hub/<repository>`` on the
+#: Hugging Face Hub, one repository per encoder and tag.
+SMP_HUB_URL = "https://huggingface.co/smp-hub/{repository}/resolve/{revision}/model.safetensors"
+
+
+def smp_hub_weights(name: str, tag: str, revision: str, description: str, *,
+                    preprocessing: Preprocessing = IMAGENET_PREPROCESSING,
+                    repository: str | None = None) -> WeightSource:
+    """The ``WeightSource`` of SMP's converted weights for encoder ``name`` and ``tag``.
+
+    The file is ``model.safetensors`` of ``smp-hub/<repository>`` (default ``<name>.<tag>``;
+    pass it where SMP spells the tag differently) at the pinned ``revision`` (a commit hash,
+    whose sha256 the hub reports), cached as ``<name>.<tag>.safetensors``.
+
+    Example::
+
+        smp_hub_weights("resnet18", "imagenet", "3f2325ff...", "ImageNet-1k (torchvision)")
+    """
+    return WeightSource(
+        url=SMP_HUB_URL.format(repository=repository or f"{name}.{tag}", revision=revision),
+        filename=f"{name}.{tag}.safetensors",
+        preprocessing=preprocessing,
+        description=description,
+    )
+
+
 @attrs.frozen
 class EncoderSpec:
     """One named encoder.

@@ -134,3 +134,27 @@ def test_int_one_of_names_the_choices(field, value, message):
         StrideOptions(**{field: value})
     assert str(caught.value) == message
     assert StrideOptions(stride=8, level=3).stride == 8
+
+
+def test_smp_hub_weights_is_a_pinned_smp_hub_source() -> None:
+    from segcore.specs import (
+        HALF_PREPROCESSING,
+        IMAGENET_PREPROCESSING,
+        Preprocessing,
+        smp_hub_weights,
+    )
+
+    revision = "0" * 40
+    source = smp_hub_weights("resnet18", "imagenet", revision, "ImageNet-1k (torchvision)")
+    assert source.url == (f"https://huggingface.co/smp-hub/resnet18.imagenet/resolve/"
+                          f"{revision}/model.safetensors")
+    assert source.cache_filename("resnet18", "imagenet") == "resnet18.imagenet.safetensors"
+    assert source.preprocessing == IMAGENET_PREPROCESSING == Preprocessing(
+        mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), input_space="RGB",
+        input_range=(0.0, 1.0))
+    assert source.description == "ImageNet-1k (torchvision)" and source.sha256 is None
+    other = smp_hub_weights("resnet50", "sswl", revision, "d", repository="resnet50.swsl",
+                            preprocessing=HALF_PREPROCESSING)
+    assert "/smp-hub/resnet50.swsl/resolve/" in other.url
+    assert other.cache_filename("resnet50", "sswl") == "resnet50.sswl.safetensors"
+    assert other.preprocessing.mean == (0.5, 0.5, 0.5) == other.preprocessing.std

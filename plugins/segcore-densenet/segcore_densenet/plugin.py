@@ -7,16 +7,9 @@ referenced as ``"segcore_densenet.encoder:build_encoder"`` and imported only whe
 from __future__ import annotations
 
 from segcore.hookspecs import hookimpl
-from segcore.specs import EncoderSpec, Preprocessing, WeightSource
+from segcore.specs import EncoderSpec, smp_hub_weights
 
 FACTORY = "segcore_densenet.encoder:build_encoder"
-HUB_URL = "https://huggingface.co/smp-hub/{name}.{tag}/resolve/{revision}/model.safetensors"
-
-#: torchvision's DenseNet weights take RGB input in [0, 1], normalised with ImageNet statistics.
-IMAGENET_PREPROCESSING = Preprocessing(
-    mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), input_space="RGB",
-    input_range=(0.0, 1.0),
-)
 
 # name: (stem channels, growth rate, layers per block, channels of the 6 feature maps,
 #        params in millions as documented, pinned revision of smp-hub/<name>.imagenet)
@@ -40,12 +33,9 @@ def _spec(name: str) -> EncoderSpec:
         factory=FACTORY,
         params={"num_init_features": stem, "growth_rate": growth_rate, "block_config": blocks},
         out_channels=out_channels,
-        weights={"imagenet": WeightSource(
-            url=HUB_URL.format(name=name, tag="imagenet", revision=revision),
-            filename=f"{name}.imagenet.safetensors",
-            preprocessing=IMAGENET_PREPROCESSING,
-            description="ImageNet-1k (torchvision)",
-        )},
+        # torchvision's weights: RGB in [0, 1] with ImageNet statistics
+        weights={"imagenet": smp_hub_weights(name, "imagenet", revision,
+                                             "ImageNet-1k (torchvision)")},
         supports_dilation=False,  # reductions are pools (SMP refuses dilation too)
         params_millions=millions,
         description=f"DenseNet-BC (growth {growth_rate}, blocks {'-'.join(map(str, blocks))})",

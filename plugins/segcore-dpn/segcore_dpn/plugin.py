@@ -7,10 +7,9 @@ referenced as ``"segcore_dpn.encoder:build_encoder"`` and imported only when one
 from __future__ import annotations
 
 from segcore.hookspecs import hookimpl
-from segcore.specs import EncoderSpec, Preprocessing, WeightSource
+from segcore.specs import EncoderSpec, Preprocessing, WeightSource, smp_hub_weights
 
 FACTORY = "segcore_dpn.encoder:build_encoder"
-HUB_URL = "https://huggingface.co/smp-hub/{name}.{tag}/resolve/{revision}/model.safetensors"
 
 #: Our tag spelling -> the spelling in SMP's hub repository names.
 HUB_TAG_SPELLING = {"imagenet+5k": "imagenet-5k"}
@@ -71,12 +70,8 @@ _ENCODERS: dict[str, tuple[dict[str, object], tuple[int, ...], float, dict[str, 
 
 def _weight_source(name: str, tag: str, revision: str) -> WeightSource:
     hub_tag = HUB_TAG_SPELLING.get(tag, tag)
-    return WeightSource(
-        url=HUB_URL.format(name=name, tag=hub_tag, revision=revision),
-        filename=f"{name}.{tag}.safetensors",
-        preprocessing=DPN_PREPROCESSING,
-        description=_TAG_DESCRIPTIONS[tag],
-    )
+    return smp_hub_weights(name, tag, revision, _TAG_DESCRIPTIONS[tag],
+                           preprocessing=DPN_PREPROCESSING, repository=f"{name}.{hub_tag}")
 
 
 def _spec(name: str) -> EncoderSpec:

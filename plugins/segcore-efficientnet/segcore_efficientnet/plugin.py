@@ -8,17 +8,20 @@ built.
 from __future__ import annotations
 
 from segcore.hookspecs import hookimpl
-from segcore.specs import EncoderSpec, Preprocessing, WeightSource
+from segcore.specs import (
+    HALF_PREPROCESSING,
+    IMAGENET_PREPROCESSING,
+    EncoderSpec,
+    WeightSource,
+    smp_hub_weights,
+)
 
 FACTORY = "segcore_efficientnet.encoder:build_encoder"
-HUB_URL = "https://huggingface.co/smp-hub/{name}.{tag}/resolve/{revision}/model.safetensors"
 
 #: How each tag's weights expect their input (RGB in [0, 1]; AdvProp normalises to [-1, 1]).
 PREPROCESSING = {
-    "imagenet": Preprocessing(mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225),
-                              input_space="RGB", input_range=(0.0, 1.0)),
-    "advprop": Preprocessing(mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5),
-                             input_space="RGB", input_range=(0.0, 1.0)),
+    "imagenet": IMAGENET_PREPROCESSING,
+    "advprop": HALF_PREPROCESSING,
 }
 
 _TAG_DESCRIPTIONS = {
@@ -67,12 +70,8 @@ _ENCODERS: dict[str, tuple[float, float, int, tuple[int, ...], tuple[int, ...], 
 
 
 def _weight_source(name: str, tag: str, revision: str) -> WeightSource:
-    return WeightSource(
-        url=HUB_URL.format(name=name, tag=tag, revision=revision),
-        filename=f"{name}.{tag}.safetensors",
-        preprocessing=PREPROCESSING[tag],
-        description=_TAG_DESCRIPTIONS[tag],
-    )
+    return smp_hub_weights(name, tag, revision, _TAG_DESCRIPTIONS[tag],
+                           preprocessing=PREPROCESSING[tag])
 
 
 def _spec(name: str) -> EncoderSpec:

@@ -13,14 +13,10 @@ the three (they downsample with pooling), so ``supports_dilation`` is ``False``.
 from __future__ import annotations
 
 from segcore.hookspecs import hookimpl
-from segcore.specs import EncoderSpec, Preprocessing, WeightSource
-
-HUB_URL = "https://huggingface.co/smp-hub/{repository}/resolve/{revision}/model.safetensors"
+from segcore.specs import HALF_PREPROCESSING, EncoderSpec, WeightSource, smp_hub_weights
 
 #: Inception-v4, Inception-ResNet-v2 and Xception weights: RGB in [0, 1], (x - 0.5) / 0.5.
-INCEPTION_PREPROCESSING = Preprocessing(
-    mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_space="RGB", input_range=(0.0, 1.0),
-)
+INCEPTION_PREPROCESSING = HALF_PREPROCESSING
 
 _TAG_DESCRIPTIONS = {
     "imagenet": "ImageNet-1k (TensorFlow weights ported by pretrainedmodels)",
@@ -58,12 +54,9 @@ _ENCODERS: dict[str, tuple[str, tuple[int, ...], float, dict[str, str], str]] = 
 
 
 def _weight_source(name: str, tag: str, revision: str) -> WeightSource:
-    return WeightSource(
-        url=HUB_URL.format(repository=f"{name}.{tag.replace('+', '-')}", revision=revision),
-        filename=f"{name}.{tag}.safetensors",
-        preprocessing=INCEPTION_PREPROCESSING,
-        description=_TAG_DESCRIPTIONS[tag],
-    )
+    return smp_hub_weights(name, tag, revision, _TAG_DESCRIPTIONS[tag],
+                           preprocessing=INCEPTION_PREPROCESSING,
+                           repository=f"{name}.{tag.replace('+', '-')}")
 
 
 def _spec(name: str) -> EncoderSpec:

@@ -7,17 +7,10 @@ referenced as ``"segcore_mit.encoder:build_encoder"`` and imported only when one
 from __future__ import annotations
 
 from segcore.hookspecs import hookimpl
-from segcore.specs import EncoderSpec, Preprocessing, WeightSource
+from segcore.specs import EncoderSpec, smp_hub_weights
 
 FACTORY = "segcore_mit.encoder:build_encoder"
 FAMILY = "Mix Visual Transformer"
-HUB_URL = "https://huggingface.co/smp-hub/{name}.{tag}/resolve/{revision}/model.safetensors"
-
-#: The MiT ImageNet weights take RGB input in [0, 1], normalised with ImageNet statistics.
-IMAGENET_PREPROCESSING = Preprocessing(
-    mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), input_space="RGB",
-    input_range=(0.0, 1.0),
-)
 
 _SMALL_DIMS = (32, 64, 160, 256)
 _DIMS = (64, 128, 320, 512)
@@ -36,12 +29,9 @@ _ENCODERS: dict[str, tuple[tuple[int, ...], tuple[int, ...], float, str]] = {
 
 def _spec(name: str) -> EncoderSpec:
     embed_dims, layers, millions, revision = _ENCODERS[name]
-    source = WeightSource(
-        url=HUB_URL.format(name=name, tag="imagenet", revision=revision),
-        filename=f"{name}.imagenet.safetensors",
-        preprocessing=IMAGENET_PREPROCESSING,
-        description="ImageNet-1k (SegFormer authors' MiT weights)",
-    )
+    # the MiT weights take RGB in [0, 1] with ImageNet statistics (smp_hub_weights' default)
+    source = smp_hub_weights(name, "imagenet", revision,
+                             "ImageNet-1k (SegFormer authors' MiT weights)")
     return EncoderSpec(
         name=name,
         family=FAMILY,

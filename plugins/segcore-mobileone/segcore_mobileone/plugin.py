@@ -15,17 +15,9 @@ blocks have 4 conv branches, which fuse away (``reparameterize``).
 from __future__ import annotations
 
 from segcore.hookspecs import hookimpl
-from segcore.specs import EncoderSpec, Preprocessing, WeightSource
+from segcore.specs import EncoderSpec, smp_hub_weights
 
 FACTORY = "segcore_mobileone.encoder:build_encoder"
-HUB_URL = "https://huggingface.co/smp-hub/{name}.{tag}/resolve/{revision}/model.safetensors"
-
-#: SMP 0.6.0 reads the preprocessing from the hub's config.json; the values are ImageNet's
-#: (RGB in [0, 1]), as SMP's earlier releases listed them for Apple's MobileOne weights.
-IMAGENET_PREPROCESSING = Preprocessing(
-    mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), input_space="RGB",
-    input_range=(0.0, 1.0),
-)
 
 # name: (factory parameters, channels at depth 5 (input first), params in millions of SMP
 #        0.6.0's train-time encoder, pinned revision of smp-hub/<name>.imagenet)
@@ -55,12 +47,10 @@ _ENCODERS: dict[str, tuple[dict[str, object], tuple[int, ...], float, str]] = {
 
 def _spec(name: str) -> EncoderSpec:
     params, out_channels, millions, revision = _ENCODERS[name]
-    source = WeightSource(
-        url=HUB_URL.format(name=name, tag="imagenet", revision=revision),
-        filename=f"{name}.imagenet.safetensors",
-        preprocessing=IMAGENET_PREPROCESSING,
-        description="ImageNet-1k (Apple's unfused MobileOne weights)",
-    )
+    # SMP 0.6.0 reads the preprocessing from the hub's config.json; the values are ImageNet's
+    # (RGB in [0, 1]), as SMP's earlier releases listed them for Apple's MobileOne weights.
+    source = smp_hub_weights(name, "imagenet", revision,
+                             "ImageNet-1k (Apple's unfused MobileOne weights)")
     return EncoderSpec(
         name=name,
         family="MobileOne",

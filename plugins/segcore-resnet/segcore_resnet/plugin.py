@@ -7,19 +7,12 @@ referenced as ``"segcore_resnet.encoder:build_encoder"`` and imported only when 
 from __future__ import annotations
 
 from segcore.hookspecs import hookimpl
-from segcore.specs import EncoderSpec, Preprocessing, WeightSource
+from segcore.specs import EncoderSpec, WeightSource, smp_hub_weights
 
 FACTORY = "segcore_resnet.encoder:build_encoder"
-HUB_URL = "https://huggingface.co/smp-hub/{name}.{tag}/resolve/{revision}/model.safetensors"
 
 #: Our tag spelling -> SMP's (the documentation says "sswl", SMP's hub repositories "swsl").
 SMP_TAG_SPELLING = {"sswl": "swsl"}
-
-#: All ResNet/ResNeXt weights take RGB input in [0, 1], normalised with ImageNet statistics.
-IMAGENET_PREPROCESSING = Preprocessing(
-    mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), input_space="RGB",
-    input_range=(0.0, 1.0),
-)
 
 _TAG_DESCRIPTIONS = {
     "imagenet": "ImageNet-1k (torchvision)",
@@ -84,12 +77,9 @@ _ENCODERS: dict[str, tuple[str, tuple[int, ...], int, int, float, dict[str, str]
 
 def _weight_source(name: str, tag: str, revision: str) -> WeightSource:
     smp_tag = SMP_TAG_SPELLING.get(tag, tag)
-    return WeightSource(
-        url=HUB_URL.format(name=name, tag=smp_tag, revision=revision),
-        filename=f"{name}.{tag}.safetensors",
-        preprocessing=IMAGENET_PREPROCESSING,
-        description=_TAG_DESCRIPTIONS[tag],
-    )
+    # every ResNet/ResNeXt weight: RGB in [0, 1], ImageNet statistics
+    return smp_hub_weights(name, tag, revision, _TAG_DESCRIPTIONS[tag],
+                           repository=f"{name}.{smp_tag}")
 
 
 def _spec(name: str) -> EncoderSpec:

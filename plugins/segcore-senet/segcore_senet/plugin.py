@@ -7,17 +7,9 @@ referenced as ``"segcore_senet.encoder:build_encoder"`` and imported only when o
 from __future__ import annotations
 
 from segcore.hookspecs import hookimpl
-from segcore.specs import EncoderSpec, Preprocessing, WeightSource
+from segcore.specs import EncoderSpec, WeightSource, smp_hub_weights
 
 FACTORY = "segcore_senet.encoder:build_encoder"
-HUB_URL = "https://huggingface.co/smp-hub/{name}.{tag}/resolve/{revision}/model.safetensors"
-
-#: The SE-Net ImageNet weights (Cadene's pretrainedmodels, as SMP's hub copies) take RGB
-#: input in [0, 1], normalised with ImageNet statistics.
-IMAGENET_PREPROCESSING = Preprocessing(
-    mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), input_space="RGB",
-    input_range=(0.0, 1.0),
-)
 
 _TAG_DESCRIPTIONS = {
     "imagenet": "ImageNet-1k (Cadene's pretrainedmodels, converted by SMP)",
@@ -57,12 +49,8 @@ _BLOCK_DESCRIPTIONS = {
 
 
 def _weight_source(name: str, tag: str, revision: str) -> WeightSource:
-    return WeightSource(
-        url=HUB_URL.format(name=name, tag=tag, revision=revision),
-        filename=f"{name}.{tag}.safetensors",
-        preprocessing=IMAGENET_PREPROCESSING,
-        description=_TAG_DESCRIPTIONS[tag],
-    )
+    # Cadene's pretrainedmodels weights, as SMP's hub copies: RGB in [0, 1], ImageNet statistics
+    return smp_hub_weights(name, tag, revision, _TAG_DESCRIPTIONS[tag])
 
 
 def _spec(name: str) -> EncoderSpec:

@@ -58,7 +58,7 @@ def test_plugin_module_imports_only_the_contract() -> None:
     imports = [line for line in source.splitlines() if line.startswith(("import ", "from "))]
     assert imports == ["from __future__ import annotations",
                        "from segcore.hookspecs import hookimpl",
-                       "from segcore.specs import EncoderSpec, Preprocessing, WeightSource"]
+                       "from segcore.specs import EncoderSpec, WeightSource, smp_hub_weights"]
 
 
 def test_plugin_is_loaded() -> None:

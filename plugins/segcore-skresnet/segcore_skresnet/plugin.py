@@ -8,17 +8,10 @@ encoder is built.
 from __future__ import annotations
 
 from segcore.hookspecs import hookimpl
-from segcore.specs import EncoderSpec, Preprocessing, WeightSource
+from segcore.specs import EncoderSpec, smp_hub_weights
 
 FACTORY = "segcore_skresnet.encoder:build_encoder"
 FAMILY = "SK-ResNe(X)t"
-HUB_URL = "https://huggingface.co/smp-hub/{name}.{tag}/resolve/{revision}/model.safetensors"
-
-#: timm's ImageNet weights of the SK networks take RGB in [0, 1] with ImageNet statistics.
-IMAGENET_PREPROCESSING = Preprocessing(
-    mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), input_space="RGB",
-    input_range=(0.0, 1.0),
-)
 
 _BASIC_CHANNELS = (3, 64, 64, 128, 256, 512)
 _BOTTLENECK_CHANNELS = (3, 64, 256, 512, 1024, 2048)
@@ -49,12 +42,8 @@ def _spec(name: str) -> EncoderSpec:
         factory=FACTORY,
         params=params,
         out_channels=out_channels,
-        weights={"imagenet": WeightSource(
-            url=HUB_URL.format(name=name, tag="imagenet", revision=revision),
-            filename=f"{name}.imagenet.safetensors",
-            preprocessing=IMAGENET_PREPROCESSING,
-            description="ImageNet-1k (timm)",
-        )},
+        # timm's weights: RGB in [0, 1] with ImageNet statistics
+        weights={"imagenet": smp_hub_weights(name, "imagenet", revision, "ImageNet-1k (timm)")},
         supports_dilation=True,
         params_millions=millions,
         description=f"selective-kernel ResNe(X)t on timm's blocks ({params['block']} blocks "

@@ -12,21 +12,20 @@ one is the name (listed, naming cache files), SMP 0.6.0's is an alias of it.
 from __future__ import annotations
 
 from segcore.hookspecs import hookimpl
-from segcore.specs import EncoderSpec, Preprocessing, WeightSource
+from segcore.specs import (
+    HALF_PREPROCESSING,
+    IMAGENET_PREPROCESSING,
+    EncoderSpec,
+    Preprocessing,
+    WeightSource,
+    smp_hub_weights,
+)
 
 FACTORY = "segcore_timm_efficientnet.encoder:build_encoder"
 FAMILY = "EfficientNet"
-HUB_URL = "https://huggingface.co/smp-hub/{repo}.{tag}/resolve/{revision}/model.safetensors"
 
-#: ImageNet statistics: the "imagenet" (B0-B8) and "noisy-student" weights.
-IMAGENET_PREPROCESSING = Preprocessing(
-    mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), input_space="RGB",
-    input_range=(0.0, 1.0),
-)
-#: Inputs scaled to [-1, 1]: the "advprop" weights and every Lite model (TF "inception" style).
-HALF_PREPROCESSING = Preprocessing(
-    mean=(0.5, 0.5, 0.5), std=(0.5, 0.5, 0.5), input_space="RGB", input_range=(0.0, 1.0),
-)
+# Preprocessing: ImageNet statistics for the "imagenet" (B0-B8) and "noisy-student" weights;
+# inputs scaled to [-1, 1] (HALF_PREPROCESSING) for "advprop" and every Lite model.
 
 _TAGS: dict[str, tuple[str, Preprocessing]] = {
     # tag: (description, preprocessing) for the B0-B8 and L2 models
@@ -110,12 +109,8 @@ SMP_SPELLINGS: dict[str, str] = {SMP_LITE_NAME.format(i): LITE_NAME.format(i) fo
 
 def _source(name: str, repo: str, tag: str, revision: str, description: str,
             preprocessing: Preprocessing) -> WeightSource:
-    return WeightSource(
-        url=HUB_URL.format(repo=repo, tag=tag, revision=revision),
-        filename=f"{name}.{tag}.safetensors",
-        preprocessing=preprocessing,
-        description=description,
-    )
+    return smp_hub_weights(name, tag, revision, description, preprocessing=preprocessing,
+                           repository=f"{repo}.{tag}")
 
 
 def _model_spec(name: str) -> EncoderSpec:

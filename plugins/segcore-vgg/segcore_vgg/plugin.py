@@ -7,16 +7,9 @@ referenced as ``"segcore_vgg.encoder:build_encoder"`` and imported only when one
 from __future__ import annotations
 
 from segcore.hookspecs import hookimpl
-from segcore.specs import EncoderSpec, Preprocessing, WeightSource
+from segcore.specs import EncoderSpec, smp_hub_weights
 
 FACTORY = "segcore_vgg.encoder:build_encoder"
-HUB_URL = "https://huggingface.co/smp-hub/{name}.{tag}/resolve/{revision}/model.safetensors"
-
-#: torchvision's VGG weights take RGB input in [0, 1], normalised with ImageNet statistics.
-IMAGENET_PREPROCESSING = Preprocessing(
-    mean=(0.485, 0.456, 0.406), std=(0.229, 0.224, 0.225), input_space="RGB",
-    input_range=(0.0, 1.0),
-)
 
 #: Channels of the 6 feature maps at depth 5: the input, then reductions 2 to 32.
 OUT_CHANNELS = (3, 128, 256, 512, 512, 512)
@@ -46,12 +39,9 @@ def _spec(name: str) -> EncoderSpec:
         factory=FACTORY,
         params={"config": config, "batch_norm": batch_norm},
         out_channels=OUT_CHANNELS,
-        weights={"imagenet": WeightSource(
-            url=HUB_URL.format(name=name, tag="imagenet", revision=revision),
-            filename=f"{name}.imagenet.safetensors",
-            preprocessing=IMAGENET_PREPROCESSING,
-            description="ImageNet-1k (torchvision)",
-        )},
+        # torchvision's weights: RGB in [0, 1] with ImageNet statistics
+        weights={"imagenet": smp_hub_weights(name, "imagenet", revision,
+                                             "ImageNet-1k (torchvision)")},
         supports_dilation=False,  # reductions are max-pools (SMP refuses dilation too)
         deepest_feature_pooled=True,  # the deepest feature is the 5th max-pool's output
         params_millions=millions,
