@@ -264,7 +264,8 @@ class PackedConv2d(nn.Conv2d):
     Same parameters, state-dict keys and ``repr`` fields as the ``Conv2d`` it replaces. On a
     float32 CPU input outside ``torch.compile``/export/TorchScript, ``forward`` calls
     ``torch.ops.mkldnn._convolution_pointwise`` with the weight in oneDNN's blocked layout
-    (made at the first call and again after ``.to()``/``.cuda()``/dtype changes); elsewhere it
+    (made at the first call and again after ``.to()``/``.cuda()``/dtype changes or an in-place
+    change of the weight, e.g. ``load_state_dict``); elsewhere it
     is ``Conv2d.forward`` followed by the activation. Gradients do not flow through the packed
     path: it is for eval-mode copies only (``optimize_for_inference``).
 
@@ -274,7 +275,10 @@ class PackedConv2d(nn.Conv2d):
         fast(torch.rand(1, 3, 32, 32))   # == relu(conv(x))
     """
 
-    activation: str
+    #: "none" or "relu" (fused after the convolution)
+    activation: str = "none"
+    _packed_weight: torch.Tensor | None = None
+    _packed_version: int = -1
 
     @classmethod
     def from_conv(cls, conv: nn.Conv2d, activation: str = "none") -> PackedConv2d:
@@ -314,11 +318,13 @@ class PackedConv2d(nn.Conv2d):
             output = self._conv_forward(x, self.weight, self.bias)
             return torch.relu(output) if self.activation == "relu" else output
         packed = self._packed_weight
-        if packed is None:
+        # An in-place change of the weight (load_state_dict, copy_) bumps its version: repack.
+        if packed is None or self._packed_version != self.weight._version:
             packed = torch.ops.mkldnn._reorder_convolution_weight(
                 self.weight.detach(), list(self.padding), list(self.stride),
                 list(self.dilation), self.groups, list(x.shape))
             self._packed_weight = packed
+            self._packed_version = self.weight._version
         return torch.ops.mkldnn._convolution_pointwise(
             x, packed, self.bias, list(self.padding), list(self.stride), list(self.dilation),
             self.groups, self.activation, [], "")

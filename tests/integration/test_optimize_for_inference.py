@@ -252,3 +252,18 @@ def test_fuse_for_cpu_leaves_shared_relus_and_string_padding_alone():
     assert block.conv3.activation == "relu" and block.conv1.activation == "none"
     with torch.inference_mode():
         torch.testing.assert_close(block(x), expected, atol=1e-5, rtol=1e-5)
+
+
+@needs_onednn
+def test_packed_convolution_follows_weights_loaded_in_place():
+    torch.manual_seed(0)
+    packed = PackedConv2d.from_conv(nn.Conv2d(4, 6, 3, padding=1).eval().requires_grad_(False))
+    direct = PackedConv2d(4, 6, 3, padding=1).eval().requires_grad_(False)  # defaults work too
+    x = torch.randn(1, 4, 10, 10)
+    with torch.inference_mode():
+        packed(x)  # packs the first weights
+        direct(x)
+    other = nn.Conv2d(4, 6, 3, padding=1)
+    packed.load_state_dict(other.state_dict())
+    with torch.inference_mode():
+        torch.testing.assert_close(packed(x), other(x).detach(), atol=1e-5, rtol=1e-5)
