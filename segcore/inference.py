@@ -314,7 +314,7 @@ class PackedConv2d(nn.Conv2d):
         if (torch.jit.is_scripting() or torch.jit.is_tracing() or torch.compiler.is_compiling()
                 or x.device.type != "cpu" or x.dtype != torch.float32
                 or self.weight.dtype != torch.float32 or self.weight.device.type != "cpu"
-                or (torch.is_grad_enabled() and self.weight.requires_grad)):
+                or (torch.is_grad_enabled() and (self.weight.requires_grad or x.requires_grad))):
             output = self._conv_forward(x, self.weight, self.bias)
             return torch.relu(output) if self.activation == "relu" else output
         packed = self._packed_weight

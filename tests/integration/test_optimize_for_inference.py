@@ -224,6 +224,10 @@ def test_packed_convolution_keeps_gradients_when_they_are_wanted():
     x = torch.randn(1, 3, 8, 8, requires_grad=True)
     packed(x).sum().backward()
     assert conv.weight.grad is not None and x.grad is not None
+    frozen = PackedConv2d.from_conv(nn.Conv2d(3, 4, 3, padding=1).requires_grad_(False))
+    x.grad = None
+    frozen(x).sum().backward()  # gradients for the input only (e.g. saliency maps)
+    assert x.grad is not None and x.grad.abs().sum() > 0
     with pytest.raises(InvalidOptionError, match="'none' or 'relu'"):
         PackedConv2d.from_conv(conv, activation="gelu")
 
