@@ -6,7 +6,7 @@ Module layouts (child names and order) follow SMP's so checkpoints load unchange
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from typing import Any
 
 import torch
@@ -386,6 +386,73 @@ class DoubleConv2dReLU(nn.Sequential):
         )
 
 
+def center_block_or_identity(add_center_block: bool, channels: int, use_norm: NormOption,
+                             block_class: type[DoubleConv2dReLU] = DoubleConv2dReLU) -> nn.Module:
+    """The ``center`` of the Unet-style decoders: ``block_class(channels, channels,
+    use_norm=use_norm)`` when ``add_center_block`` (SMP adds one for VGG encoders), else
+    ``nn.Identity()``."""
+    if add_center_block:
+        return block_class(channels, channels, use_norm=use_norm)
+    return nn.Identity()
+
+
+class SkipAttentionBlock(nn.Module):
+    """Concatenate a skip, attention, two 3x3 conv-norm-ReLU layers, attention: the fusion of
+    the Unet-style decoder blocks, with SMP's children ``conv1``, ``attention1``, ``conv2``,
+    ``attention2``. Subclasses upsample in ``forward`` and pass the result to ``fuse``.
+
+    Args:
+        in_channels: channels of the incoming (upsampled) feature map.
+        skip_channels: channels of the skip(s) concatenated to it (0 where there is none).
+        out_channels: channels of the output. 0 makes an empty block (no layers; ``fuse``
+            returns a map with no channels), for encoders with a stage without channels.
+        use_norm: normalisation of both convolutions (see ``Conv2dReLU``).
+        attention_type: ``None`` or ``"scse"`` (see ``Attention``).
+        interpolation_mode: ``F.interpolate`` mode, kept for the subclasses' upsampling.
+
+    ``fuse``: ``x`` ``(N, in_channels, H, W)`` (+ skip ``(N, skip_channels, H, W)``) ->
+    ``(N, out_channels, H, W)``.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        skip_channels: int,
+        out_channels: int,
+        use_norm: NormOption = "batchnorm",
+        attention_type: str | None = None,
+        interpolation_mode: str = "nearest",
+    ) -> None:
+        super().__init__()
+        self.interpolation_mode = interpolation_mode
+        self.out_channels = out_channels
+        self.is_empty = out_channels == 0
+        if self.is_empty:
+            self.conv1 = self.attention1 = self.conv2 = self.attention2 = None
+            return
+        fused_channels = in_channels + skip_channels
+        self.conv1 = Conv2dReLU(fused_channels, out_channels, 3, padding=1, use_norm=use_norm)
+        self.attention1 = Attention(attention_type, in_channels=fused_channels)
+        self.conv2 = Conv2dReLU(out_channels, out_channels, 3, padding=1, use_norm=use_norm)
+        self.attention2 = Attention(attention_type, in_channels=out_channels)
+
+    def freeze_unfused_attention(self) -> None:
+        """Freeze ``attention1`` (if any), for a block that gets no skip and so never applies
+        it (as in SMP): it is kept so SMP checkpoints load, frozen so that no trainable
+        parameter goes unused (DistributedDataParallel would otherwise complain)."""
+        if self.attention1 is not None:
+            self.attention1.requires_grad_(False)
+
+    def fuse(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
+        """Concatenate ``skip`` (if any) to ``x`` and run the layers (see the class)."""
+        if self.is_empty:
+            return x.new_empty(x.shape[0], 0, x.shape[2], x.shape[3])
+        if skip is not None:
+            x = self.attention1(torch.cat([x, skip], dim=1))
+        x = self.conv2(self.conv1(x))
+        return self.attention2(x)
+
+
 def check_decoder_channels_per_stage(encoder_channels: Sequence[int],
                                      decoder_channels: Sequence[int]) -> int:
     """The encoder's depth (``len(encoder_channels) - 1``); ``InvalidOptionError`` unless
@@ -447,6 +514,34 @@ def initialize_like_torchvision(module: nn.Module) -> None:
         elif isinstance(submodule, nn.BatchNorm2d):
             nn.init.ones_(submodule.weight)
             nn.init.zeros_(submodule.bias)
+
+
+def check_resnet_layout(block: str, block_choices: Collection[str],
+                        layers: Sequence[int]) -> tuple[int, ...]:
+    """``layers`` as a tuple; ``InvalidOptionError`` unless ``block`` is one of
+    ``block_choices`` and ``layers`` is 4 positive ints (the blocks of ``layer1..layer4``)."""
+    if block not in block_choices:
+        raise InvalidOptionError(f"block must be one of {tuple(block_choices)}, got {block!r}")
+    layers = tuple(layers)
+    if len(layers) != 4 or not all(isinstance(n, int) and n >= 1 for n in layers):
+        raise InvalidOptionError(
+            f"layers must be 4 positive ints (blocks per stage), got {layers!r}"
+        )
+    return layers
+
+
+def check_reserved_timm_options(options: Mapping[str, Any], reserved: Mapping[str, str],
+                                owner: str) -> None:
+    """``InvalidOptionError`` naming every key of ``options`` (meant for ``timm.create_model``)
+    that is in ``reserved``, the arguments the ``owner`` encoder sets itself, with the advice
+    ``reserved`` gives for each."""
+    collisions = [key for key in options if key in reserved]
+    if collisions:
+        reasons = "; ".join(f"{key!r}: {reserved[key]}" for key in collisions)
+        raise InvalidOptionError(
+            f"option(s) {', '.join(repr(k) for k in collisions)} cannot be passed to timm: the "
+            f"{owner} sets them itself ({reasons})."
+        )
 
 
 class ResNetStagesEncoder(EncoderBase):

@@ -346,30 +346,27 @@ class ArchitectureSpec:
 
 
 @attrs.frozen
-class HeadSpec:
+class _DescribedFactorySpec:
+    """The fields of a head, loss or metric spec: its name, factory reference and description."""
+
+    name: str = attrs.field(validator=_check_name)
+    factory: str = attrs.field(validator=_check_reference)
+    description: str = ""
+
+
+@attrs.frozen
+class HeadSpec(_DescribedFactorySpec):
     """A head placed on top of the decoder or the encoder (``segmentation``, ``classification``)."""
 
-    name: str = attrs.field(validator=_check_name)
-    factory: str = attrs.field(validator=_check_reference)
-    description: str = ""
-
 
 @attrs.frozen
-class LossSpec:
+class LossSpec(_DescribedFactorySpec):
     """A loss: ``factory(**options)`` returns an ``nn.Module``."""
 
-    name: str = attrs.field(validator=_check_name)
-    factory: str = attrs.field(validator=_check_reference)
-    description: str = ""
-
 
 @attrs.frozen
-class MetricSpec:
+class MetricSpec(_DescribedFactorySpec):
     """A metric function, e.g. ``iou_score(tp, fp, fn, tn, reduction=...)``."""
-
-    name: str = attrs.field(validator=_check_name)
-    factory: str = attrs.field(validator=_check_reference)
-    description: str = ""
 
 
 @attrs.frozen

@@ -21,20 +21,24 @@ encoder::
 
 ``check_architecture`` covers what every architecture shares (shapes, aux head, gradients,
 save/load, predict, freeze, activations, padding). For what a plugin tests with its own
-options, the kit has helpers that do the common part: ``check_save_load``,
-``check_compile``, ``check_export``, ``check_channels_last``, ``assert_same_outputs``
-(run-time), ``check_encoder_kwargs``, ``check_unknown_options``, ``check_default_weights``,
-``check_lazy_discovery``, ``check_documented_signature``, ``check_encoder_depth_refused``,
-``check_input_divisor`` (the documented API), ``check_decoder_norm_option``,
-``check_decoder_norm_errors``, ``check_decoder_channels_errors``,
+options, the kit has helpers that do the common part (``tiny_encoder_fixture`` installs the
+tiny encoder for a whole module): ``check_save_load``, ``check_compile``, ``check_export``,
+``check_channels_last``, ``assert_same_outputs``, ``check_sigmoid_outputs``,
+``check_unused_parameters_frozen`` (run-time), ``check_decoder_batchnorm``,
+``check_decoder_without_batchnorm``, ``check_stored_options``, ``check_encoder_kwargs``,
+``check_unknown_options``, ``check_default_weights``, ``check_lazy_discovery``,
+``check_documented_signature``, ``check_encoder_depth_refused``, ``check_input_divisor`` (the
+documented API),
+``check_decoder_norm_option``, ``check_decoder_norm_errors``, ``check_decoder_channels_errors``,
 ``check_option_changes_output``, ``check_head_upsampling``, ``check_decoder_channel_dropout``
 (options), and ``randomise_weights``, ``reference_conv_norm_relu``, ``reference_scse``
 (reference math).
 
 An encoder plugin's spec tests have ``check_lazy_encoder_listing``, ``check_encoder_spec``,
 ``check_smp_hub_weights``, ``check_revisions_are_distinct``, ``check_parameter_count`` (with
-``meta_encoder``, ``agrees_with_documented_size``), ``check_torchscript`` and
-``check_encoder_in_architecture``. Its weights tests
+``meta_encoder``, ``agrees_with_documented_size``), ``check_torchscript``,
+``check_scripted_and_exported``, ``check_encoder_in_architecture`` (with
+``ENCODER_TEST_ARCHITECTURES``) and ``check_undilated_encoder_in_deeplabv3plus``. Its weights tests
 have ``weights_fixtures``, ``EncoderWeightsSuite``, ``random_state_dict``, ``assert_same_state``,
 ``check_classifier_file_loads``, ``check_unexpected_keys_refused``,
 ``check_first_conv_adaptation``, ``check_weights_download``, ``check_wrong_digest_refused``
@@ -184,6 +188,23 @@ def specs_installed(
 def tiny_encoder_installed() -> contextlib.AbstractContextManager[None]:
     """Make ``TINY_ENCODER`` available (for architecture tests without encoder plugins)."""
     return specs_installed(encoders=[TINY_ENCODER_SPEC])
+
+
+def tiny_encoder_fixture() -> Any:
+    """An autouse pytest fixture that makes ``TINY_ENCODER`` available in every test of the
+    module that assigns it (after ``segcore_isolation``'s fresh registry).
+
+    Example: ``tiny_encoder = testing.tiny_encoder_fixture()`` at the top of the test module.
+    """
+    import pytest
+
+    @pytest.fixture(autouse=True, name="segcore_tiny_encoder")
+    def tiny_encoder(segcore_isolation: None) -> Iterator[None]:
+        """``TINY_ENCODER`` installed for the test."""
+        with tiny_encoder_installed():
+            yield
+
+    return tiny_encoder
 
 
 # -- encoders ------------------------------------------------------------------------------
@@ -567,6 +588,23 @@ def check_torchscript(module: nn.Module, x: torch.Tensor, *, rtol: float | None 
                             atol=atol)
 
 
+def check_scripted_and_exported(module: nn.Module, x: torch.Tensor, *,
+                                rtol: float | None = None, atol: float | None = None) -> None:
+    """Both export paths of an encoder: ``check_torchscript`` and ``check_export`` on ``x``.
+
+    Example: ``testing.check_scripted_and_exported(segcore.get_encoder("resnet18"), x)``.
+    """
+    check_torchscript(module, x, rtol=rtol, atol=atol)
+    check_export(module, x, rtol=rtol, atol=atol)
+
+
+#: the architectures (with the options each needs) an encoder plugin builds its encoder in with
+#: ``check_encoder_in_architecture``: a U-Net, a pyramid and a dilated DeepLabV3+.
+ENCODER_TEST_ARCHITECTURES: Sequence[tuple[str, Mapping[str, Any]]] = (
+    ("unet", {}), ("fpn", {}), ("deeplabv3plus", {"encoder_output_stride": 16}),
+)
+
+
 def check_encoder_in_architecture(architecture: str, encoder: str, *, in_channels: int = 3,
                                   size: tuple[int, int] = (64, 64), classes: int = 2,
                                   **options: Any) -> nn.Module:
@@ -587,6 +625,29 @@ def check_encoder_in_architecture(architecture: str, encoder: str, *, in_channel
         f"{what}: masks of shape {tuple(mask.shape)}, expected {(1, classes, *size)}"
     )
     assert torch.isfinite(mask).all(), f"{what}: the masks are not finite"
+    return model
+
+
+def check_undilated_encoder_in_deeplabv3plus(encoder: str) -> nn.Module:
+    """An encoder that cannot be dilated is refused by ``deeplabv3plus`` with its default
+    ``encoder_output_stride`` (``EncoderCapabilityError``), and works at ``encoder_depth=4``
+    (the deepest features at output stride 16, without dilation): masks ``(1, 2, 64, 64)``.
+    Needs the ``segcore-deeplab`` plugin. Returns the depth-4 model.
+
+    Example: ``testing.check_undilated_encoder_in_deeplabv3plus("vgg11")``.
+    """
+    from segcore.factory import build
+
+    _expect_error(EncoderCapabilityError, "", lambda: build("deeplabv3plus", encoder=encoder,
+                                                            encoder_weights=None),
+                  f"deeplabv3plus with the undilatable encoder {encoder!r}")
+    model = build("deeplabv3plus", encoder=encoder, encoder_weights=None, encoder_depth=4,
+                  classes=2).eval()
+    with torch.no_grad():
+        mask = model(torch.randn(1, 3, 64, 64))
+    assert tuple(mask.shape) == (1, 2, 64, 64), (
+        f"deeplabv3plus with {encoder!r} at encoder_depth=4: mask shape {tuple(mask.shape)}"
+    )
     return model
 
 
@@ -908,12 +969,14 @@ def assert_same_outputs(actual: Any, expected: Any, *, what: str = "outputs",
                                    msg=lambda m, index=index: f"{what}, output {index}: {m}")
 
 
-def check_save_load(model: nn.Module, x: torch.Tensor, directory: Any) -> Any:
+def check_save_load(model: nn.Module, x: torch.Tensor, directory: Any, *,
+                    config: Mapping[str, Any] | None = None) -> Any:
     """``save_pretrained`` to ``directory`` and ``segcore.from_pretrained`` back.
 
-    Checks that ``config.json`` holds ``model.config``, that the loaded model has the same
-    class, options and state-dict keys and gives the same outputs on ``x`` (both in eval
-    mode); returns the loaded model for further checks.
+    Checks that ``config.json`` holds ``model.config`` (and each entry of ``config``, such as
+    ``{"_architecture": "unet"}``, when given), that the loaded model has the same class,
+    options and state-dict keys and gives the same outputs on ``x`` (both in eval mode);
+    returns the loaded model for further checks.
     """
     import json
     from pathlib import Path
@@ -924,13 +987,16 @@ def check_save_load(model: nn.Module, x: torch.Tensor, directory: Any) -> Any:
     with torch.no_grad():
         expected = model(x)
     model.save_pretrained(directory)
-    config = json.loads((Path(directory) / "config.json").read_text())
-    assert config == model.saved_config(), (
-        f"config.json {config} differs from model.saved_config() {model.saved_config()}"
+    saved = json.loads((Path(directory) / "config.json").read_text())
+    assert saved == model.saved_config(), (
+        f"config.json {saved} differs from model.saved_config() {model.saved_config()}"
     )
-    assert config["_model_class"] == type(model).__name__, (
+    assert saved["_model_class"] == type(model).__name__, (
         "config.json must name the model class in '_model_class' (SMP's from_pretrained reads it)"
     )
+    differing = {key: saved.get(key) for key, value in (config or {}).items()
+                 if saved.get(key) != value}
+    assert not differing, f"config.json has {differing}, expected {dict(config or {})}"
     loaded = from_pretrained(directory).eval()
     assert type(loaded) is type(model), (
         f"from_pretrained built a {type(loaded).__name__}, expected {type(model).__name__}"
@@ -977,6 +1043,112 @@ def check_channels_last(model: nn.Module, x: torch.Tensor, *, rtol: float = 1e-4
         model_cl = model.to(memory_format=torch.channels_last)
         actual = model_cl(x.contiguous(memory_format=torch.channels_last))
     assert_same_outputs(actual, expected, what="channels_last", rtol=rtol, atol=atol)
+
+
+def check_stored_options(model: nn.Module, architecture: str, options_class: type,
+                         config: Mapping[str, Any], *, every_option: bool = False) -> None:
+    """``model.options`` is an ``options_class``, and ``model.config`` names ``architecture``
+    and has each entry of ``config`` (of the same type: ``True`` is not ``1``); with
+    ``every_option``, ``config`` must give every field of ``options_class``.
+
+    Example::
+
+        testing.check_stored_options(model, "fpn", FPNOptions, {"upsampling": 2, ...},
+                                     every_option=True)
+    """
+    assert isinstance(model.options, options_class), (
+        f"model.options is a {type(model.options).__name__}, expected {options_class.__name__}"
+    )
+    stored = model.config
+    assert stored["architecture"] == architecture, (
+        f"config names the architecture {stored['architecture']!r}, expected {architecture!r}"
+    )
+    differing = {key: stored.get(key) for key, value in config.items()
+                 if type(stored.get(key)) is not type(value) or stored.get(key) != value}
+    assert not differing, f"config stores {differing}, expected {dict(config)}"
+    if every_option:
+        unchecked = sorted(set(options_class.names()) - set(config))
+        assert not unchecked, f"every_option: the options {unchecked} are not in config"
+
+
+def check_sigmoid_outputs(model: nn.Module, in_channels: int, classes: int, *,
+                          size: tuple[int, int] = (32, 32),
+                          mask_size: tuple[int, int] | None = None,
+                          aux_classes: int | None = None) -> None:
+    """A model built with ``activation="sigmoid"`` (often from positional arguments) gives, on a
+    ``(1, in_channels, *size)`` input in eval mode, a mask ``(1, classes, *mask_size)`` (default
+    ``size``) with values in [0, 1] and, with ``aux_classes``, labels ``(1, aux_classes)``.
+
+    Example: ``testing.check_sigmoid_outputs(Unet(TINY, 4, None, ..., 2, 3, "sigmoid"), 2, 3)``.
+    """
+    with torch.no_grad():
+        outputs = model.eval()(torch.randn(1, in_channels, *size))
+    mask, labels = outputs if aux_classes is not None else (outputs, None)
+    expected = (1, classes, *(mask_size or size))
+    assert tuple(mask.shape) == expected, f"mask shape {tuple(mask.shape)}, expected {expected}"
+    assert bool(((mask >= 0) & (mask <= 1)).all()), "the mask is not in [0, 1]: no sigmoid"
+    if labels is not None:
+        assert tuple(labels.shape) == (1, aux_classes), (
+            f"labels shape {tuple(labels.shape)}, expected {(1, aux_classes)}"
+        )
+
+
+def _decoder_convolutions(model: nn.Module) -> list[nn.Module]:
+    """Every ``Conv2d`` of ``model.decoder``."""
+    return [m for m in model.decoder.modules() if isinstance(m, nn.Conv2d)]
+
+
+def check_decoder_batchnorm(model: nn.Module, norms: Iterable[nn.Module],
+                            unbiased_convs: Iterable[nn.Module] | None = None) -> None:
+    """A model built with the default (batch) normalisation: each of ``norms`` is a
+    ``BatchNorm2d``, each convolution of ``unbiased_convs`` (those a norm follows; default:
+    every ``Conv2d`` of the decoder) has no bias, and ``model.config`` stores
+    ``decoder_use_norm=True``."""
+    if unbiased_convs is None:
+        unbiased_convs = _decoder_convolutions(model)
+    norms, unbiased_convs = list(norms), list(unbiased_convs)
+    assert norms and unbiased_convs, "no norms or convolutions given to check"
+    wrong = sorted({type(n).__name__ for n in norms if not isinstance(n, nn.BatchNorm2d)})
+    assert not wrong, f"expected BatchNorm2d at every norm, found {wrong}"
+    biased = [conv for conv in unbiased_convs if conv.bias is not None]
+    assert not biased, f"{len(biased)} convolutions before a batch norm have a bias"
+    assert model.config["decoder_use_norm"] is True, (
+        f"config stores decoder_use_norm={model.config['decoder_use_norm']!r}, expected True"
+    )
+
+
+def check_decoder_without_batchnorm(model: nn.Module,
+                                    biased_convs: Iterable[nn.Module] | None = None) -> None:
+    """A model built without normalisation (``decoder_use_batchnorm=False``): its decoder has
+    no ``BatchNorm2d``, each convolution of ``biased_convs`` (default: every ``Conv2d`` of the
+    decoder) has a bias instead, and ``model.options`` and ``model.config`` store
+    ``decoder_use_norm=False``."""
+    if biased_convs is None:
+        biased_convs = _decoder_convolutions(model)
+    batchnorms = [n for n, m in model.decoder.named_modules() if isinstance(m, nn.BatchNorm2d)]
+    assert not batchnorms, f"the decoder still has batch norms {batchnorms[:5]}"
+    biased_convs = list(biased_convs)
+    assert biased_convs, "no convolutions given to check"
+    unbiased = [conv for conv in biased_convs if conv.bias is None]
+    assert not unbiased, f"{len(unbiased)} convolutions without a norm have no bias"
+    stored = (model.options.decoder_use_norm, model.config["decoder_use_norm"])
+    assert stored == (False, False), f"options and config store decoder_use_norm={stored}"
+
+
+def check_unused_parameters_frozen(model: nn.Module, unused: nn.Module, x: torch.Tensor) -> None:
+    """After a training step on ``x``, the parameters of ``unused`` (kept for SMP's state-dict
+    layout, never applied) are frozen and have no gradient, and every trainable decoder
+    parameter has one."""
+    model.train()
+    outputs = model(x)
+    (outputs[0] if isinstance(outputs, tuple) else outputs).mean().backward()
+    assert list(unused.parameters()), "the unused module has no parameters to check"
+    active = [p for p in unused.parameters() if p.requires_grad or p.grad is not None]
+    assert not active, f"{len(active)} parameters of the unused module are trainable"
+    trainable = [p for p in model.decoder.parameters() if p.requires_grad]
+    assert trainable, "the decoder has no trainable parameter"
+    missing = [n for n, p in model.decoder.named_parameters() if p.requires_grad and p.grad is None]
+    assert not missing, f"decoder parameters {missing[:5]} received no gradient"
 
 
 def check_encoder_kwargs(name: str, **options: Any) -> nn.Module:
@@ -2102,8 +2274,12 @@ class EncoderWeightsSuite:
     ``out_channels``, ``conv_reference`` and ``adapted_size``); the ``tag`` goes tag -> source
     -> download -> cache -> module (``check_weights_download`` with ``download_in_channels``,
     ``requested`` and ``preprocessing``); a wrong digest is refused
-    (``check_wrong_digest_refused``). ``spec``, when set, is the spec these checks use instead
-    of the installed one.
+    (``check_wrong_digest_refused``); a classification file (``state`` plus ``classifier``,
+    saved as ``classifier_filename``) loads without its classifier
+    (``check_classifier_file_loads``; with no ``classifier``, the plain state saved that way);
+    and a file with ``unexpected_keys`` (default: one key no encoder has) is refused
+    (``check_unexpected_keys_refused``). ``spec``, when set, is the spec these checks use
+    instead of the installed one.
 
     Example::
 
@@ -2126,6 +2302,9 @@ class EncoderWeightsSuite:
     requested: tuple[Any, Any] | None = None
     preprocessing: Mapping[str, Any] | None = None
     spec: EncoderSpec | None = None
+    classifier: Mapping[str, torch.Tensor] = {}
+    classifier_filename: str = "classifier.pth"
+    unexpected_keys: Mapping[str, torch.Tensor] = {"segcore_testing.unexpected": torch.zeros(1)}
 
     def test_weights_file_loads_exactly(self, weights_file: Path,
                                         state: Mapping[str, torch.Tensor]) -> None:
@@ -2162,6 +2341,21 @@ class EncoderWeightsSuite:
         """A download whose sha256 differs from the source's is refused."""
         check_wrong_digest_refused(self.encoder_name, self.tag, weights_file,
                                    tmp_path / "cache", spec=self.spec)
+
+    def test_classifier_file_loads_without_the_classifier(
+            self, state: Mapping[str, torch.Tensor], tmp_path: Path) -> None:
+        """``state`` plus ``classifier`` loads as exactly ``state``; remapping drops the rest."""
+        with self._spec_installed():
+            check_classifier_file_loads(self.encoder_name, state, self.classifier,
+                                        tmp_path / self.classifier_filename)
+
+    def test_unexpected_keys_are_refused(self, state: Mapping[str, torch.Tensor],
+                                         tmp_path: Path) -> None:
+        """A file with ``unexpected_keys`` (keys the encoder neither has nor drops) is refused,
+        naming them."""
+        with self._spec_installed():
+            check_unexpected_keys_refused(self.encoder_name, state, self.unexpected_keys,
+                                          tmp_path / "unexpected.safetensors")
 
     def _spec_installed(self) -> contextlib.AbstractContextManager[None]:
         """``spec`` installed for the block when set; otherwise nothing changes."""

@@ -1,5 +1,6 @@
 """The encoder building blocks of ``segcore.nn``: ``ResNetStagesEncoder``,
-``SequentialTapsEncoder`` and ``initialize_like_torchvision``."""
+``SequentialTapsEncoder``, ``initialize_like_torchvision``, ``check_resnet_layout`` and
+``check_reserved_timm_options``."""
 
 from __future__ import annotations
 
@@ -9,7 +10,14 @@ import pytest
 import torch
 from torch import nn
 
-from segcore.nn import ResNetStagesEncoder, SequentialTapsEncoder, initialize_like_torchvision
+from segcore.errors import InvalidOptionError
+from segcore.nn import (
+    ResNetStagesEncoder,
+    SequentialTapsEncoder,
+    check_reserved_timm_options,
+    check_resnet_layout,
+    initialize_like_torchvision,
+)
 
 
 def _halving(in_channels: int, out_channels: int) -> nn.Conv2d:
@@ -106,3 +114,33 @@ def test_resnet_stages_remap_drops_only_the_classifier_keys() -> None:
     remapped = encoder.remap_state_dict({**state, "fc.weight": torch.zeros(1),
                                          "fc.bias": torch.zeros(1)})
     assert remapped.keys() == state.keys()
+
+
+def test_check_resnet_layout_returns_the_layers_as_a_tuple() -> None:
+    assert check_resnet_layout("basic", {"basic": 1, "bottleneck": 2}, [2, 2, 2, 2]) == (
+        2, 2, 2, 2)
+    assert check_resnet_layout("se_resnet", ("senet", "se_resnet"), (3, 4, 6, 3)) == (3, 4, 6, 3)
+
+
+@pytest.mark.parametrize("block, layers, message", [
+    ("wide", (2, 2, 2, 2), "block must be one of ('basic', 'bottleneck'), got 'wide'"),
+    ("basic", (2, 2, 2), "layers must be 4 positive ints (blocks per stage), got (2, 2, 2)"),
+    ("basic", (2, 0, 2, 2), "got (2, 0, 2, 2)"),
+    ("basic", (2, 2.0, 2, 2), "got (2, 2.0, 2, 2)"),
+])
+def test_check_resnet_layout_refuses_unknown_blocks_and_bad_layers(block, layers, message) -> None:
+    with pytest.raises(InvalidOptionError) as caught:
+        check_resnet_layout(block, ("basic", "bottleneck"), layers)
+    assert message in str(caught.value)
+
+
+def test_check_reserved_timm_options_names_each_collision_and_its_advice() -> None:
+    reserved = {"in_chans": "use in_channels instead", "pretrained": "use weights instead"}
+    check_reserved_timm_options({"drop_rate": 0.1}, reserved, "tu- encoder")  # no collision
+    with pytest.raises(InvalidOptionError) as caught:
+        check_reserved_timm_options({"pretrained": True, "drop_rate": 0.1, "in_chans": 1},
+                                    reserved, "tu- encoder")
+    assert str(caught.value) == (
+        "option(s) 'pretrained', 'in_chans' cannot be passed to timm: the tu- encoder sets them "
+        "itself ('pretrained': use weights instead; 'in_chans': use in_channels instead)."
+    )

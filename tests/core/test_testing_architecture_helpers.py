@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import attrs
 import pytest
 import torch
@@ -137,3 +139,138 @@ def test_double_conv_relu_layout():
     assert [(layer[0].in_channels, layer[0].out_channels) for layer in block] == [(4, 6), (6, 6)]
     assert list(block.state_dict()) == ["0.0.weight", "0.0.bias", "1.0.weight", "1.0.bias"]
     assert block(torch.randn(1, 4, 5, 5)).shape == (1, 6, 5, 5)
+
+
+# -- helpers for an architecture's own tests: they fail on a model that breaks their rule -----
+tiny_encoder = testing.tiny_encoder_fixture()
+
+
+def test_tiny_encoder_fixture_installs_the_tiny_encoder():
+    import segcore
+
+    assert testing.TINY_ENCODER in segcore.list_encoders()
+
+
+def test_check_sigmoid_outputs(installed):
+    model = ShallowProbe(testing.TINY_ENCODER, encoder_weights=None, in_channels=2, classes=3,
+                         activation="sigmoid", aux_params={"classes": 2})
+    testing.check_sigmoid_outputs(model, 2, 3, aux_classes=2)
+    with pytest.raises(AssertionError, match="mask shape"):
+        testing.check_sigmoid_outputs(model, 2, 3, mask_size=(16, 16), aux_classes=2)
+    with pytest.raises(AssertionError, match="labels shape"):
+        testing.check_sigmoid_outputs(model, 2, 3, aux_classes=5)
+    logits = ShallowProbe(testing.TINY_ENCODER, encoder_weights=None, classes=3)
+    with torch.no_grad():
+        logits.segmentation_head[0].bias.fill_(2.0)  # masks above 1 without the sigmoid
+    with pytest.raises(AssertionError, match="no sigmoid"):
+        testing.check_sigmoid_outputs(logits, 3, 3)
+
+
+def _stub_model(decoder: nn.Module, decoder_use_norm: object) -> SimpleNamespace:
+    """What the batch-norm checks read of a model: decoder, options and config."""
+    return SimpleNamespace(decoder=decoder, options=SimpleNamespace(
+        decoder_use_norm=decoder_use_norm), config={"decoder_use_norm": decoder_use_norm})
+
+
+def test_check_decoder_batchnorm():
+    normed = nn.Sequential(nn.Conv2d(3, 4, 3, bias=False), nn.BatchNorm2d(4))
+    testing.check_decoder_batchnorm(_stub_model(normed, True), [normed[1]], [normed[0]])
+    testing.check_decoder_batchnorm(_stub_model(normed, True), [normed[1]])  # every conv
+    with pytest.raises(AssertionError, match="1 convolutions before a batch norm"):
+        mixed = nn.Sequential(*normed, nn.Conv2d(4, 4, 1))
+        testing.check_decoder_batchnorm(_stub_model(mixed, True), [normed[1]])
+    with pytest.raises(AssertionError, match="have a bias"):
+        biased = nn.Conv2d(3, 4, 3)
+        testing.check_decoder_batchnorm(_stub_model(normed, True), [normed[1]], [biased])
+    with pytest.raises(AssertionError, match=r"found \['Identity'\]"):
+        testing.check_decoder_batchnorm(_stub_model(normed, True), [nn.Identity()], [normed[0]])
+    with pytest.raises(AssertionError, match="expected True"):
+        testing.check_decoder_batchnorm(_stub_model(normed, "batchnorm"), [normed[1]],
+                                        [normed[0]])
+
+
+def test_check_decoder_without_batchnorm():
+    plain = nn.Sequential(nn.Conv2d(3, 4, 3), nn.Identity())
+    testing.check_decoder_without_batchnorm(_stub_model(plain, False), [plain[0]])
+    testing.check_decoder_without_batchnorm(_stub_model(plain, False))  # every conv
+    with pytest.raises(AssertionError, match="1 convolutions without a norm"):
+        mixed = nn.Sequential(*plain, nn.Conv2d(4, 4, 1, bias=False))
+        testing.check_decoder_without_batchnorm(_stub_model(mixed, False))
+    with pytest.raises(AssertionError, match="still has batch norms"):
+        normed = nn.Sequential(nn.Conv2d(3, 4, 3), nn.BatchNorm2d(4))
+        testing.check_decoder_without_batchnorm(_stub_model(normed, False), [normed[0]])
+    with pytest.raises(AssertionError, match="have no bias"):
+        testing.check_decoder_without_batchnorm(_stub_model(plain, False),
+                                                [nn.Conv2d(3, 4, 3, bias=False)])
+    with pytest.raises(AssertionError, match="store decoder_use_norm"):
+        testing.check_decoder_without_batchnorm(_stub_model(plain, True), [plain[0]])
+
+
+def test_check_unused_parameters_frozen(installed):
+    model = ShallowProbe(testing.TINY_ENCODER, encoder_weights=None)
+    model.decoder.unused = nn.Conv2d(4, 4, 1).requires_grad_(False)
+    x = torch.randn(2, 3, 32, 32)
+    testing.check_unused_parameters_frozen(model, model.decoder.unused, x)
+    model.zero_grad(set_to_none=True)
+    model.decoder.unused.requires_grad_(True)
+    with pytest.raises(AssertionError, match="unused module are trainable"):
+        testing.check_unused_parameters_frozen(model, model.decoder.unused, x)
+    model.zero_grad(set_to_none=True)
+    model.decoder.unused.requires_grad_(False)
+    model.decoder.stray = nn.Conv2d(4, 4, 1)  # trainable, never applied
+    with pytest.raises(AssertionError, match=r"\['stray.weight', 'stray.bias'\] received no"):
+        testing.check_unused_parameters_frozen(model, model.decoder.unused, x)
+
+
+def test_check_save_load_checks_the_config_entries(installed, tmp_path):
+    model = ShallowProbe(testing.TINY_ENCODER, encoder_weights=None, classes=2)
+    x = torch.randn(1, 3, 32, 32)
+    testing.check_save_load(model, x, tmp_path / "a", config={"_architecture": "shallowprobe",
+                                                             "classes": 2})
+    with pytest.raises(AssertionError, match=r"config.json has \{'classes': 2\}"):
+        testing.check_save_load(model, x, tmp_path / "b", config={"classes": 3})
+
+
+class DeepLabProbe(ShallowProbe):
+    """Dilates its encoder to output stride 16, as DeepLabV3+ does by default."""
+
+    architecture = "deeplabv3plus"
+
+    def encoder_output_stride(self, options):
+        return 16
+
+
+def test_check_undilated_encoder_in_deeplabv3plus(core_only):
+    probe = ArchitectureSpec(name="deeplabv3plus", model=DeepLabProbe)
+    undilated = testing.tiny_encoder_spec("undilated-tiny", supports_dilation=False)
+    dilated = testing.tiny_encoder_spec("dilated-tiny", supports_dilation=True)
+    with testing.specs_installed(encoders=[undilated, dilated], architectures=[probe]):
+        model = testing.check_undilated_encoder_in_deeplabv3plus("undilated-tiny")
+        assert model.encoder.depth == 4
+        with pytest.raises(AssertionError, match="no EncoderCapabilityError raised"):
+            testing.check_undilated_encoder_in_deeplabv3plus("dilated-tiny")
+
+
+@attrs.frozen
+class ScaleOptions(ArchitectureOptions):
+    """One decoder option."""
+
+    decoder_scale: float = 1.0
+
+
+def test_check_stored_options():
+    model = SimpleNamespace(options=ScaleOptions(), config={
+        "architecture": "probe", "classes": 2, "decoder_scale": 1.0})
+    testing.check_stored_options(model, "probe", ScaleOptions, {"classes": 2})
+    testing.check_stored_options(model, "probe", ScaleOptions,
+                                 {"classes": 2, "decoder_scale": 1.0}, every_option=True)
+    wrong = [
+        (("probe", ShallowProbeOptions, {}), {}, "expected ShallowProbeOptions"),
+        (("other", ScaleOptions, {}), {}, "expected 'other'"),
+        (("probe", ScaleOptions, {"classes": 2.0}), {}, r"stores \{'classes': 2\}"),
+        (("probe", ScaleOptions, {"classes": 2}), {"every_option": True},
+         r"\['decoder_scale'\] are not in config"),
+    ]
+    for arguments, keywords, message in wrong:
+        with pytest.raises(AssertionError, match=message):
+            testing.check_stored_options(model, *arguments, **keywords)

@@ -16,7 +16,7 @@ import torch
 from safetensors.torch import save_file
 
 from segcore import testing, weights
-from segcore.errors import ChecksumError
+from segcore.errors import ChecksumError, WeightsError
 from segcore.specs import EncoderSpec, Preprocessing, WeightSource
 
 FIRST_CONV = "stages.0.0.weight"  # the tiny encoder's first convolution (3x3, stride 2, pad 1)
@@ -330,6 +330,8 @@ class TestEncoderWeightsSuiteOnTheTinyEncoder(testing.EncoderWeightsSuite):
     ("test_tag_is_downloaded_verified_cached_and_adapted",
      {"preprocessing": {"mean": [0.485, 0.456, 0.406]}}, "gives {'mean'"),
     ("test_download_with_a_wrong_digest_is_refused", {"unverified": True}, "were accepted"),
+    ("test_unexpected_keys_are_refused",
+     {"unexpected_keys": {FIRST_CONV: torch.zeros(8, 3, 3, 3)}}, "was accepted"),
 ])
 def test_encoder_weights_suite_fails_on_a_wrong_expectation(
         weights_file, state, tmp_path, monkeypatch, test, change, message) -> None:
@@ -350,3 +352,19 @@ def test_encoder_weights_suite_fails_on_a_wrong_expectation(
     parameters = inspect.signature(method).parameters
     with pytest.raises(AssertionError, match=message):
         method(**{name: arguments[name] for name in parameters})
+
+
+def test_encoder_weights_suite_fails_when_the_classifier_is_kept(state, tmp_path,
+                                                                  monkeypatch) -> None:
+    """An encoder whose remapping drops the classifier passes; one that keeps it fails."""
+    classifier = {"head.weight": torch.zeros(2), "head.bias": torch.zeros(2)}
+    suite = type("WithClassifier", (TestEncoderWeightsSuiteOnTheTinyEncoder,),
+                 {"classifier": classifier})()
+    with pytest.raises(WeightsError, match=r"head\.weight"):
+        suite.test_classifier_file_loads_without_the_classifier(state, tmp_path)
+
+    def drop_the_head(self, state_dict):
+        return {k: v for k, v in state_dict.items() if not k.startswith("head.")}
+
+    monkeypatch.setattr(testing.TinyEncoder, "remap_state_dict", drop_the_head)
+    suite.test_classifier_file_loads_without_the_classifier(state, tmp_path)

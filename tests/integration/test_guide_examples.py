@@ -78,6 +78,19 @@ def _output(result: subprocess.CompletedProcess) -> str:
     return f"exit status {result.returncode}\nstdout:\n{result.stdout}\nstderr:\n{result.stderr}"
 
 
+def _script_result(site: Path, script: str) -> subprocess.CompletedProcess:
+    """``python -c script`` with the examples installed, checked to exit with status 0."""
+    result = _run(site, "-c", script)
+    assert result.returncode == 0, _output(result)
+    return result
+
+
+def _assert_script_prints(site: Path, script: str, expected: list[str]) -> None:
+    """``python -c script`` with the examples installed exits 0 and prints ``expected``."""
+    result = _script_result(site, script)
+    assert result.stdout.splitlines() == expected, _output(result)
+
+
 def test_encoder_works_in_architectures(site, tmp_path):
     pytest.importorskip("segcore_unet", reason="the example encoder is tried in a Unet")
     script = f"""
@@ -106,14 +119,12 @@ try:  # the "demo" file is not published on this machine: the error says where i
 except WeightsNotFoundError as error:
     print("demo:", "file:///srv/segcore-weights/guide-cnn-demo.safetensors" in str(error))
 """
-    result = _run(site, "-c", script)
-    assert result.returncode == 0, _output(result)
-    assert result.stdout.splitlines() == [
+    _assert_script_prints(site, script, [
         "(2, 3, 64, 64)",
         "8 (1, 2, 63, 45)",
         "weights file loaded, first convolution adapted",
         "demo: True",
-    ], _output(result)
+    ])
 
 
 def test_encoder_is_described_by_segcore_info(site):
@@ -148,14 +159,12 @@ try:
 except InvalidOptionError as error:
     print("error:", error)
 """
-    result = _run(site, "-c", script)
-    assert result.returncode == 0, _output(result)
-    assert result.stdout.splitlines() == [
+    _assert_script_prints(site, script, [
         "(2, 3, 64, 64)",
         "(1, 3, 63, 45)",
         "16 (1, 2, 64, 64)",
         "error: pyramid_channels must be a positive int, got 0",
-    ]
+    ])
 
 
 def test_loss_is_built_by_name(site):
@@ -183,8 +192,7 @@ for options in ({"alpha": 2.0}, {"gama": 1.0}):
     except (InvalidOptionError, UnknownOptionError) as error:
         print(type(error).__name__, error)
 """
-    result = _run(site, "-c", script)
-    assert result.returncode == 0, _output(result)
+    result = _script_result(site, script)
     lines = result.stdout.splitlines()
     assert lines[:3] == ["0 True True", "0", "['dice', 'focal_tversky']"], _output(result)
     assert lines[3] == "InvalidOptionError focal_tversky: alpha must lie in [0, 1], got 2.0"
@@ -207,9 +215,8 @@ if "f1_score" in segcore.list_metrics():  # the same score as segcore-metrics' F
                                    f1(tp, fp, fn, tn, reduction=reduction, zero_division=1.0))
 print("ok")
 """
-    result = _run(site, "-c", script)
-    assert result.returncode == 0, _output(result)
-    assert result.stdout.split() == [str(round(32 / 42, 4)), "(2,", "2)", "ok"]
+    result = _script_result(site, script)
+    assert result.stdout.split() == [str(round(32 / 42, 4)), "(2,", "2)", "ok"], _output(result)
 
 
 def test_command_runs_through_the_segcore_command(site):

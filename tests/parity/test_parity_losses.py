@@ -53,11 +53,32 @@ def make_inputs(
     return y_pred, y_true
 
 
+def loss_classes(name: str) -> tuple[type, type]:
+    """(segcore-losses' class ``name``, SMP's class of the same name)."""
+    return getattr(segcore_losses, name), getattr(smp_losses, name)
+
+
+def assert_matches_smp(loss_pair: tuple[type, type], y_pred: torch.Tensor,
+                       y_true: torch.Tensor, *args: object, **kwargs: object) -> None:
+    """Our loss and SMP's (``loss_pair``), built with the same arguments, give the same value."""
+    ours_cls, smp_cls = loss_pair
+    assert_equal(ours_cls(*args, **kwargs)(y_pred, y_true),
+                 smp_cls(*args, **kwargs)(y_pred, y_true))
+
+
+def loss_on_probabilities(loss: str, mode: str, ignore_index: int | None, seed: int
+                          ) -> tuple[torch.nn.Module, torch.Tensor, torch.Tensor]:
+    """Our ``loss`` with ``from_logits=False``, and random probabilities and targets for it."""
+    probs_pred, y_true = make_inputs(mode, ignore_index, seed, probabilities=True)
+    ours = getattr(segcore_losses, loss)(mode, ignore_index=ignore_index, from_logits=False)
+    return ours, probs_pred, y_true
+
+
 # -- Dice, Jaccard, Tversky ----------------------------------------------------------------
 REGION = {
-    "dice": (segcore_losses.DiceLoss, smp_losses.DiceLoss),
-    "jaccard": (segcore_losses.JaccardLoss, smp_losses.JaccardLoss),
-    "tversky": (segcore_losses.TverskyLoss, smp_losses.TverskyLoss),
+    "dice": loss_classes("DiceLoss"),
+    "jaccard": loss_classes("JaccardLoss"),
+    "tversky": loss_classes("TverskyLoss"),
 }
 
 
@@ -67,13 +88,11 @@ REGION = {
                            (True, False))),
 )
 def test_region_losses_match_smp(name, mode, ignore_index, smooth, log_loss, from_logits):
-    ours_cls, smp_cls = REGION[name]
     kwargs = dict(log_loss=log_loss, from_logits=from_logits, smooth=smooth,
                   ignore_index=ignore_index)
     for seed in (0, 1):
         y_pred, y_true = make_inputs(mode, ignore_index, seed, probabilities=not from_logits)
-        expected = smp_cls(mode, **kwargs)(y_pred, y_true)
-        assert_equal(ours_cls(mode, **kwargs)(y_pred, y_true), expected)
+        assert_matches_smp(REGION[name], y_pred, y_true, mode, **kwargs)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -81,19 +100,17 @@ def test_region_losses_match_smp(name, mode, ignore_index, smooth, log_loss, fro
                                                       (1.0, 1.0, 0.75)])
 def test_tversky_parameters_match_smp(mode, alpha, beta, gamma):
     y_pred, y_true = make_inputs(mode, IGNORE, 3)
-    kwargs = dict(alpha=alpha, beta=beta, gamma=gamma, ignore_index=IGNORE)
-    assert_equal(segcore_losses.TverskyLoss(mode, **kwargs)(y_pred, y_true),
-                 smp_losses.TverskyLoss(mode, **kwargs)(y_pred, y_true))
+    assert_matches_smp(REGION["tversky"], y_pred, y_true, mode, alpha=alpha, beta=beta,
+                       gamma=gamma, ignore_index=IGNORE)
 
 
 @pytest.mark.parametrize("name", REGION)
 @pytest.mark.parametrize("mode", ["multiclass", "multilabel"])
 @pytest.mark.parametrize("ignore_index", [None, IGNORE])
 def test_region_classes_subset_matches_smp(name, mode, ignore_index):
-    ours_cls, smp_cls = REGION[name]
     y_pred, y_true = make_inputs(mode, ignore_index, 4)
-    kwargs = dict(classes=[0, 2, 3], ignore_index=ignore_index)
-    assert_equal(ours_cls(mode, **kwargs)(y_pred, y_true), smp_cls(mode, **kwargs)(y_pred, y_true))
+    assert_matches_smp(REGION[name], y_pred, y_true, mode, classes=[0, 2, 3],
+                       ignore_index=ignore_index)
 
 
 @pytest.mark.parametrize("name", REGION)
@@ -171,15 +188,13 @@ def test_focal_variants_match_smp(mode, normalized, reduced_threshold):
     kwargs = dict(alpha=0.25, normalized=normalized, reduced_threshold=reduced_threshold,
                   reduction="sum")
     y_pred, y_true = make_inputs(mode, None, 8)
-    assert_equal(segcore_losses.FocalLoss(mode, **kwargs)(y_pred, y_true),
-                 smp_losses.FocalLoss(mode, **kwargs)(y_pred, y_true))
+    assert_matches_smp(loss_classes("FocalLoss"), y_pred, y_true, mode, **kwargs)
 
 
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("ignore_index", [None, IGNORE])
 def test_focal_from_probabilities(mode, ignore_index):
-    probs_pred, y_true = make_inputs(mode, ignore_index, 9, probabilities=True)
-    ours = segcore_losses.FocalLoss(mode, ignore_index=ignore_index, from_logits=False)
+    ours, probs_pred, y_true = loss_on_probabilities("FocalLoss", mode, ignore_index, 9)
     value = ours(probs_pred, y_true)
     # The focal loss treats every channel as a sigmoid problem, so probabilities p are the
     # sigmoid of logit(p). SMP 0.6.0 turns multiclass probabilities into log(p) instead, whose
@@ -236,8 +251,7 @@ def test_lovasz_matches_smp(mode, ignore_index, per_image):
     kwargs = dict(per_image=per_image, ignore_index=ignore_index)
     for seed in (12, 13):
         y_pred, y_true = make_inputs(mode, ignore_index, seed)
-        assert_equal(segcore_losses.LovaszLoss(mode, **kwargs)(y_pred, y_true),
-                     smp_losses.LovaszLoss(mode, **kwargs)(y_pred, y_true))
+        assert_matches_smp(loss_classes("LovaszLoss"), y_pred, y_true, mode, **kwargs)
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -245,8 +259,7 @@ def test_lovasz_matches_smp(mode, ignore_index, per_image):
 def test_lovasz_from_probabilities(mode, ignore_index):
     # SMP 0.6.0 ignores from_logits (it always applies softmax, or reads logits): compare with
     # SMP on the logits that give these probabilities (log p for softmax, logit p for sigmoid).
-    probs_pred, y_true = make_inputs(mode, ignore_index, 14, probabilities=True)
-    ours = segcore_losses.LovaszLoss(mode, ignore_index=ignore_index, from_logits=False)
+    ours, probs_pred, y_true = loss_on_probabilities("LovaszLoss", mode, ignore_index, 14)
     logits = probs_pred.log() if mode == "multiclass" else torch.logit(probs_pred, eps=1e-7)
     assert_equal(ours(probs_pred, y_true),
                  smp_losses.LovaszLoss(mode, ignore_index=ignore_index)(logits, y_true))
@@ -274,8 +287,7 @@ def test_soft_bce_matches_smp(ignore_index, smooth_factor, reduction):
     kwargs = dict(ignore_index=ignore_index, smooth_factor=smooth_factor, reduction=reduction,
                   pos_weight=torch.tensor([1.0, 2.0, 0.5, 1.0]).view(C, 1, 1),
                   weight=torch.rand(1, 1, H, W))
-    assert_equal(segcore_losses.SoftBCEWithLogitsLoss(**kwargs)(y_pred, y_true),
-                 smp_losses.SoftBCEWithLogitsLoss(**kwargs)(y_pred, y_true))
+    assert_matches_smp(loss_classes("SoftBCEWithLogitsLoss"), y_pred, y_true, **kwargs)
 
 
 @pytest.mark.parametrize("smooth_factor", [None, 0.1])
@@ -345,7 +357,7 @@ def test_mcc_matches_smp(eps, target_shape):
     y_true = y_true.float()
     if target_shape == "N1HW":
         y_true = y_true.unsqueeze(1)
-    assert_equal(segcore_losses.MCCLoss(eps)(probs, y_true), smp_losses.MCCLoss(eps)(probs, y_true))
+    assert_matches_smp(loss_classes("MCCLoss"), probs, y_true, eps)
     assert_equal(segcore_losses.MCCLoss(eps, from_logits=True)(torch.logit(probs), y_true),
                  smp_losses.MCCLoss(eps)(probs, y_true))
 

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 import torch
 import torch.nn.functional as F
@@ -16,10 +14,7 @@ TINY = testing.TINY_ENCODER
 ARCHITECTURES = ["deeplabv3", "deeplabv3plus"]
 
 
-@pytest.fixture(autouse=True)
-def _tiny_encoder(segcore_isolation) -> Iterator[None]:
-    with testing.tiny_encoder_installed():
-        yield
+tiny_encoder = testing.tiny_encoder_fixture()
 
 
 def _randomise_norms(module: torch.nn.Module) -> None:

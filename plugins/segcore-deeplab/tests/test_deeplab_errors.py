@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import attrs
 import pytest
 from segcore_deeplab import DeepLabV3Plus
@@ -23,10 +21,7 @@ NO_DILATION = attrs.evolve(testing.TINY_ENCODER_SPEC, name="tiny-nodilation",
 ARCHITECTURES = ["deeplabv3", "deeplabv3plus"]
 
 
-@pytest.fixture(autouse=True)
-def _tiny_encoder(segcore_isolation) -> Iterator[None]:
-    with testing.tiny_encoder_installed():
-        yield
+tiny_encoder = testing.tiny_encoder_fixture()
 
 
 def _build(architecture: str, encoder: str = TINY, **options):

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import Iterator
 
 import pytest
 import torch
@@ -29,10 +28,7 @@ TINY = testing.TINY_ENCODER
 SMALL = {"decoder_channels": 16}  # fast models; the decoder's width does not change the shapes
 
 
-@pytest.fixture(autouse=True)
-def _tiny_encoder(segcore_isolation) -> Iterator[None]:
-    with testing.tiny_encoder_installed():
-        yield
+tiny_encoder = testing.tiny_encoder_fixture()
 
 
 def _model(architecture: str, **options) -> nn.Module:

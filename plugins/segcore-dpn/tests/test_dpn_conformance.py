@@ -116,8 +116,7 @@ def test_dilation_replaces_the_strides_of_stages_4_and_5(output_stride: int, rat
 def test_torchscript_and_export_give_the_same_features() -> None:
     encoder = segcore.get_encoder(SMALL, depth=4)
     x = torch.randn(1, 3, 64, 64)
-    testing.check_torchscript(encoder, x)
-    testing.check_export(encoder, x)
+    testing.check_scripted_and_exported(encoder, x)
 
 
 @pytest.mark.parametrize("architecture, options", [

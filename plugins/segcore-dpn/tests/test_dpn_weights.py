@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import attrs
 import pytest
 import torch
@@ -25,13 +23,10 @@ state, weights_file = testing.weights_fixtures(NAME, extra=CLASSIFIER,
                                                filename="model.safetensors")
 
 
-def test_file_with_classifier_keys_loads_exactly(tmp_path: Path, state) -> None:
-    # and remap_state_dict drops only the classifier
-    testing.check_classifier_file_loads(NAME, state, CLASSIFIER, tmp_path / "model.safetensors")
-
-
 class TestWeights(testing.EncoderWeightsSuite):
     encoder_name = NAME
+    classifier = CLASSIFIER  # loaded from a file with it; remap_state_dict drops only it
+    classifier_filename = "model.safetensors"
     first_conv_keys = FIRST_CONV
     out_channels = (3, 10, 144, 320, 704, 832)
     tag = TAG

@@ -30,6 +30,7 @@ from segcore.errors import (
     did_you_mean,
 )
 from segcore.factory import check_encoder_kwargs
+from segcore.nn import check_reserved_timm_options
 from segcore.weights import load_into, load_state_dict, looks_like_path
 
 PREFIX = "tu-"
@@ -97,7 +98,7 @@ class TimmViTEncoder(nn.Module):
         super().__init__()
         timm_name = name.removeprefix(PREFIX)
         options = dict(timm_options or {})
-        _check_reserved(options)
+        check_reserved_timm_options(options, RESERVED_TIMM_OPTIONS, "DPT encoder")
         self.model = _create_model(timm_name, in_channels, pretrained, options)
         if not callable(getattr(self.model, "forward_intermediates", None)) or not getattr(
             self.model, "feature_info", None
@@ -203,15 +204,6 @@ def build_encoder(
                 encoder.input_size = (in_channels, *encoder.input_size[1:])
     return encoder
 
-
-def _check_reserved(options: Mapping[str, Any]) -> None:
-    collisions = [key for key in options if key in RESERVED_TIMM_OPTIONS]
-    if collisions:
-        reasons = "; ".join(f"{key!r}: {RESERVED_TIMM_OPTIONS[key]}" for key in collisions)
-        raise InvalidOptionError(
-            f"option(s) {', '.join(repr(k) for k in collisions)} cannot be passed to timm: the "
-            f"DPT encoder sets them itself ({reasons})."
-        )
 
 
 def _create_model(

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import warnings
 
 import pytest
@@ -41,10 +40,7 @@ SMALL = {"decoder_intermediate_channels": (8, 16, 32, 32), "decoder_fusion_chann
 EMBED = VIT_OPTIONS["embed_dim"]
 
 
-@pytest.fixture(autouse=True)
-def _tiny_encoder(segcore_isolation):
-    with testing.tiny_encoder_installed():
-        yield
+tiny_encoder = testing.tiny_encoder_fixture()
 
 
 def tiny_dpt(**kwargs) -> DPT:
@@ -423,13 +419,10 @@ def test_patch_size_that_is_not_a_power_of_two_is_refused():
 def test_options_are_validated_and_stored_in_config():
     model = tiny_dpt(decoder_readout="add", encoder_output_indices=[0, 1, 2, 3],
                      decoder_fusion_channels=8)
-    assert isinstance(model.options, DPTOptions)
-    config = model.config
-    assert config["architecture"] == "dpt"
-    assert config["encoder_depth"] == 4
-    assert {k: config[k] for k in DPTOptions.names()} == {
-        "encoder_output_indices": [0, 1, 2, 3], "decoder_readout": "add",
-        "decoder_intermediate_channels": [8, 16, 32, 32], "decoder_fusion_channels": 8}
+    testing.check_stored_options(model, "dpt", DPTOptions, {
+        "encoder_depth": 4, "encoder_output_indices": [0, 1, 2, 3], "decoder_readout": "add",
+        "decoder_intermediate_channels": [8, 16, 32, 32], "decoder_fusion_channels": 8},
+        every_option=True)
 
 
 # -- errors --------------------------------------------------------------------------------
@@ -607,10 +600,7 @@ def test_positional_arguments_follow_the_documented_order():
     assert isinstance(model.decoder.projection_blocks[0], ReadoutAddBlock)
     assert model.decoder.reassemble_blocks[1].project_to_out_channel.out_channels == 8
     assert model.segmentation_head.head[0].in_channels == 12
-    with torch.no_grad():
-        mask, labels = model(torch.randn(1, 1, 32, 32))
-    assert mask.shape == (1, 3, 32, 32) and labels.shape == (1, 2)
-    assert bool(((mask >= 0) & (mask <= 1)).all())
+    testing.check_sigmoid_outputs(model, 1, 3, aux_classes=2)
 
 
 # -- run time (predict, freeze_encoder, gradients, plain save/load: the kit above) --------
@@ -619,14 +609,12 @@ def test_save_pretrained_round_trip(tmp_path):
                      decoder_readout="add", decoder_intermediate_channels=[4, 8, 12],
                      decoder_fusion_channels=8, drop_path_rate=0.1,
                      aux_params={"classes": 3, "dropout": 0.2})
-    loaded = testing.check_save_load(model, torch.randn(1, 3, 64, 48), tmp_path / "dpt")
-    config = json.loads((tmp_path / "dpt" / "config.json").read_text())
-    assert config["_architecture"] == "dpt"  # segcore's key; SMP reads "_model_class"
-    assert config["encoder_name"] == VIT
-    assert config["encoder_output_indices"] == [0, 2, 3]
-    assert config["decoder_intermediate_channels"] == [4, 8, 12]
-    for key, value in {**VIT_OPTIONS, "drop_path_rate": 0.1}.items():  # top level, as SMP's
-        assert config[key] == value, key
+    saved = {"_architecture": "dpt",  # segcore's key; SMP reads "_model_class"
+             "encoder_name": VIT, "encoder_output_indices": [0, 2, 3],
+             "decoder_intermediate_channels": [4, 8, 12],
+             **VIT_OPTIONS, "drop_path_rate": 0.1}  # the encoder's at the top level, as SMP's
+    x = torch.randn(1, 3, 64, 48)
+    loaded = testing.check_save_load(model, x, tmp_path / "dpt", config=saved)
     assert loaded.config["encoder_params"] == {**VIT_OPTIONS, "drop_path_rate": 0.1}
     assert loaded.encoder.output_indices == (0, 2, 3)
 

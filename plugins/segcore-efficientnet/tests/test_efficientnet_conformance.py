@@ -138,8 +138,7 @@ def test_torchscript_and_export_give_the_same_features() -> None:
     torch.manual_seed(0)
     encoder = segcore.get_encoder("efficientnet-b0", depth=3)
     x = torch.randn(1, 3, 32, 32)
-    testing.check_torchscript(encoder, x, rtol=0, atol=0)
-    testing.check_export(encoder, x, rtol=0, atol=0)
+    testing.check_scripted_and_exported(encoder, x, rtol=0, atol=0)
 
 
 @pytest.mark.parametrize("architecture, package, options", [

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import segcore_fpn
 import torch
@@ -24,10 +22,7 @@ TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at dep
 SMALL = {"decoder_pyramid_channels": 16, "decoder_segmentation_channels": 32}
 
 
-@pytest.fixture(autouse=True)
-def _tiny_encoder(segcore_isolation):
-    with testing.tiny_encoder_installed():
-        yield
+tiny_encoder = testing.tiny_encoder_fixture()
 
 
 def tiny_fpn(**kwargs) -> FPN:
@@ -247,13 +242,10 @@ def test_encoder_depth_chooses_the_four_deepest_features(depth):
 def test_options_are_validated_and_stored_in_config():
     model = tiny_fpn(decoder_merge_policy="cat", decoder_dropout=0.1,
                      decoder_interpolation="bicubic", upsampling=2)
-    assert isinstance(model.options, FPNOptions)
-    config = model.config
-    assert config["architecture"] == "fpn"
-    assert {k: config[k] for k in FPNOptions.names()} == {
+    testing.check_stored_options(model, "fpn", FPNOptions, {
         "decoder_pyramid_channels": 16, "decoder_segmentation_channels": 32,
         "decoder_merge_policy": "cat", "decoder_dropout": 0.1,
-        "decoder_interpolation": "bicubic", "upsampling": 2}
+        "decoder_interpolation": "bicubic", "upsampling": 2}, every_option=True)
 
 
 def test_encoder_kwargs_are_passed_to_the_encoder():
@@ -341,10 +333,7 @@ def test_positional_arguments_follow_the_documented_order():
     assert model.decoder.p5.out_channels == 12
     assert model.decoder.out_channels == 4 * 64
     assert model.decoder.dropout.p == 0.0
-    with torch.no_grad():
-        mask = model(torch.randn(1, 2, 32, 32))
-    assert mask.shape == (1, 3, 32, 32)
-    assert bool(((mask >= 0) & (mask <= 1)).all())
+    testing.check_sigmoid_outputs(model, 2, 3)
 
 
 def test_build_defaults_to_no_weights():
@@ -356,11 +345,10 @@ def test_save_pretrained_round_trip(tmp_path):
     model = tiny_fpn(classes=2, decoder_merge_policy="cat", decoder_interpolation="bilinear",
                      decoder_dropout=0.3, upsampling=2, encoder_depth=4,
                      aux_params={"classes": 3, "dropout": 0.2})
-    loaded = testing.check_save_load(model, torch.randn(1, 3, 64, 48), tmp_path / "fpn")
-    config = json.loads((tmp_path / "fpn" / "config.json").read_text())
-    assert config["_architecture"] == "fpn"  # segcore's key; SMP reads "_model_class"
-    assert config["decoder_merge_policy"] == "cat"
-    assert config["upsampling"] == 2
+    saved = {"_architecture": "fpn",  # segcore's key; SMP reads "_model_class"
+             "decoder_merge_policy": "cat", "upsampling": 2}
+    x = torch.randn(1, 3, 64, 48)
+    loaded = testing.check_save_load(model, x, tmp_path / "fpn", config=saved)
     assert loaded.decoder.out_channels == 128
 
 

@@ -6,7 +6,6 @@ Only the core and this plugin are needed: the models use the conformance kit's t
 from __future__ import annotations
 
 import inspect
-import json
 import re
 
 import pytest
@@ -30,10 +29,7 @@ TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at dep
 SMALL = (32, 24, 16, 12, 8)  # small decoder channels keep the tests fast
 
 
-@pytest.fixture(autouse=True)
-def _tiny_encoder(segcore_isolation):
-    with testing.tiny_encoder_installed():
-        yield
+tiny_encoder = testing.tiny_encoder_fixture()
 
 
 def tiny_manet(**kwargs) -> MAnet:
@@ -321,9 +317,8 @@ def test_decoder_use_batchnorm_false_removes_the_norms():
     norms = _decoder_norms(model)
     assert len(norms) == 4 * 4 + 2  # hl_conv (2), conv1, conv2 per MFAB; conv1, conv2 last
     assert all(isinstance(n, nn.Identity) for n in norms)
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.decoder.modules())
-    assert model.decoder.blocks[0].conv1[0].bias is not None  # no norm: conv has a bias
-    assert model.options.decoder_use_norm is False
+    # no norm: the conv has a bias
+    testing.check_decoder_without_batchnorm(model, [model.decoder.blocks[0].conv1[0]])
 
 
 def test_decoder_use_norm_values():
@@ -356,13 +351,10 @@ def test_interpolation_modes_change_the_output():
 def test_options_are_normalised_and_stored_in_config():
     model = tiny_manet(decoder_channels=[20, 18, 16, 14, 12], decoder_pab_channels=16,
                        decoder_interpolation="bicubic")
-    assert isinstance(model.options, MAnetOptions)
-    config = model.config
-    assert config["architecture"] == "manet"
-    assert config["decoder_channels"] == [20, 18, 16, 14, 12]
-    assert config["decoder_pab_channels"] == 16
-    assert config["decoder_interpolation"] == "bicubic"
-    assert config["decoder_use_norm"] is True  # from decoder_use_batchnorm=True
+    # decoder_use_norm=True from decoder_use_batchnorm=True
+    testing.check_stored_options(model, "manet", MAnetOptions, {
+        "decoder_channels": [20, 18, 16, 14, 12], "decoder_pab_channels": 16,
+        "decoder_interpolation": "bicubic", "decoder_use_norm": True})
     assert model.name == f"manet-{TINY}"
 
 
@@ -453,10 +445,7 @@ def test_positional_arguments_follow_the_documented_order():
     assert model.options.decoder_use_norm is False
     assert model.options.decoder_channels == (16, 12, 10, 8)
     assert model.decoder.center.top_conv.out_channels == 6
-    with torch.no_grad():
-        mask = model.eval()(torch.randn(1, 2, 32, 32))
-    assert mask.shape == (1, 3, 32, 32)
-    assert bool(((mask >= 0) & (mask <= 1)).all())
+    testing.check_sigmoid_outputs(model, 2, 3)
 
 
 def test_discovering_the_plugin_imports_no_model_code():
@@ -498,12 +487,10 @@ def test_save_pretrained_round_trip(tmp_path):
                        decoder_interpolation="bilinear",
                        decoder_use_norm={"type": "layernorm", "eps": 1e-3},
                        aux_params={"classes": 3, "dropout": 0.2})
-    testing.check_save_load(model, torch.randn(1, 4, 64, 48), tmp_path / "manet")
-    config = json.loads((tmp_path / "manet" / "config.json").read_text())
-    assert config["_architecture"] == "manet"  # segcore's key; SMP reads "_model_class"
-    assert config["decoder_use_norm"] == {"type": "layernorm", "eps": 1e-3}
-    assert config["decoder_pab_channels"] == 12
-    assert config["decoder_channels"] == list(SMALL[:4])
+    saved = {"_architecture": "manet",  # segcore's key; SMP reads "_model_class"
+             "decoder_use_norm": {"type": "layernorm", "eps": 1e-3},
+             "decoder_pab_channels": 12, "decoder_channels": list(SMALL[:4])}
+    testing.check_save_load(model, torch.randn(1, 4, 64, 48), tmp_path / "manet", config=saved)
 
 
 def test_from_config_rebuilds_the_same_architecture():

@@ -118,8 +118,7 @@ def test_stochastic_depth_grows_linearly_and_is_off_in_eval() -> None:
 def test_torchscript_and_export_give_the_same_features() -> None:
     encoder = segcore.get_encoder("mit_b0", in_channels=1, depth=4)
     x = torch.randn(1, 1, 64, 96)
-    testing.check_torchscript(encoder, x)
-    testing.check_export(encoder, x)
+    testing.check_scripted_and_exported(encoder, x)
 
 
 @pytest.mark.parametrize("architecture", ["unet", "fpn", "segformer"])

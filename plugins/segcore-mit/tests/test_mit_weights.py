@@ -23,12 +23,6 @@ state, weights_file = testing.weights_fixtures("mit_b0", filename="mit_b0-test.s
                                                positive=("norm",))
 
 
-def test_classification_checkpoint_with_a_head_loads(tmp_path: Path, state) -> None:
-    classifier = {"head.weight": torch.randn(1000, 256), "head.bias": torch.randn(1000)}
-    testing.check_classifier_file_loads("mit_b0", state, classifier,
-                                        tmp_path / "mit_b0-classifier.pth")
-
-
 def test_remap_state_dict_drops_only_the_classifier(state) -> None:
     encoder = segcore.get_encoder("mit_b0", depth=3)
     remapped = encoder.remap_state_dict({**state, "head.weight": torch.zeros(1),
@@ -61,6 +55,7 @@ class TestWeights(testing.EncoderWeightsSuite):
     # input whose 4th channel repeats the 1st gives 3/4 * (original + channel-0 response) + bias.
     encoder_name = "mit_b0"
     first_conv_keys = FIRST_CONV
+    classifier = {"head.weight": torch.randn(1000, 256), "head.bias": torch.randn(1000)}
     out_channels = (3, 0, 32, 64, 160, 256)
     conv_reference = {"stride": 4, "padding": 3}
     adapted_size = 64

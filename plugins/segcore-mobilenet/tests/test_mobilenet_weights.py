@@ -3,8 +3,6 @@ adaptation, the tag -> source -> download -> cache chain."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from segcore import testing
@@ -16,16 +14,13 @@ FIRST_CONV = "features.0.0.weight"
 state, weights_file = testing.weights_fixtures(NAME)
 
 
-def test_torchvision_classifier_file_loads(tmp_path: Path, state) -> None:
-    classifier = {"classifier.1.weight": torch.randn(10, 1280),
-                  "classifier.1.bias": torch.randn(10)}
-    testing.check_classifier_file_loads(NAME, state, classifier, tmp_path / "classifier.pth")
-
-
 class TestWeights(testing.EncoderWeightsSuite):
-    """The file loads exactly, the first conv adapts, the tag downloads; a bad digest fails."""
+    """The file loads exactly, with torchvision's classifier too; the first conv adapts, the
+    tag downloads; a bad digest fails."""
 
     encoder_name = NAME
+    classifier = {"classifier.1.weight": torch.randn(10, 1280),
+                  "classifier.1.bias": torch.randn(10)}
     first_conv_keys = FIRST_CONV
     out_channels = (3, 16, 24, 32, 96, 1280)
     download_in_channels = (1, 3)

@@ -113,8 +113,7 @@ def test_torchscript_and_export_give_the_same_features(fuse: bool) -> None:
     if fuse:
         encoder.reparameterize()
     x = torch.randn(1, 3, 64, 64)
-    testing.check_torchscript(encoder, x)
-    testing.check_export(encoder, x)
+    testing.check_scripted_and_exported(encoder, x)
 
 
 def test_fused_encoder_compiles_in_one_graph() -> None:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 from segcore_mobileone import reparameterize_model
 
@@ -22,15 +20,12 @@ state, weights_file = testing.weights_fixtures(NAME, extra=CLASSIFIER,
                                                filename="model.safetensors")
 
 
-def test_file_with_classifier_keys_loads_exactly(tmp_path: Path, state) -> None:
-    # and remap_state_dict drops only the classifier
-    testing.check_classifier_file_loads(NAME, state, CLASSIFIER, tmp_path / "model.safetensors")
-
-
 class TestWeights(testing.EncoderWeightsSuite):
     # both stem kernels are adapted: for 1 and 4 channels, and in the download's second build
     encoder_name = NAME
     first_conv_keys = STEM_KERNELS
+    classifier = CLASSIFIER  # loaded from a file with it; remap_state_dict drops only it
+    classifier_filename = "model.safetensors"
     out_channels = (3, 48, 48, 128, 256, 1024)
     tag = TAG
     preprocessing = {"mean": [0.485, 0.456, 0.406]}

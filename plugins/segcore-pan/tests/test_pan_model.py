@@ -7,7 +7,6 @@ with the default ``encoder_output_stride=16`` inputs are 128x128 here (64x64 at 
 from __future__ import annotations
 
 import inspect
-import json
 import warnings
 
 import pytest
@@ -31,10 +30,7 @@ TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at dep
 SIZE = 128  # the smallest input of the default PAN (deepest features 8x8 at stride 16)
 
 
-@pytest.fixture(autouse=True)
-def _tiny_encoder(segcore_isolation):
-    with testing.tiny_encoder_installed():
-        yield
+tiny_encoder = testing.tiny_encoder_fixture()
 
 
 def tiny_pan(**kwargs) -> PAN:
@@ -315,13 +311,9 @@ def test_encoder_depth_sets_the_attention_levels(depth):
 def test_options_are_validated_and_stored_in_config():
     model = tiny_pan(encoder_output_stride=32, decoder_channels=8, decoder_interpolation="area",
                      upsampling=2, encoder_depth=4)
-    assert isinstance(model.options, PANOptions)
-    config = model.config
-    assert config["architecture"] == "pan"
-    assert config["encoder_depth"] == 4
-    assert {k: config[k] for k in PANOptions.names()} == {
-        "encoder_output_stride": 32, "decoder_channels": 8, "decoder_interpolation": "area",
-        "upsampling": 2}
+    testing.check_stored_options(model, "pan", PANOptions, {
+        "encoder_depth": 4, "encoder_output_stride": 32, "decoder_channels": 8,
+        "decoder_interpolation": "area", "upsampling": 2}, every_option=True)
 
 
 def test_smp_upscale_mode_is_a_deprecated_alias_of_decoder_interpolation():
@@ -451,11 +443,9 @@ def test_positional_arguments_follow_the_documented_order():
     assert model.encoder.output_stride == 32
     assert model.decoder.out_channels == 12
     assert model.encoder.stages[0][0].in_channels == 2
-    with torch.no_grad():
-        mask, labels = model(torch.randn(1, 2, 256, 256))
-    assert mask.shape == (1, 3, 128, 128)  # upsampling 2: half the input size
-    assert bool(((mask >= 0) & (mask <= 1)).all())
-    assert labels.shape == (1, 5)
+    # upsampling 2: half the input size
+    testing.check_sigmoid_outputs(model, 2, 3, size=(256, 256), mask_size=(128, 128),
+                                  aux_classes=5)
 
 
 def test_build_defaults_to_no_weights():
@@ -495,12 +485,10 @@ def test_save_pretrained_round_trip(tmp_path):
                      decoder_interpolation="bicubic", upsampling=2, encoder_depth=4,
                      aux_params={"classes": 3, "dropout": 0.2})
     _train_a_little(model)
-    loaded = testing.check_save_load(model, torch.randn(1, 3, SIZE, 144), tmp_path / "pan")
-    config = json.loads((tmp_path / "pan" / "config.json").read_text())
-    assert config["_architecture"] == "pan"  # segcore's key; SMP reads "_model_class"
-    assert config["encoder_output_stride"] == 32
-    assert config["decoder_interpolation"] == "bicubic"
-    assert config["encoder_depth"] == 4
+    saved = {"_architecture": "pan",  # segcore's key; SMP reads "_model_class"
+             "encoder_output_stride": 32, "decoder_interpolation": "bicubic", "encoder_depth": 4}
+    x = torch.randn(1, 3, SIZE, 144)
+    loaded = testing.check_save_load(model, x, tmp_path / "pan", config=saved)
     assert [n for n, _ in loaded.decoder.named_children()] == ["fpa", "gau2", "gau1"]
 
 

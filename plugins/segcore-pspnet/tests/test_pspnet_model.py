@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import segcore_pspnet
 import torch
@@ -26,10 +24,7 @@ TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at dep
 SMALL = {"psp_out_channels": 16}  # small decoder keeps the tests fast
 
 
-@pytest.fixture(autouse=True)
-def _tiny_encoder(segcore_isolation):
-    with testing.tiny_encoder_installed():
-        yield
+tiny_encoder = testing.tiny_encoder_fixture()
 
 
 def tiny_pspnet(**kwargs) -> PSPNet:
@@ -245,10 +240,6 @@ def _normalised_layers(model):
     return [block.pool[1][1] for block in model.decoder.psp.blocks[1:]] + [model.decoder.conv[1]]
 
 
-def _decoder_convs(model):
-    return [m for m in model.decoder.modules() if isinstance(m, nn.Conv2d)]
-
-
 @pytest.mark.parametrize("upsampling", [1, 2, 4, 8, 16])
 def test_upsampling_changes_the_head_and_the_mask_size(upsampling):
     model = tiny_pspnet(upsampling=upsampling).eval()
@@ -282,15 +273,14 @@ def test_default_psp_out_channels_is_512():
 def test_default_norm_is_batchnorm_without_conv_bias():
     model = tiny_pspnet()
     assert all(isinstance(n, nn.BatchNorm2d) for n in _normalised_layers(model))
-    assert [c.bias is None for c in _decoder_convs(model)] == [False, True, True, True, True]
+    convs = [m for m in model.decoder.modules() if isinstance(m, nn.Conv2d)]
+    assert [c.bias is None for c in convs] == [False, True, True, True, True]
     assert model.config["decoder_use_norm"] is True
 
 
 def test_psp_use_batchnorm_false_removes_batchnorm_and_adds_bias():
     model = tiny_pspnet(psp_use_batchnorm=False)
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.decoder.modules())
-    assert all(c.bias is not None for c in _decoder_convs(model))
-    assert model.config["decoder_use_norm"] is False
+    testing.check_decoder_without_batchnorm(model)  # every decoder conv with a bias
 
 
 def test_decoder_use_norm_values():
@@ -420,10 +410,7 @@ def test_positional_arguments_follow_the_documented_order():
     assert model.encoder.depth == 4
     assert model.options == PSPNetOptions(psp_out_channels=12, decoder_use_norm=False,
                                           psp_dropout=0.1, upsampling=16)
-    with torch.no_grad():
-        mask = model.eval()(torch.randn(1, 2, 32, 32))
-    assert mask.shape == (1, 3, 32, 32)
-    assert bool(((mask >= 0) & (mask <= 1)).all())
+    testing.check_sigmoid_outputs(model, 2, 3)
 
 
 def test_build_defaults_to_no_weights():
@@ -452,11 +439,9 @@ def test_save_pretrained_round_trip(tmp_path, options):
     model = tiny_pspnet(**options)
     testing.randomise_weights(model.decoder, seed=2)  # so that the comparison means something
     x = torch.randn(1, options.get("in_channels", 3), 64, 48)
-    loaded = testing.check_save_load(model, x, tmp_path / "pspnet")
-    config = json.loads((tmp_path / "pspnet" / "config.json").read_text())
-    assert config["_architecture"] == "pspnet"  # segcore's key; SMP reads "_model_class"
-    assert config["encoder_depth"] == options.get("encoder_depth", 3)
-    assert config["psp_out_channels"] == 16
+    loaded = testing.check_save_load(model, x, tmp_path / "pspnet", config={
+        "_architecture": "pspnet",  # segcore's key; SMP reads "_model_class"
+        "encoder_depth": options.get("encoder_depth", 3), "psp_out_channels": 16})
     assert loaded.state_dict().keys() == model.state_dict().keys()
 
 

@@ -20,7 +20,7 @@ import torch
 from torch import nn
 
 from segcore.errors import InvalidOptionError
-from segcore.nn import ResNetStagesEncoder, initialize_like_torchvision
+from segcore.nn import ResNetStagesEncoder, check_resnet_layout, initialize_like_torchvision
 
 __all__ = ["BasicBlock", "Bottleneck", "ResNetEncoder", "build_encoder"]
 
@@ -123,13 +123,7 @@ class ResNetEncoder(ResNetStagesEncoder):
                  groups: int = 1, width_per_group: int = 64, depth: int = 5,
                  output_stride: int = 32) -> None:
         super().__init__(depth=depth, output_stride=output_stride)
-        if block not in BLOCKS:
-            raise InvalidOptionError(f"block must be one of {tuple(BLOCKS)}, got {block!r}")
-        layers = tuple(layers)
-        if len(layers) != 4 or not all(isinstance(n, int) and n >= 1 for n in layers):
-            raise InvalidOptionError(
-                f"layers must be 4 positive ints (blocks per stage), got {layers!r}"
-            )
+        layers = check_resnet_layout(block, BLOCKS, layers)
         block_class = BLOCKS[block]
         self._groups = groups
         self._width_per_group = width_per_group

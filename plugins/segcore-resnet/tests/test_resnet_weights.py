@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from segcore import testing
@@ -14,16 +12,11 @@ FIRST_CONV = "conv1.weight"
 state, weights_file = testing.weights_fixtures("resnet18")
 
 
-def test_classifier_file_with_fc_keys_loads(tmp_path: Path, state) -> None:
-    classifier = {"fc.weight": torch.randn(1000, 512), "fc.bias": torch.randn(1000)}
-    testing.check_classifier_file_loads("resnet18", state, classifier,
-                                        tmp_path / "resnet18-classifier.pth")
-
-
 class TestWeights(testing.EncoderWeightsSuite):
     # One channel: the sum of the RGB kernels. Four: R, G, B, R scaled by 3/4, so that an
     # input whose 4th channel repeats the 1st gives 3/4 * (original + channel-0 response).
     encoder_name = "resnet18"
+    classifier = {"fc.weight": torch.randn(1000, 512), "fc.bias": torch.randn(1000)}
     first_conv_keys = FIRST_CONV
     out_channels = (3, 64, 64, 128, 256, 512)
     conv_reference = {"stride": 2, "padding": 3}

@@ -4,7 +4,6 @@ encoder)."""
 from __future__ import annotations
 
 import inspect
-import json
 
 import pytest
 import segcore_segformer
@@ -22,10 +21,7 @@ TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at dep
 SMALL = {"decoder_segmentation_channels": 16}
 
 
-@pytest.fixture(autouse=True)
-def _tiny_encoder(segcore_isolation):
-    with testing.tiny_encoder_installed():
-        yield
+tiny_encoder = testing.tiny_encoder_fixture()
 
 
 def tiny_segformer(**kwargs) -> Segformer:
@@ -223,11 +219,8 @@ def test_transformer_like_encoder_skips_the_empty_level(depth, stages):
 
 def test_options_are_validated_and_stored_in_config():
     model = tiny_segformer(decoder_segmentation_channels=24, upsampling=2)
-    assert isinstance(model.options, SegformerOptions)
-    config = model.config
-    assert config["architecture"] == "segformer"
-    assert {k: config[k] for k in SegformerOptions.names()} == {
-        "decoder_segmentation_channels": 24, "upsampling": 2}
+    testing.check_stored_options(model, "segformer", SegformerOptions, {
+        "decoder_segmentation_channels": 24, "upsampling": 2}, every_option=True)
 
 
 def test_encoder_kwargs_are_passed_to_the_encoder():
@@ -324,11 +317,8 @@ def test_positional_arguments_follow_the_documented_order():
     assert model.encoder.depth == 4
     assert model.decoder.fuse_stage[0].out_channels == 12
     assert len(model.decoder.mlp_stage) == 4
-    with torch.no_grad():
-        mask, labels = model(torch.randn(1, 2, 32, 32))
-    assert mask.shape == (1, 3, 16, 16)  # upsampling=2: half the input size
-    assert bool(((mask >= 0) & (mask <= 1)).all())
-    assert labels.shape == (1, 5)
+    # upsampling=2: half the input size
+    testing.check_sigmoid_outputs(model, 2, 3, mask_size=(16, 16), aux_classes=5)
 
 
 def test_build_defaults_to_no_weights():
@@ -354,12 +344,10 @@ def test_save_pretrained_round_trip(tmp_path):
                            encoder_depth=4, activation="sigmoid",
                            aux_params={"classes": 3, "dropout": 0.2})
     testing.randomise_weights(model.decoder)  # so that the comparison means something
-    loaded = testing.check_save_load(model, torch.randn(1, 3, 64, 48), tmp_path / "segformer")
-    config = json.loads((tmp_path / "segformer" / "config.json").read_text())
-    assert config["_architecture"] == "segformer"  # segcore's key; SMP reads "_model_class"
-    assert config["decoder_segmentation_channels"] == 24
-    assert config["upsampling"] == 2
-    assert config["encoder_depth"] == 4
+    saved = {"_architecture": "segformer",  # segcore's key; SMP reads "_model_class"
+             "decoder_segmentation_channels": 24, "upsampling": 2, "encoder_depth": 4}
+    x = torch.randn(1, 3, 64, 48)
+    loaded = testing.check_save_load(model, x, tmp_path / "segformer", config=saved)
     assert len(loaded.decoder.mlp_stage) == 4
 
 

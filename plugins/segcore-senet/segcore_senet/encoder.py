@@ -40,7 +40,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from segcore.errors import InvalidOptionError
-from segcore.nn import ResNetStagesEncoder
+from segcore.nn import ResNetStagesEncoder, check_resnet_layout
 
 __all__ = ["SEBottleneck", "SENetEncoder", "SqueezeExcitation", "build_encoder"]
 
@@ -147,13 +147,7 @@ class SENetEncoder(ResNetStagesEncoder):
     def __init__(self, block: str = "se_resnet", layers: Sequence[int] = (3, 4, 6, 3),
                  groups: int = 1, depth: int = 5, output_stride: int = 32) -> None:
         super().__init__(depth=depth, output_stride=output_stride)
-        if block not in BLOCKS:
-            raise InvalidOptionError(f"block must be one of {BLOCKS}, got {block!r}")
-        layers = tuple(layers)
-        if len(layers) != 4 or not all(isinstance(n, int) and n >= 1 for n in layers):
-            raise InvalidOptionError(
-                f"layers must be 4 positive ints (blocks per stage), got {layers!r}"
-            )
+        layers = check_resnet_layout(block, BLOCKS, layers)
         if not isinstance(groups, int) or groups < 1:
             raise InvalidOptionError(f"groups must be a positive int, got {groups!r}")
         self._block = block

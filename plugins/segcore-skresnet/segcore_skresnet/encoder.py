@@ -22,8 +22,7 @@ from timm.models.resnet import ResNet
 from timm.models.sknet import SelectiveKernelBasic, SelectiveKernelBottleneck
 from torch import nn
 
-from segcore.errors import InvalidOptionError
-from segcore.nn import ResNetStagesEncoder
+from segcore.nn import ResNetStagesEncoder, check_resnet_layout
 
 __all__ = ["SKResNetEncoder", "build_encoder"]
 
@@ -53,13 +52,7 @@ class SKResNetEncoder(ResNetStagesEncoder):
                  cardinality: int = 1, base_width: int = 64, sk_rd_ratio: float | None = None,
                  sk_split_input: bool | None = None, depth: int = 5) -> None:
         super().__init__(depth=depth)
-        if block not in BLOCKS:
-            raise InvalidOptionError(f"block must be one of {tuple(BLOCKS)}, got {block!r}")
-        layers = tuple(layers)
-        if len(layers) != 4 or not all(isinstance(n, int) and n >= 1 for n in layers):
-            raise InvalidOptionError(
-                f"layers must be 4 positive ints (blocks per stage), got {layers!r}"
-            )
+        layers = check_resnet_layout(block, BLOCKS, layers)
         sk_kwargs: dict[str, Any] = {}
         if sk_rd_ratio is not None:
             sk_kwargs["rd_ratio"] = sk_rd_ratio

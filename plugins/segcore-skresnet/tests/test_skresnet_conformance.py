@@ -60,15 +60,10 @@ def test_dilation_of_the_last_stages(output_stride: int, rates: tuple[int, int])
 def test_torchscript_and_export_give_the_same_features() -> None:
     encoder = segcore.get_encoder("timm-skresnet18", in_channels=1, output_stride=16)
     x = torch.randn(1, 1, 64, 96)
-    testing.check_torchscript(encoder, x)
-    testing.check_export(encoder, x)
+    testing.check_scripted_and_exported(encoder, x)
 
 
-@pytest.mark.parametrize("architecture, options", [
-    ("unet", {}),
-    ("fpn", {}),
-    ("deeplabv3plus", {"encoder_output_stride": 16}),
-])
+@pytest.mark.parametrize("architecture, options", testing.ENCODER_TEST_ARCHITECTURES)
 def test_builds_in_architectures(architecture: str, options: dict) -> None:
     if architecture not in segcore.list_architectures():
         pytest.skip(f"the {architecture} plugin is not installed")

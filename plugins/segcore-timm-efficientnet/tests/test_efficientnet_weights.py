@@ -20,20 +20,14 @@ NAME = "timm-efficientnet-b0"
 state, weights_file = testing.weights_fixtures(NAME, filename="b0.safetensors")
 
 
-def test_classifier_keys_of_timm_files_are_dropped(tmp_path: Path, state) -> None:
-    classifier = {"classifier.weight": torch.randn(1000, 1280),
-                  "classifier.bias": torch.randn(1000)}
-    testing.check_classifier_file_loads(NAME, state, classifier, tmp_path / "b0-classifier.pth")
-
-
-def test_other_unexpected_keys_are_refused(tmp_path: Path, state) -> None:
-    testing.check_unexpected_keys_refused(NAME, state, {"head.fc.weight": torch.zeros(2)},
-                                          tmp_path / "b0-extra.safetensors")
-
-
 class TestWeights(testing.EncoderWeightsSuite):
+    # timm's classification files carry the classifier, which the encoder drops; other
+    # unexpected keys are refused
     encoder_name = NAME
     first_conv_keys = "conv_stem.weight"
+    classifier = {"classifier.weight": torch.randn(1000, 1280),
+                  "classifier.bias": torch.randn(1000)}
+    unexpected_keys = {"head.fc.weight": torch.zeros(2)}
     out_channels = (3, 32, 24, 40, 112, 320)
 
 

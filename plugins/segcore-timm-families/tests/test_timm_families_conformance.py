@@ -32,8 +32,7 @@ def test_each_family_follows_the_contract(name: str) -> None:
 def test_torchscript_and_torch_export() -> None:
     encoder = segcore.get_encoder("timm-mobilenetv3_small_minimal_100", in_channels=1)
     x = torch.rand(1, 1, 64, 96)
-    testing.check_torchscript(encoder, x)
-    testing.check_export(encoder, x)
+    testing.check_scripted_and_exported(encoder, x)
 
 
 def test_non_square_input_and_odd_sizes() -> None:

@@ -19,6 +19,7 @@ from segcore.errors import (
     UnknownWeightsError,
     WeightsNotFoundError,
 )
+from segcore.nn import check_reserved_timm_options
 from segcore_timm.layout import (
     PREFIX,
     STYLE_TRANSFORMER,
@@ -74,7 +75,7 @@ class TimmUniversalEncoder(EncoderBase):
         super().__init__(depth=depth, output_stride=output_stride)  # validates both
         if not isinstance(in_channels, int) or isinstance(in_channels, bool) or in_channels < 1:
             raise InvalidOptionError(f"in_channels must be a positive int, got {in_channels!r}")
-        _check_reserved(timm_kwargs)
+        check_reserved_timm_options(timm_kwargs, RESERVED_TIMM_OPTIONS, "tu- encoder")
         timm_name = timm_model_name(name)
         layout = probe_layout(timm_name)
         layout.require(depth)
@@ -138,15 +139,6 @@ class TimmUniversalEncoder(EncoderBase):
         return features
 
 
-def _check_reserved(timm_kwargs: dict[str, Any]) -> None:
-    collisions = [key for key in timm_kwargs if key in RESERVED_TIMM_OPTIONS]
-    if collisions:
-        reasons = "; ".join(f"{key!r}: {RESERVED_TIMM_OPTIONS[key]}" for key in collisions)
-        raise InvalidOptionError(
-            f"option(s) {', '.join(repr(k) for k in collisions)} cannot be passed to timm: the "
-            f"tu- encoder sets them itself ({reasons})."
-        )
-
 
 def _create_model(timm_name: str, options: dict[str, Any], timm_kwargs: dict[str, Any]) -> Any:
     """``timm.create_model`` with errors that say which option or capability was the problem."""
@@ -198,7 +190,7 @@ def build_timm_encoder(
 
         encoder = build_timm_encoder("tu-resnet18", depth=4, output_stride=16)
     """
-    _check_reserved(kwargs)
+    check_reserved_timm_options(kwargs, RESERVED_TIMM_OPTIONS, "tu- encoder")
     if weights is not None and weights is not False and weights not in (WEIGHTS_TAG, True):
         raise UnknownWeightsError(
             f"encoder {name!r} takes encoder_weights=None, True or {WEIGHTS_TAG!r} (timm's "

@@ -1,14 +1,16 @@
-"""Fixtures of segcore-train's tests: a dataset folder writer (Pillow and tifffile)."""
+"""Fixtures of segcore-train's tests: a dataset folder writer (Pillow and tifffile) and small
+synthetic datasets."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import numpy as np
 import pytest
 import tifffile
 from PIL import Image
+from segcore_train.synth import write_synthetic_dataset
 
 
 class DatasetWriter:
@@ -78,3 +80,15 @@ def _write(path: Path, array: np.ndarray, **save: object) -> None:
 def writer(tmp_path: Path) -> DatasetWriter:
     """An empty dataset folder (``images/``, ``masks/``) and helpers that write into it."""
     return DatasetWriter(tmp_path / "data")
+
+
+@pytest.fixture(scope="session")
+def small_synthetic_dataset(tmp_path_factory: pytest.TempPathFactory) -> Callable[[int], Path]:
+    """Writes 10 synthetic 40-pixel images of 3 classes (8 train, 2 val) into a new folder."""
+
+    def write(seed: int) -> Path:
+        root = tmp_path_factory.mktemp(f"synth-seed-{seed}") / "synth"
+        write_synthetic_dataset(root, count=10, size=40, classes=3, seed=seed)
+        return root
+
+    return write

@@ -16,7 +16,6 @@ import pytest
 import torch
 from segcore_train import CheckpointError, load_checkpoint, save_checkpoint, train
 from segcore_train.config import RunConfig, dump_config
-from segcore_train.synth import write_synthetic_dataset
 
 #: The killed run: train() with a callback that, after the checkpoint at step 2 of the first
 #: epoch, does step 3 and then writes a marker and waits to be killed.
@@ -39,10 +38,9 @@ KILLED_RUN = textwrap.dedent("""
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
-    root = tmp_path_factory.mktemp("resume-data") / "synth"
-    write_synthetic_dataset(root, count=10, size=40, classes=3, seed=1)
-    return root
+def data(small_synthetic_dataset) -> Path:
+    """10 synthetic images of 3 classes (splits.json: 8 train, 2 val)."""
+    return small_synthetic_dataset(seed=1)
 
 
 def config_for(root: Path, run_dir: Path, **train_settings: object) -> RunConfig:

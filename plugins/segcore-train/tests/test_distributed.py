@@ -9,7 +9,6 @@ import torch
 from segcore_train import load_checkpoint, train
 from segcore_train import trainer as trainer_module
 from segcore_train.config import RunConfig, dump_config
-from segcore_train.synth import write_synthetic_dataset
 
 import segcore
 from segcore.distributed_testing import INIT_METHOD_VARIABLE, assert_ranks_succeeded, run_ranks
@@ -37,10 +36,10 @@ def config_for(root: Path, run_dir: Path, batch_size: int) -> RunConfig:
     })
 
 
-def test_two_processes_equal_one_process_with_the_global_batch(tmp_path):
+def test_two_processes_equal_one_process_with_the_global_batch(tmp_path,
+                                                              small_synthetic_dataset):
     assert trainer_module.INIT_METHOD_VARIABLE == INIT_METHOD_VARIABLE
-    root = tmp_path / "synth"
-    write_synthetic_dataset(root, count=10, size=40, classes=3, seed=2)  # 8 train, 2 val
+    root = small_synthetic_dataset(seed=2)  # 8 train, 2 val
 
     two = tmp_path / "two"
     config_file = dump_config(config_for(root, two, batch_size=2), tmp_path / "train.toml")
@@ -89,10 +88,9 @@ trainer.train(sys.argv[1])
 """
 
 
-def test_a_failed_write_on_rank_zero_stops_every_rank(tmp_path):
+def test_a_failed_write_on_rank_zero_stops_every_rank(tmp_path, small_synthetic_dataset):
     """The other ranks are told (one broadcast) instead of waiting for a collective timeout."""
-    root = tmp_path / "synth"
-    write_synthetic_dataset(root, count=10, size=40, classes=3, seed=2)
+    root = small_synthetic_dataset(seed=2)
     config_file = dump_config(config_for(root, tmp_path / "run", batch_size=2),
                               tmp_path / "train.toml")
     script = tmp_path / "failing_rank_zero.py"
@@ -117,11 +115,10 @@ trainer.train(sys.argv[1], callbacks=[KillAfterFirstCheckpoint()])
 """
 
 
-def test_resume_under_ddp_after_sigkill_matches_one_process(tmp_path):
+def test_resume_under_ddp_after_sigkill_matches_one_process(tmp_path, small_synthetic_dataset):
     """Killed in the middle of the first epoch, resumed by 2 processes: the final weights
     equal an uninterrupted one-process run with the same global batch."""
-    root = tmp_path / "synth"
-    write_synthetic_dataset(root, count=10, size=40, classes=3, seed=2)  # 8 train: 2 steps/epoch
+    root = small_synthetic_dataset(seed=2)  # 8 train: 2 steps/epoch
     config = config_for(root, tmp_path / "two", batch_size=2)
     config = RunConfig.from_dict({**config.to_dict(),
                                   "train": {**config.to_dict()["train"],

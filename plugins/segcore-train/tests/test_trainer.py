@@ -17,7 +17,6 @@ from segcore_train import (
     train,
 )
 from segcore_train.config import RunConfig
-from segcore_train.synth import write_synthetic_dataset
 
 import segcore
 from segcore import cli
@@ -28,11 +27,9 @@ MODEL = {"architecture": "unet", "encoder": "resnet18",
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory) -> Path:
+def data(small_synthetic_dataset) -> Path:
     """10 synthetic images of 3 classes (splits.json: 8 train, 2 val)."""
-    root = tmp_path_factory.mktemp("train-data") / "synth"
-    write_synthetic_dataset(root, count=10, size=40, classes=3, seed=0)
-    return root
+    return small_synthetic_dataset(seed=0)
 
 
 def small(root: Path, run_dir: Path, **sections: dict) -> RunConfig:

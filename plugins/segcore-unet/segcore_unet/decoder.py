@@ -13,50 +13,22 @@ import torch.nn.functional as F
 from torch import nn
 
 from segcore.nn import (
-    Attention,
-    Conv2dReLU,
     DoubleConv2dReLU,
     NormOption,
+    SkipAttentionBlock,
+    center_block_or_identity,
     skip_decoder_block_channels,
 )
 
 
-class UnetDecoderBlock(nn.Module):
+class UnetDecoderBlock(SkipAttentionBlock):
     """Upsample to the skip's size, concatenate the skip, attention, conv, conv, attention.
 
-    Args:
-        in_channels: channels of the incoming (deeper) feature map.
-        skip_channels: channels of the encoder skip (0 for the last block, which has none).
-        out_channels: channels of the block's output.
-        use_norm: normalisation of both convolutions (see ``segcore.nn.Conv2dReLU``).
-        attention_type: ``None`` or ``"scse"``.
-        interpolation_mode: ``F.interpolate`` mode used to upsample.
-
-    Shapes: ``x`` ``(N, in_channels, h, w)``, skip ``(N, skip_channels, H, W)`` ->
-    ``(N, out_channels, H, W)``.
+    The arguments and layers are ``segcore.nn.SkipAttentionBlock``'s (``skip_channels`` is 0
+    for the last block, which has no skip). ``forward(x, height, width, skip)``: ``x``
+    ``(N, in_channels, h, w)``, skip ``(N, skip_channels, height, width)`` ->
+    ``(N, out_channels, height, width)``.
     """
-
-    def __init__(
-        self,
-        in_channels: int,
-        skip_channels: int,
-        out_channels: int,
-        use_norm: NormOption = "batchnorm",
-        attention_type: str | None = None,
-        interpolation_mode: str = "nearest",
-    ) -> None:
-        super().__init__()
-        self.interpolation_mode = interpolation_mode
-        fused_channels = in_channels + skip_channels
-        self.conv1 = Conv2dReLU(fused_channels, out_channels, 3, padding=1, use_norm=use_norm)
-        self.attention1 = Attention(attention_type, in_channels=fused_channels)
-        if skip_channels == 0:
-            # Without a skip there is no fusion, so attention1 is never applied (as in SMP). It
-            # is kept so SMP checkpoints load, and frozen so no trainable parameter goes unused
-            # (DistributedDataParallel would otherwise complain).
-            self.attention1.requires_grad_(False)
-        self.conv2 = Conv2dReLU(out_channels, out_channels, 3, padding=1, use_norm=use_norm)
-        self.attention2 = Attention(attention_type, in_channels=out_channels)
 
     def forward(
         self,
@@ -66,12 +38,7 @@ class UnetDecoderBlock(nn.Module):
         skip: torch.Tensor | None = None,
     ) -> torch.Tensor:
         x = F.interpolate(x, size=(height, width), mode=self.interpolation_mode)
-        if skip is not None:
-            x = torch.cat([x, skip], dim=1)
-            x = self.attention1(x)
-        x = self.conv1(x)
-        x = self.conv2(x)
-        return self.attention2(x)
+        return self.fuse(x, skip)
 
 
 class UnetCenterBlock(DoubleConv2dReLU):
@@ -114,11 +81,8 @@ class UnetDecoder(nn.Module):
     ) -> None:
         super().__init__()
         block_channels = skip_decoder_block_channels(encoder_channels, decoder_channels)
-        head_channels = encoder_channels[-1]
-        self.center: nn.Module = (
-            UnetCenterBlock(head_channels, head_channels, use_norm=use_norm)
-            if add_center_block
-            else nn.Identity()
+        self.center = center_block_or_identity(
+            add_center_block, encoder_channels[-1], use_norm, UnetCenterBlock
         )
         self.blocks = nn.ModuleList(
             UnetDecoderBlock(
@@ -127,6 +91,9 @@ class UnetDecoder(nn.Module):
             )
             for block_in, block_skip, block_out in block_channels
         )
+        for block, (_, block_skip, _) in zip(self.blocks, block_channels):
+            if block_skip == 0:
+                block.freeze_unfused_attention()
 
     def forward(self, features: list[torch.Tensor]) -> torch.Tensor:
         # Each block upsamples to the size of the next shallower map, so odd sizes round-trip.

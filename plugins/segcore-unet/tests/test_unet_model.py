@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 import segcore_unet
 import torch
@@ -22,10 +20,7 @@ TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at dep
 SMALL = (32, 24, 16, 12, 8)  # small decoder channels keep the tests fast
 
 
-@pytest.fixture(autouse=True)
-def _tiny_encoder(segcore_isolation):
-    with testing.tiny_encoder_installed():
-        yield
+tiny_encoder = testing.tiny_encoder_fixture()
 
 
 def tiny_unet(**kwargs) -> Unet:
@@ -171,21 +166,14 @@ def _decoder_norms(model):
     ]
 
 
-def _decoder_convs(model):
-    return [m for m in model.decoder.modules() if isinstance(m, nn.Conv2d)]
-
-
 def test_default_norm_is_batchnorm_without_conv_bias():
     model = tiny_unet()
-    assert all(isinstance(n, nn.BatchNorm2d) for n in _decoder_norms(model))
-    assert all(c.bias is None for c in _decoder_convs(model))
+    testing.check_decoder_batchnorm(model, _decoder_norms(model))  # convs without bias
 
 
 def test_decoder_use_batchnorm_false_removes_batchnorm_and_adds_bias():
     model = tiny_unet(decoder_use_batchnorm=False)
-    assert not any(isinstance(m, nn.BatchNorm2d) for m in model.decoder.modules())
-    assert all(c.bias is not None for c in _decoder_convs(model))
-    assert model.config["decoder_use_norm"] is False
+    testing.check_decoder_without_batchnorm(model)  # every decoder conv with a bias
 
 
 def test_decoder_use_norm_values():
@@ -229,13 +217,9 @@ def test_options_are_normalised_and_stored_in_config():
     model = tiny_unet(decoder_channels=[20, 18, 16, 14, 12], decoder_attention_type="scse",
                       decoder_interpolation="bicubic")
     assert model.options.decoder_channels == (20, 18, 16, 14, 12)
-    assert isinstance(model.options, UnetOptions)
-    config = model.config
-    assert config["architecture"] == "unet"
-    assert config["decoder_channels"] == [20, 18, 16, 14, 12]
-    assert config["decoder_attention_type"] == "scse"
-    assert config["decoder_interpolation"] == "bicubic"
-    assert config["decoder_use_norm"] is True
+    testing.check_stored_options(model, "unet", UnetOptions, {
+        "decoder_channels": [20, 18, 16, 14, 12], "decoder_attention_type": "scse",
+        "decoder_interpolation": "bicubic", "decoder_use_norm": True})
 
 
 def test_encoder_kwargs_are_passed_to_the_encoder():
@@ -306,19 +290,13 @@ def test_positional_arguments_follow_the_documented_order():
     assert model.encoder.depth == 4
     assert model.options.decoder_use_norm is False
     assert model.options.decoder_attention_type == "scse"
-    with torch.no_grad():
-        mask = model.eval()(torch.randn(1, 2, 32, 32))
-    assert mask.shape == (1, 3, 32, 32)
-    assert bool(((mask >= 0) & (mask <= 1)).all())
+    testing.check_sigmoid_outputs(model, 2, 3)
 
 
 def test_unused_attention_of_the_last_block_is_frozen():
-    model = tiny_unet(decoder_attention_type="scse").train()
-    model(torch.randn(2, 3, 64, 64)).mean().backward()
-    last = model.decoder.blocks[-1]
-    assert all(not p.requires_grad and p.grad is None for p in last.attention1.parameters())
-    trainable = [p for p in model.decoder.parameters() if p.requires_grad]
-    assert trainable and all(p.grad is not None for p in trainable)
+    model = tiny_unet(decoder_attention_type="scse")
+    testing.check_unused_parameters_frozen(model, model.decoder.blocks[-1].attention1,
+                                           torch.randn(2, 3, 64, 64))
 
 
 # -- run time (predict, freeze_encoder, gradients, plain save/load: the kit above) --------
@@ -344,7 +322,6 @@ def test_save_pretrained_round_trip(tmp_path):
     model = tiny_unet(classes=2, decoder_attention_type="scse", decoder_interpolation="bilinear",
                       decoder_use_norm={"type": "layernorm", "eps": 1e-3},
                       aux_params={"classes": 3, "dropout": 0.2})
-    testing.check_save_load(model, torch.randn(1, 3, 63, 65), tmp_path / "unet")
-    config = json.loads((tmp_path / "unet" / "config.json").read_text())
-    assert config["_architecture"] == "unet"  # segcore's key; SMP reads "_model_class"
-    assert config["decoder_use_norm"] == {"type": "layernorm", "eps": 1e-3}
+    # "_architecture" is segcore's key; SMP reads "_model_class"
+    testing.check_save_load(model, torch.randn(1, 3, 63, 65), tmp_path / "unet", config={
+        "_architecture": "unet", "decoder_use_norm": {"type": "layernorm", "eps": 1e-3}})

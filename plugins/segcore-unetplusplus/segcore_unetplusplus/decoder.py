@@ -17,61 +17,28 @@ import torch.nn.functional as F
 from torch import nn
 
 from segcore.nn import (
-    Attention,
-    Conv2dReLU,
     DoubleConv2dReLU,
     NormOption,
+    SkipAttentionBlock,
+    center_block_or_identity,
     check_decoder_channels_per_stage,
 )
 
 
-class UnetPlusPlusDecoderBlock(nn.Module):
+class UnetPlusPlusDecoderBlock(SkipAttentionBlock):
     """One node: double the size, concatenate the skips, attention, conv, conv, attention.
 
-    Args:
-        in_channels: channels of the incoming (coarser) feature map.
-        skip_channels: channels of all skips together (0 for the last node, which has none).
-        out_channels: channels of the node's output. 0 makes an empty node (no layers; it
-            returns a map with no channels), as happens where an encoder has a stage without
-            channels (timm transformer-style encoders start at reduction 4).
-        use_norm: normalisation of both convolutions (see ``segcore.nn.Conv2dReLU``).
-        attention_type: ``None`` or ``"scse"``.
-        interpolation_mode: ``F.interpolate`` mode used to double the size.
-
-    Shapes: ``x`` ``(N, in_channels, h, w)``, skip ``(N, skip_channels, 2h, 2w)`` ->
+    The arguments and layers are ``segcore.nn.SkipAttentionBlock``'s: ``skip_channels`` counts
+    all skips together (0 for the last node, which has none); ``out_channels=0`` makes an
+    empty node, as happens where an encoder has a stage without channels (timm
+    transformer-style encoders start at reduction 4). ``forward(x, skip)``: ``x``
+    ``(N, in_channels, h, w)``, skip ``(N, skip_channels, 2h, 2w)`` ->
     ``(N, out_channels, 2h, 2w)``.
     """
 
-    def __init__(
-        self,
-        in_channels: int,
-        skip_channels: int,
-        out_channels: int,
-        use_norm: NormOption = "batchnorm",
-        attention_type: str | None = None,
-        interpolation_mode: str = "nearest",
-    ) -> None:
-        super().__init__()
-        self.interpolation_mode = interpolation_mode
-        self.out_channels = out_channels
-        self.is_empty = out_channels == 0
-        if self.is_empty:
-            self.conv1 = self.attention1 = self.conv2 = self.attention2 = None
-            return
-        fused_channels = in_channels + skip_channels
-        self.conv1 = Conv2dReLU(fused_channels, out_channels, 3, padding=1, use_norm=use_norm)
-        self.attention1 = Attention(attention_type, in_channels=fused_channels)
-        self.conv2 = Conv2dReLU(out_channels, out_channels, 3, padding=1, use_norm=use_norm)
-        self.attention2 = Attention(attention_type, in_channels=out_channels)
-
     def forward(self, x: torch.Tensor, skip: torch.Tensor | None = None) -> torch.Tensor:
         x = F.interpolate(x, scale_factor=2.0, mode=self.interpolation_mode)
-        if self.is_empty:
-            return x.new_empty(x.shape[0], 0, x.shape[2], x.shape[3])
-        if skip is not None:
-            x = self.attention1(torch.cat([x, skip], dim=1))
-        x = self.conv2(self.conv1(x))
-        return self.attention2(x)
+        return self.fuse(x, skip)
 
 
 class UnetPlusPlusCenterBlock(DoubleConv2dReLU):
@@ -144,11 +111,8 @@ class UnetPlusPlusDecoder(nn.Module):
     ) -> None:
         super().__init__()
         depth = check_decoder_channels_per_stage(encoder_channels, decoder_channels)
-        head_channels = encoder_channels[-1]
-        self.center: nn.Module = (
-            UnetPlusPlusCenterBlock(head_channels, head_channels, use_norm=use_norm)
-            if add_center_block
-            else nn.Identity()
+        self.center = center_block_or_identity(
+            add_center_block, encoder_channels[-1], use_norm, UnetPlusPlusCenterBlock
         )
         # SMP builds the center block but its forward never uses it: keep it for checkpoints
         # (and the same outputs), frozen so that DistributedDataParallel finds no unused
@@ -166,11 +130,7 @@ class UnetPlusPlusDecoder(nn.Module):
         )
         #: columns with an encoder skip; the last node (``x_0_<columns>``) has none
         self.columns = depth - 1
-        last = self.blocks[f"x_0_{self.columns}"]
-        if last.attention1 is not None:
-            # Without a skip there is no fusion, so attention1 is never applied (as in SMP):
-            # kept so SMP checkpoints load, frozen so no trainable parameter goes unused.
-            last.attention1.requires_grad_(False)
+        self.blocks[f"x_0_{self.columns}"].freeze_unfused_attention()  # it gets no skip
         self.out_channels = decoder_channels[-1]
 
     def forward(self, features: Sequence[torch.Tensor]) -> torch.Tensor:

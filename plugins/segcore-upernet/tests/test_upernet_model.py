@@ -4,7 +4,6 @@ encoder)."""
 from __future__ import annotations
 
 import inspect
-import json
 
 import pytest
 import segcore_upernet
@@ -27,10 +26,7 @@ TINY_CHANNELS = (3, 8, 16, 24, 32, 40)  # the test encoder's out_channels at dep
 SMALL = {"decoder_channels": 16}
 
 
-@pytest.fixture(autouse=True)
-def _tiny_encoder(segcore_isolation):
-    with testing.tiny_encoder_installed():
-        yield
+tiny_encoder = testing.tiny_encoder_fixture()
 
 
 def tiny_upernet(**kwargs) -> UPerNet:
@@ -357,11 +353,9 @@ def test_norm_changes_the_output():
 def test_options_are_validated_and_stored_in_config():
     model = tiny_upernet(decoder_channels=24, decoder_use_norm={"type": "layernorm"},
                          upsampling=2)
-    assert isinstance(model.options, UPerNetOptions)
-    config = model.config
-    assert config["architecture"] == "upernet"
-    assert {k: config[k] for k in UPerNetOptions.names()} == {
-        "decoder_channels": 24, "decoder_use_norm": {"type": "layernorm"}, "upsampling": 2}
+    testing.check_stored_options(model, "upernet", UPerNetOptions, {
+        "decoder_channels": 24, "decoder_use_norm": {"type": "layernorm"}, "upsampling": 2},
+        every_option=True)
 
 
 def test_norm_dict_is_copied():
@@ -458,10 +452,7 @@ def test_positional_arguments_follow_the_documented_order():
     assert model.decoder.out_channels == 12
     assert model.options.decoder_use_norm is False
     assert model.segmentation_head[1].scale_factor == 2
-    with torch.no_grad():
-        mask = model(torch.randn(1, 2, 32, 32))
-    assert mask.shape == (1, 3, 16, 16)
-    assert bool(((mask >= 0) & (mask <= 1)).all())
+    testing.check_sigmoid_outputs(model, 2, 3, mask_size=(16, 16))
 
 
 def test_build_defaults_to_no_weights():
@@ -496,11 +487,10 @@ def test_save_pretrained_round_trip(tmp_path, options):
     model = tiny_upernet(classes=2, aux_params={"classes": 3, "dropout": 0.2}, **options)
     testing.randomise_weights(model.decoder)  # so that the comparison means something
     x = torch.randn(1, options.get("in_channels", 3), 64, 48)
-    testing.check_save_load(model, x, tmp_path / "upernet")
-    config = json.loads((tmp_path / "upernet" / "config.json").read_text())
-    assert config["_architecture"] == "upernet"  # segcore's key; SMP reads "_model_class"
-    for key in ("decoder_use_norm", "decoder_channels", "upsampling"):
-        assert config[key] == model.options.as_dict()[key]
+    options = model.options.as_dict()
+    testing.check_save_load(model, x, tmp_path / "upernet", config={
+        "_architecture": "upernet",  # segcore's key; SMP reads "_model_class"
+        **{key: options[key] for key in ("decoder_use_norm", "decoder_channels", "upsampling")}})
 
 
 def test_training_needs_two_images_with_batchnorm_as_in_smp():

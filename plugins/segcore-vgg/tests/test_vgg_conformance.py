@@ -9,7 +9,7 @@ from torch import nn
 
 import segcore
 from segcore import testing
-from segcore.errors import EncoderCapabilityError, InvalidOptionError
+from segcore.errors import InvalidOptionError
 
 OTHERS = ["vgg11_bn", "vgg13", "vgg13_bn", "vgg16", "vgg16_bn", "vgg19", "vgg19_bn"]
 
@@ -96,10 +96,5 @@ def test_fpn_builds() -> None:
 
 def test_deeplabv3plus_needs_a_shallow_encoder() -> None:
     pytest.importorskip("segcore_deeplab")
-    with pytest.raises(EncoderCapabilityError):
-        segcore.build("deeplabv3plus", encoder="vgg11", encoder_weights=None)
-    # Without dilation, depth 4 reads the deepest features at output stride 16.
-    model = segcore.build("deeplabv3plus", encoder="vgg11", encoder_weights=None,
-                          encoder_depth=4, classes=2).eval()
-    with torch.no_grad():
-        assert model(torch.randn(1, 3, 64, 64)).shape == (1, 2, 64, 64)
+    # refused with its default (dilated) output stride; depth 4 works without dilation
+    testing.check_undilated_encoder_in_deeplabv3plus("vgg11")

@@ -3,8 +3,6 @@ the tag -> source -> download -> cache chain."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from segcore import testing
@@ -16,17 +14,14 @@ FIRST_CONV = "features.0.weight"
 state, weights_file = testing.weights_fixtures(NAME)
 
 
-def test_torchvision_classifier_file_loads(tmp_path: Path, state) -> None:
-    classifier = {"classifier.0.weight": torch.randn(8, 4), "classifier.0.bias": torch.randn(8),
-                  "classifier.6.weight": torch.randn(10, 8), "classifier.6.bias": torch.randn(10)}
-    testing.check_classifier_file_loads(NAME, state, classifier, tmp_path / "classifier.pth")
-
-
 class TestWeights(testing.EncoderWeightsSuite):
-    """The file loads exactly, the first conv adapts, the tag downloads; a bad digest fails."""
+    """The file loads exactly, with torchvision's classifier too; the first conv adapts, the
+    tag downloads; a bad digest fails."""
 
     encoder_name = NAME
     first_conv_keys = FIRST_CONV
+    classifier = {"classifier.0.weight": torch.randn(8, 4), "classifier.0.bias": torch.randn(8),
+                  "classifier.6.weight": torch.randn(10, 8), "classifier.6.bias": torch.randn(10)}
     out_channels = (3, 128, 256, 512, 512, 512)
     download_in_channels = (1, 3)
     preprocessing = {"mean": [0.485, 0.456, 0.406]}
