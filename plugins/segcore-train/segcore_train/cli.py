@@ -1,6 +1,7 @@
 """The ``segcore data`` command: ``synth`` writes the synthetic dataset, ``check`` validates one.
 
-    segcore data synth DIR [--count N] [--size S] [--seed K] [--classes C] [--overwrite]
+    segcore data synth DIR [--count N] [--size S] [--min-size M] [--seed K] [--classes C]
+                           [--overwrite]
     segcore data check DIR [--classes C] [--multilabel] [--ignore-index V] [--channels N]
                            [--splits PATH] [--val-fraction F] [--seed K] [--max-errors N]
 
@@ -32,8 +33,11 @@ def configure_data(parser: argparse.ArgumentParser) -> Callable[[argparse.Namesp
     synth.add_argument("--count", type=int, default=layout.SYNTH_COUNT,
                        help=f"number of images (default {layout.SYNTH_COUNT})")
     synth.add_argument("--size", type=int, default=layout.SYNTH_SIZE,
-                       help="largest height and width; each is drawn in [3/4 S, S] "
+                       help="largest height and width; each is drawn in [M, S] "
                             f"(default {layout.SYNTH_SIZE})")
+    synth.add_argument("--min-size", type=int, default=None,
+                       help="smallest height and width M (default 3/4 of S; S gives images "
+                            "of one size)")
     synth.add_argument("--seed", type=int, default=layout.SYNTH_SEED,
                        help=f"which dataset (default {layout.SYNTH_SEED})")
     synth.add_argument("--classes", type=int, default=layout.SYNTH_CLASSES,
@@ -83,7 +87,8 @@ def _synth(arguments: argparse.Namespace, out: TextIO) -> int:
 
     samples = write_synthetic_dataset(
         arguments.directory, count=arguments.count, size=arguments.size,
-        classes=arguments.classes, seed=arguments.seed, overwrite=arguments.overwrite)
+        classes=arguments.classes, seed=arguments.seed, min_size=arguments.min_size,
+        overwrite=arguments.overwrite)
     shapes = ", ".join(SHAPES[: arguments.classes - 1])
     print(f"wrote {len(samples)} images and masks to {arguments.directory} "
           f"(classes: background, {shapes}; seed {arguments.seed})", file=out)

@@ -62,6 +62,8 @@ _FILE_PREFIX = "synth_"
 MIN_CONTRAST = 0.35
 #: The largest RGB distance between the background's two colours.
 BACKGROUND_SPREAD = 0.3
+#: A shape's radius, as a fraction of the image's shorter side: drawn uniformly in this range.
+SHAPE_RADIUS = (0.12, 0.24)
 
 
 @dataclass(frozen=True)
@@ -79,18 +81,18 @@ class SyntheticSample:
 
 
 def render_sample(index: int, *, size: int = SYNTH_SIZE, classes: int = SYNTH_CLASSES,
-                  seed: int = SYNTH_SEED) -> SyntheticSample:
-    """Render sample ``index`` of the dataset ``(size, classes, seed)``.
+                  seed: int = SYNTH_SEED, min_size: int | None = None) -> SyntheticSample:
+    """Render sample ``index`` of the dataset ``(size, classes, seed, min_size)``.
 
-    Height and width are drawn independently in ``[round(0.75 * size), size]``. The last
+    Height and width are drawn independently in ``[min_size, size]`` (``min_size`` defaults to
+    ``round(0.75 * size)``; ``min_size=size`` makes every image ``size`` x ``size``). The last
     shape drawn has class ``1 + index % (classes - 1)``, so every class appears once there
     are ``classes - 1`` samples.
 
     Example: ``render_sample(0, size=64).image.shape[2] == 3``.
     """
-    _check_arguments(1, size, classes, seed)
+    low = _check_arguments(1, size, classes, seed, min_size)
     rng = np.random.default_rng([seed, index])
-    low = max(1, round(0.75 * size))
     height, width = (int(v) for v in rng.integers(low, size + 1, size=2))
     image, background_colours = _background(rng, height, width)
     mask = np.zeros((height, width), dtype=np.uint8)
@@ -100,7 +102,7 @@ def render_sample(index: int, *, size: int = SYNTH_SIZE, classes: int = SYNTH_CL
     for number in range(shape_count):
         last = number == shape_count - 1
         label = 1 + index % (classes - 1) if last else int(rng.integers(1, classes))
-        radius = float(rng.uniform(0.12, 0.24)) * min(height, width)
+        radius = float(rng.uniform(*SHAPE_RADIUS)) * min(height, width)
         if centers and rng.random() < 0.6:  # against an earlier shape: they overlap in part
             near_y, near_x, near = centers[int(rng.integers(len(centers)))]
             distance = float(rng.uniform(0.6, 1.0)) * (near + radius)
@@ -134,6 +136,7 @@ def write_synthetic_dataset(
     size: int = SYNTH_SIZE,
     classes: int = SYNTH_CLASSES,
     seed: int = SYNTH_SEED,
+    min_size: int | None = None,
     overwrite: bool = False,
 ) -> list[Sample]:
     """Write ``count`` samples as a dataset folder (see ``segcore_train.layout``).
@@ -141,8 +144,10 @@ def write_synthetic_dataset(
     Args:
         directory: created if needed; must not hold a dataset already unless ``overwrite``
             (which replaces the files this function writes and leaves others alone).
-        count: number of images; size: the largest height and width (the smallest is 3/4 of
-            it); classes: background plus ``classes - 1`` shapes, 2 to 8; seed: the dataset.
+        count: number of images; size: the largest height and width; classes: background
+            plus ``classes - 1`` shapes, 2 to 8; seed: the dataset.
+        min_size: the smallest height and width (default 3/4 of ``size``); ``size`` makes
+            images of one size, which train and evaluate alike without resizing.
 
     Writes ``images/synth_0000.png`` (RGB), ``masks/synth_0000.png`` (palette PNG of class
     indices), ``classes.txt``, ``splits.json`` (80/20, by ``split_samples``) and
@@ -150,7 +155,7 @@ def write_synthetic_dataset(
 
     Example: ``write_synthetic_dataset("data/synth", count=50, size=96)``.
     """
-    _check_arguments(count, size, classes, seed)
+    min_size = _check_arguments(count, size, classes, seed, min_size)
     root = Path(directory)
     images_dir, masks_dir = root / IMAGES_DIR, root / MASKS_DIR
     _prepare(root, images_dir, masks_dir, overwrite)
@@ -159,7 +164,7 @@ def write_synthetic_dataset(
     samples = []
     for index in range(count):
         stem = f"{_FILE_PREFIX}{index:0{digits}d}"
-        sample = render_sample(index, size=size, classes=classes, seed=seed)
+        sample = render_sample(index, size=size, classes=classes, seed=seed, min_size=min_size)
         image_path, mask_path = images_dir / f"{stem}.png", masks_dir / f"{stem}.png"
         Image.fromarray(sample.image).save(image_path, format="PNG", compress_level=6)
         mask = Image.fromarray(sample.mask)
@@ -171,14 +176,20 @@ def write_synthetic_dataset(
     _write_json(root / SPLITS_FILE, {name: [s.stem for s in members]
                                      for name, members in splits.items()})
     _write_json(root / METADATA_FILE, {"generator": "segcore-train synth", "count": count,
-                                       "size": size, "classes": classes, "seed": seed})
+                                       "size": size, "min_size": min_size, "classes": classes,
+                                       "seed": seed})
     return samples
 
 
-def _check_arguments(count: int, size: int, classes: int, seed: int) -> None:
-    for name, value, low, high in (("count", count, 1, None), ("size", size, 16, 4096),
-                                   ("classes", classes, 2, SYNTH_MAX_CLASSES),
-                                   ("seed", seed, 0, None)):
+def _check_arguments(count: int, size: int, classes: int, seed: int,
+                     min_size: int | None) -> int:
+    """Refuse bad arguments (``InvalidOptionError``); returns the smallest side."""
+    checks: list[tuple[str, object, int, int | None]] = [
+        ("count", count, 1, None), ("size", size, 16, 4096),
+        ("classes", classes, 2, SYNTH_MAX_CLASSES), ("seed", seed, 0, None)]
+    if min_size is not None:
+        checks.append(("min_size", min_size, 16, size if isinstance(size, int) else None))
+    for name, value, low, high in checks:
         if isinstance(value, bool) or not isinstance(value, int):
             raise InvalidOptionError(f"{name} must be an int, got {value!r}")
         if value < low or (high is not None and value > high):
@@ -186,6 +197,7 @@ def _check_arguments(count: int, size: int, classes: int, seed: int) -> None:
             raise InvalidOptionError(f"{name} must be {bounds}, got {value}"
                                      + (" (background and up to 7 shapes: "
                                         + ", ".join(SHAPES) + ")" if name == "classes" else ""))
+    return max(1, round(0.75 * size)) if min_size is None else min_size
 
 
 def _prepare(root: Path, images_dir: Path, masks_dir: Path, overwrite: bool) -> None:

@@ -44,6 +44,14 @@ def test_synth_then_check(tmp_path):
     assert output.rstrip().endswith("no problem found")
 
 
+def test_synth_min_size_makes_images_of_one_size(tmp_path):
+    root = tmp_path / "synth"
+    assert run("data", "synth", str(root), "--count", "3", "--size", "32",
+               "--min-size", "32")[0] == 0
+    status, output = run("data", "check", str(root))
+    assert status == 0 and "image sizes (HxW): 32..32 x 32..32 (1 distinct)" in output, output
+
+
 def test_synth_refuses_a_used_directory_and_overwrites_when_asked(tmp_path, capsys):
     root = tmp_path / "synth"
     assert run("data", "synth", str(root), "--count", "2", "--size", "32")[0] == 0

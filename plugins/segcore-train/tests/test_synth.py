@@ -66,6 +66,16 @@ def test_every_class_appears_and_sizes_vary(tmp_path):
     assert min(heights) >= 48 and max(heights) <= 64
 
 
+def test_min_size_bounds_the_sides(tmp_path):
+    write_synthetic_dataset(tmp_path / "one", count=6, size=48, min_size=48)
+    assert set(scan(tmp_path / "one", classes=4).sizes) == {(48, 48)}
+    write_synthetic_dataset(tmp_path / "range", count=12, size=64, min_size=60)
+    sides = [side for size in scan(tmp_path / "range", classes=4).sizes for side in size]
+    assert min(sides) >= 60 and max(sides) <= 64 and len(set(sides)) > 1
+    metadata = json.loads((tmp_path / "range" / "synth.json").read_text())
+    assert metadata["min_size"] == 60
+
+
 def test_shapes_overlap_and_occlude(tmp_path):
     overlapping = 0
     for index in range(10):
@@ -152,6 +162,9 @@ def test_refuses_to_overwrite_unless_asked(tmp_path):
     ({"count": 0}, "count must be >= 1"),
     ({"size": 8}, "size must be 16..4096"),
     ({"seed": -1}, "seed must be >= 0"),
+    ({"size": 32, "min_size": 40}, "min_size must be 16..32, got 40"),
+    ({"min_size": 8}, "min_size must be 16..128, got 8"),
+    ({"min_size": 20.5}, "min_size must be an int"),
 ])
 def test_bad_arguments(tmp_path, options, words):
     with pytest.raises(InvalidOptionError, match=words):
