@@ -14,7 +14,7 @@ import importlib.util
 import warnings
 
 import torch
-from bench_models import _interleaved_medians
+from bench_models import interleaved_medians
 
 HAS_SMP = importlib.util.find_spec("segmentation_models_pytorch") is not None
 
@@ -53,7 +53,7 @@ def encoder_times(name: str, repeats: int, batch: int, size: int) -> dict[str, f
             ours(x)
 
     functions["segcore"] = run_segcore
-    return _interleaved_medians(functions, repeats)
+    return interleaved_medians(functions, repeats)
 
 
 def main() -> None:

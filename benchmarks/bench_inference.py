@@ -20,7 +20,7 @@ import argparse
 import warnings
 
 import torch
-from bench_models import _interleaved_medians as interleaved_medians
+from bench_models import interleaved_medians
 
 
 def main() -> None:

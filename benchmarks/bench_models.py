@@ -44,7 +44,7 @@ def import_times(repeats: int) -> dict[str, float]:
     return {name: statistics.median(values) for name, values in samples.items()}
 
 
-def _interleaved_medians(
+def interleaved_medians(
     functions: dict[str, Callable[[], object]], repeats: int, warmup: int = 1
 ) -> dict[str, float]:
     """Median seconds of each function, run in turn so that load affects all alike."""
@@ -121,7 +121,7 @@ def model_times(architecture: str, repeats: int, batch: int,
                            ("inference", inferences)):
         # a build takes a fifth of a second and varies by 10 % from run to run: more rounds
         rounds = 3 * repeats if key == "build" else repeats
-        for name, seconds in _interleaved_medians(functions, rounds).items():
+        for name, seconds in interleaved_medians(functions, rounds).items():
             results[name][key] = seconds
     return results
 

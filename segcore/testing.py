@@ -34,13 +34,13 @@ documented API),
 (options), and ``randomise_weights``, ``reference_conv_norm_relu``, ``reference_scse``
 (reference math).
 
-An encoder plugin's spec tests have ``check_lazy_encoder_listing``, ``check_encoder_spec``,
-``check_smp_hub_weights``, ``check_revisions_are_distinct``, ``check_parameter_count`` (with
-``meta_encoder``, ``agrees_with_documented_size``), ``check_torchscript``,
-``check_scripted_and_exported``, ``check_encoder_in_architecture`` (with
-``ENCODER_TEST_ARCHITECTURES``) and ``check_undilated_encoder_in_deeplabv3plus``. Its weights tests
-have ``weights_fixtures``, ``EncoderWeightsSuite``, ``random_state_dict``, ``assert_same_state``,
-``check_classifier_file_loads``, ``check_unexpected_keys_refused``,
+An encoder plugin's spec tests have ``documented_encoders``, ``check_lazy_encoder_listing``,
+``check_encoder_spec``, ``check_smp_hub_weights``, ``check_revisions_are_distinct``,
+``check_parameter_count`` (with ``meta_encoder``, ``agrees_with_documented_size``),
+``check_torchscript``, ``check_scripted_and_exported``, ``check_encoder_in_architecture`` (with
+``ENCODER_TEST_ARCHITECTURES``) and ``check_undilated_encoder_in_deeplabv3plus``. Its weights
+tests have ``weights_fixtures``, ``EncoderWeightsSuite``, ``random_state_dict``,
+``assert_same_state``, ``check_classifier_file_loads``, ``check_unexpected_keys_refused``,
 ``check_first_conv_adaptation``, ``check_weights_download``, ``check_wrong_digest_refused``
 and a loopback web server, ``serve_bytes`` / ``serve_files``::
 
@@ -394,6 +394,20 @@ HALF_PREPROCESSING: Mapping[str, Any] = {
     "input_space": "RGB", "input_range": [0.0, 1.0],
     "mean": [0.5, 0.5, 0.5], "std": [0.5, 0.5, 0.5],
 }
+
+
+def documented_encoders(prefix: str = "") -> dict[str, tuple[str, tuple[str, ...], float]]:
+    """The encoder names of SMP's documentation (the catalogue core ships) that start with
+    ``prefix``: ``{name: (family, weight tags, parameters in millions)}``, for a plugin's tests
+    to compare its specs with.
+
+    Example: ``testing.documented_encoders("timm-skresne")["timm-skresnet18"][1]`` is
+    ``("imagenet",)``.
+    """
+    from segcore import _catalog
+
+    return {name: row for name, row in _catalog.documented_encoders().items()
+            if name.startswith(prefix)}
 
 
 def check_encoder_spec(name: str, *, tags: Sequence[str] | None = None,

@@ -30,3 +30,13 @@ def test_check_encoder_fails_when_an_output_stride_is_accepted(monkeypatch) -> N
             pytest.raises(AssertionError, match=r"output_stride=8: no EncoderCapabilityError"):
         testing.check_encoder("tiny-no-dilation", depths=(5,), in_channels=(3,), size=32,
                               compile=False)
+
+
+def test_documented_encoders_filters_the_catalogue_by_prefix():
+    every = testing.documented_encoders()
+    selected = testing.documented_encoders("timm-skresne")
+    assert sorted(selected) == ["timm-skresnet18", "timm-skresnet34", "timm-skresnext50_32x4d"]
+    assert all(every[name] == row for name, row in selected.items())
+    assert len(every) > 100 and "resnet34" in every
+    family, tags, millions = every["resnet34"]
+    assert family and "imagenet" in tags and 20 < millions < 23

@@ -140,7 +140,7 @@ def test_empty_batch_compiles_without_graph_breaks(name, mode, factory):
     loss = factory(None if name.startswith("mcc") else IGNORE)
     compiled = torch.compile(loss, fullgraph=True, backend="eager")
     assert_zero_with_zero_gradient(compiled(logits, target), logits)
-    torch._dynamo.reset()
+    torch.compiler.reset()
 
 
 @pytest.mark.parametrize("mode", ["binary", "multiclass", "multilabel"])

@@ -179,4 +179,4 @@ def test_losses_compile_without_graph_breaks(name, options):
     loss = segcore.build_loss(name, **options)
     compiled = torch.compile(loss, fullgraph=True, backend="eager")
     torch.testing.assert_close(compiled(logits, target), loss(logits, target))
-    torch._dynamo.reset()
+    torch.compiler.reset()

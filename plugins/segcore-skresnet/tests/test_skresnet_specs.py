@@ -5,10 +5,9 @@ from __future__ import annotations
 import pytest
 import torch
 
-from segcore import _catalog, testing
+from segcore import testing
 
-DOCUMENTED = {name: row for name, row in _catalog.documented_encoders().items()
-              if name.startswith("timm-skresne")}
+DOCUMENTED = testing.documented_encoders("timm-skresne")
 
 #: Parameter counts of SMP 0.6.0's encoders (``smp.encoders.get_encoder(name)``, classifier
 #: removed); tests/parity re-checks them against SMP itself.

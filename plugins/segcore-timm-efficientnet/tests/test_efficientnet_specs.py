@@ -9,12 +9,11 @@ from typing import Any
 import pytest
 
 import segcore
-from segcore import _catalog, testing
+from segcore import testing
 from segcore.factory import get_encoder_spec
 from segcore.weights import resolve_tag
 
-DOCUMENTED = {name: row for name, row in _catalog.documented_encoders().items()
-              if name.startswith("timm-efficientnet-")}
+DOCUMENTED = testing.documented_encoders("timm-efficientnet-")
 SMP_SPELLINGS = {f"timm-tf_efficientnet_lite{i}": f"timm-efficientnet-lite{i}" for i in range(5)}
 ALL_NAMES = sorted(DOCUMENTED) + sorted(SMP_SPELLINGS)
 

@@ -545,7 +545,13 @@ def _format_cell(value: Any) -> str:
     return str(value)
 
 
-def _read_metrics(path: Path) -> list[dict[str, Any]]:
+def read_metrics(path: Path) -> list[dict[str, Any]]:
+    """The rows of a run's ``metrics.csv`` (``[]`` if there is none), numbers parsed:
+    ``epoch`` an int, ``split`` a str, every other column a float (NaN where empty).
+
+    Example: ``[row["miou"] for row in read_metrics(run / "metrics.csv") if row["split"] ==
+    "val"]``.
+    """
     if not path.is_file():
         return []
     with open(path, newline="", encoding="utf-8") as handle:
@@ -854,7 +860,7 @@ class _Run:
             output=attrs.evolve(config.output, run_dir=str(self.run_dir.resolve())))
         if self.main:
             dump_config(self.config, self.run_dir / CONFIG_FILE)
-            rows = [row for row in _read_metrics(self.run_dir / METRICS_FILE)
+            rows = [row for row in read_metrics(self.run_dir / METRICS_FILE)
                     if row["epoch"] <= self.epoch]
             _write_metrics(self.run_dir / METRICS_FILE, _columns(classes), rows)
 
@@ -972,7 +978,7 @@ class _Run:
                                 else train_row)
         finally:
             self.close()
-        history = _read_metrics(self.run_dir / METRICS_FILE) if self.main else []
+        history = read_metrics(self.run_dir / METRICS_FILE) if self.main else []
         if self.main:
             best = (f"best {settings.best_metric} {self.best_value:.4f} (epoch "
                     f"{self.best_epoch})" if self.best_value is not None else "no validation")
@@ -1160,7 +1166,7 @@ class _Run:
 
         def write_metrics() -> None:
             path = self.run_dir / METRICS_FILE
-            history = _read_metrics(path) + rows
+            history = read_metrics(path) + rows
             _write_metrics(path, _columns(self.classes), history)
             if self.config.output.plots:
                 from segcore_train.plots import plot_curves

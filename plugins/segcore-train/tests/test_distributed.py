@@ -67,7 +67,7 @@ def test_two_processes_equal_one_process_with_the_global_batch(tmp_path,
     assert changed > 1e-3, "the weights did not move: the comparison would be vacuous"
 
     # metrics merged over the processes: the validation rows agree as well
-    rows = [row for row in trainer_module._read_metrics(two / "metrics.csv")]
+    rows = [row for row in trainer_module.read_metrics(two / "metrics.csv")]
     assert [(row["epoch"], row["split"]) for row in rows] == [
         (row["epoch"], row["split"]) for row in one.history]
     for row, expected in zip(rows, one.history, strict=True):
