@@ -205,7 +205,6 @@ def build_encoder(
     return encoder
 
 
-
 def _create_model(
     timm_name: str, in_channels: int, pretrained: bool, options: Mapping[str, Any]
 ) -> nn.Module:

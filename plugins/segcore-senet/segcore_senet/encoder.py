@@ -220,7 +220,6 @@ class SENetEncoder(ResNetStagesEncoder):
         return self.pool(x)
 
 
-
 def build_encoder(name: str, depth: int = 5, *, block: str, layers: Sequence[int],
                   groups: int = 1) -> SENetEncoder:
     """The factory of the specs: construct the encoder (3 input channels, output stride 32).

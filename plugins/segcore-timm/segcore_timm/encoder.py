@@ -139,7 +139,6 @@ class TimmUniversalEncoder(EncoderBase):
         return features
 
 
-
 def _create_model(timm_name: str, options: dict[str, Any], timm_kwargs: dict[str, Any]) -> Any:
     """``timm.create_model`` with errors that say which option or capability was the problem."""
     try:
