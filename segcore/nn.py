@@ -530,20 +530,6 @@ def check_resnet_layout(block: str, block_choices: Collection[str],
     return layers
 
 
-def check_reserved_timm_options(options: Mapping[str, Any], reserved: Mapping[str, str],
-                                owner: str) -> None:
-    """``InvalidOptionError`` naming every key of ``options`` (meant for ``timm.create_model``)
-    that is in ``reserved``, the arguments the ``owner`` encoder sets itself, with the advice
-    ``reserved`` gives for each."""
-    collisions = [key for key in options if key in reserved]
-    if collisions:
-        reasons = "; ".join(f"{key!r}: {reserved[key]}" for key in collisions)
-        raise InvalidOptionError(
-            f"option(s) {', '.join(repr(k) for k in collisions)} cannot be passed to timm: the "
-            f"{owner} sets them itself ({reasons})."
-        )
-
-
 class ResNetStagesEncoder(EncoderBase):
     """Base of the encoders laid out as a ResNet: a stem (1/2), then ``layer1`` after a pool
     (1/4) and ``layer2``..``layer4`` (1/8, 1/16, 1/32); ``layer3``/``layer4`` dilate.

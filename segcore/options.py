@@ -239,3 +239,17 @@ def batchnorm_option(value: Any, name: str = "decoder_use_batchnorm") -> Any:
             f"normalisations), got {value!r}: {error}"
         ) from None
     return value
+
+
+def check_reserved_timm_options(options: Mapping[str, Any], reserved: Mapping[str, str],
+                                owner: str) -> None:
+    """``InvalidOptionError`` naming every key of ``options`` (meant for ``timm.create_model``)
+    that is in ``reserved``, the arguments the ``owner`` encoder sets itself, with the advice
+    ``reserved`` gives for each."""
+    collisions = [key for key in options if key in reserved]
+    if collisions:
+        reasons = "; ".join(f"{key!r}: {reserved[key]}" for key in collisions)
+        raise InvalidOptionError(
+            f"option(s) {', '.join(repr(k) for k in collisions)} cannot be passed to timm: the "
+            f"{owner} sets them itself ({reasons})."
+        )

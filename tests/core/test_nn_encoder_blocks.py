@@ -1,6 +1,6 @@
 """The encoder building blocks of ``segcore.nn``: ``ResNetStagesEncoder``,
-``SequentialTapsEncoder``, ``initialize_like_torchvision``, ``check_resnet_layout`` and
-``check_reserved_timm_options``."""
+``SequentialTapsEncoder``, ``initialize_like_torchvision``, ``check_resnet_layout`` (and
+``segcore.options.check_reserved_timm_options``, which the timm-built encoders share)."""
 
 from __future__ import annotations
 
@@ -14,10 +14,10 @@ from segcore.errors import InvalidOptionError
 from segcore.nn import (
     ResNetStagesEncoder,
     SequentialTapsEncoder,
-    check_reserved_timm_options,
     check_resnet_layout,
     initialize_like_torchvision,
 )
+from segcore.options import check_reserved_timm_options
 
 
 def _halving(in_channels: int, out_channels: int) -> nn.Conv2d:

@@ -30,7 +30,7 @@ from segcore.errors import (
     did_you_mean,
 )
 from segcore.factory import check_encoder_kwargs
-from segcore.nn import check_reserved_timm_options
+from segcore.options import check_reserved_timm_options
 from segcore.weights import load_into, load_state_dict, looks_like_path
 
 PREFIX = "tu-"

@@ -19,7 +19,7 @@ from segcore.errors import (
     UnknownWeightsError,
     WeightsNotFoundError,
 )
-from segcore.nn import check_reserved_timm_options
+from segcore.options import check_reserved_timm_options
 from segcore_timm.layout import (
     PREFIX,
     STYLE_TRANSFORMER,

@@ -3,11 +3,11 @@
 Each image has a textured background (slow gratings and smooth noise between two nearby random
 colours, uneven lighting), 2 to 5 filled shapes that overlap in part and occlude one another
 (disk, rectangle, triangle, ring, star, cross, hexagon: one class each), then blur and noise,
-at a size that varies per image. A shape's colour is random (kept at least ``MIN_CONTRAST``
-away from the background's colours) and says nothing about its class; its class shows in its
-outline and in its surface (flat, striped or checked, ``PATTERNS``), as real classes differ in
-form and material. A model has to learn both from pixels: a real learning problem that needs
-no download.
+at a size drawn per image (sides between ``min_size`` and ``size``). A shape's colour is
+random (kept at least ``MIN_CONTRAST`` away from the background's colours) and says nothing
+about its class; its class shows in its outline and in its surface (flat, striped or checked,
+``PATTERNS``), as real classes differ in form and material. A model has to learn both from
+pixels: a real learning problem that needs no download.
 
 The same arguments give byte-identical files (every random draw comes from
 ``numpy.random.default_rng([seed, index])`` and the PNG writer is deterministic).
