@@ -5,7 +5,7 @@ using nearest-neighbour interpolation (class indices stay integers); colour step
 image only. The default training set (``AugmentConfig()``):
 
 * ``RandomResizedCrop`` to 256x256, scale 0.5..1, aspect ratio 3/4..4/3;
-* horizontal flip (p=0.5), no vertical flip;
+* horizontal flip (p=0.5), no vertical flip, no quarter turns (``rotate90``);
 * ``RandomAffine``: rotation within +-10 degrees, translation up to 5%, scale 0.9..1.1
   (uncovered pixels: image 0, mask ``ignore_index`` if set, else 0, the background);
 * ``ColorJitter`` brightness 0.2, contrast 0.2, saturation 0.2 (1- and 3-channel images;
@@ -46,6 +46,10 @@ class AugmentConfig:
             ``None`` keeps each image's size (then batches need equal-sized images).
         crop_scale, crop_ratio: ``RandomResizedCrop``'s area fraction and aspect ratio.
         hflip, vflip: probabilities of a horizontal / vertical flip.
+        rotate90: probability of a quarter turn: by 90, 180 or 270 degrees, one at random
+            (exact, no interpolation; an image that is not square turns by 180 only, so
+            that its size stays). With ``hflip = vflip = 0.5`` it gives all 8 symmetries
+            of the square, for data without a preferred orientation (aerial, microscopy).
         rotation: largest rotation, in degrees either way.
         translate: largest shift, as a fraction of the size.
         scale: zoom range of the affine step.
@@ -61,6 +65,7 @@ class AugmentConfig:
     crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
     hflip: float = 0.5
     vflip: float = 0.0
+    rotate90: float = 0.0
     rotation: float = 10.0
     translate: float = 0.05
     scale: tuple[float, float] = (0.9, 1.1)
@@ -91,7 +96,8 @@ class AugmentConfig:
             object.__setattr__(self, name, pair)
         if self.crop_scale[1] > 1:
             raise InvalidOptionError(f"crop_scale must not exceed 1, got {self.crop_scale}")
-        for name, high in (("hflip", 1.0), ("vflip", 1.0), ("translate", 1.0),
+        for name, high in (("hflip", 1.0), ("vflip", 1.0), ("rotate90", 1.0),
+                           ("translate", 1.0),
                            ("brightness", None), ("contrast", None), ("saturation", None),
                            ("hue", 0.5), ("rotation", 180.0)):
             value = getattr(self, name)
@@ -219,8 +225,9 @@ class SegmentationTransform:
 
     def __init__(self, steps: Sequence[v2.Transform],
                  normalization: Normalization | None = None,
-                 color: v2.ColorJitter | None = None) -> None:
+                 color: v2.ColorJitter | None = None, *, rotate90: float = 0.0) -> None:
         self.steps = list(steps)
+        self.rotate90 = rotate90
         self.pipeline = v2.Compose(self.steps) if self.steps else None
         self.color = color
         self.gray_color = (v2.ColorJitter(brightness=color.brightness, contrast=color.contrast)
@@ -234,6 +241,11 @@ class SegmentationTransform:
             image, mask = self.pipeline(tv_tensors.Image(image), tv_tensors.Mask(mask))
             image = image.as_subclass(torch.Tensor)
             mask = mask.as_subclass(torch.Tensor)
+        if self.rotate90 and float(torch.rand(())) < self.rotate90:
+            square = image.shape[-1] == image.shape[-2]
+            turns = int(torch.randint(1, 4, ())) if square else 2
+            image = torch.rot90(image, turns, (-2, -1))
+            mask = torch.rot90(mask, turns, (-2, -1))
         channels = image.shape[-3]
         if self.color is not None and channels == 3:
             image = self.color(image)
@@ -245,6 +257,7 @@ class SegmentationTransform:
 
     def __repr__(self) -> str:
         steps = [type(step).__name__ for step in self.steps]
+        steps += [f"RandomRotate90(p={self.rotate90:g})"] if self.rotate90 else []
         steps += ["ColorJitter"] if self.color is not None else []
         return f"SegmentationTransform([{', '.join(steps)}], normalization={self.normalization!r})"
 
@@ -290,7 +303,7 @@ def build_train_transform(
                  "saturation": config.saturation, "hue": config.hue}
     strengths = {name: value for name, value in strengths.items() if value}
     color = v2.ColorJitter(**strengths) if strengths else None
-    return SegmentationTransform(steps, normalization, color)
+    return SegmentationTransform(steps, normalization, color, rotate90=config.rotate90)
 
 
 def build_eval_transform(

@@ -416,12 +416,19 @@ class TrainConfig(_Section):
     clip_grad_norm: float | None = _option(None, _optional(_float(0.0, exclusive_minimum=True)),
                                            "clip the gradients' total norm to this; none: "
                                            "no clipping")
-    amp: str = _option("no", _choice("no", "bf16", "fp16"),
+    amp: str = _option("no", _choice("no", "bf16", "fp16", "auto"),
                        "mixed precision (autocast); fp16 needs CUDA and uses a GradScaler, "
-                       "bf16 works on CPU too")
+                       "bf16 works on CPU too; auto: bf16 where the device computes it "
+                       "natively (CPUs with AVX512-BF16 or AMX, recent GPUs), else fp16 on "
+                       "CUDA and no on CPU")
     channels_last: bool = _option(True, _bool(), "NHWC memory format for the model and "
                                                  "inputs (faster convolutions)")
     compile: bool = _option(False, _bool(), "torch.compile the model")
+    keep_freed_memory: bool = _option(True, _bool(), "on CPU, glibc's malloc keeps freed "
+                                                     "memory for the next step instead of "
+                                                     "returning it to the system (no page "
+                                                     "faults per step; resident memory stays "
+                                                     "at its peak; segcore_train.host)")
     workers: int = _option(2, _int(0), "data loading processes per training process (0: "
                                        "load in the main process)")
     seed: int = _option(0, _int(), "seed of the initialisation, the shuffling and the "
@@ -467,6 +474,8 @@ AUGMENT_HELP = {
     "crop_ratio": "RandomResizedCrop's aspect ratio [low, high]",
     "hflip": "probability of a horizontal flip",
     "vflip": "probability of a vertical flip",
+    "rotate90": "probability of a quarter turn (90, 180 or 270 degrees; 180 only for an image "
+                "that is not square)",
     "rotation": "largest rotation, degrees either way",
     "translate": "largest shift, as a fraction of the size",
     "scale": "zoom range [low, high] of the affine step",

@@ -11,6 +11,8 @@ One run, from a ``RunConfig`` (``segcore_train.config``):
 3. each step runs under autocast (``train.amp``), in ``channels_last``, with gradient
    accumulation and clipping; the loss and the training counts stay on the device, and the
    host synchronises only every ``train.log_every_steps`` steps (progress bar or log lines);
+   on CPU, freed activation memory stays in the process for the next step
+   (``train.keep_freed_memory``, ``segcore_train.host``);
 4. each validation counts a confusion matrix on the device (per-class IoU and F1 from it)
    (merged over processes), appends to ``metrics.csv``, draws ``curves.png``,
    ``predictions.png`` and ``confusion.png``, and keeps ``best.pt`` / ``best/``
@@ -67,6 +69,7 @@ from segcore_train.augment import (
 from segcore_train.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from segcore_train.config import LossConfig, RunConfig, dump_config, load_config
 from segcore_train.errors import CheckpointError
+from segcore_train.host import keep_freed_memory, resolve_amp
 from segcore_train.layout import TRAIN_SPLIT, VAL_SPLIT
 
 __all__ = ["StepInfo", "TrainResult", "TrainStep", "build_criterion", "train"]
@@ -416,9 +419,15 @@ class TrainStep:
     @classmethod
     def from_config(cls, config: RunConfig, model: nn.Module, *, classes: int,
                     steps_per_epoch: int, device: torch.device | str = "cpu") -> TrainStep:
-        """The step of ``config`` for ``model`` (moved to ``device`` and its memory format)."""
+        """The step of ``config`` for ``model`` (moved to ``device`` and its memory format).
+
+        On CPU with ``train.keep_freed_memory`` the process keeps freed memory from now on, as
+        in ``train`` (``segcore_train.host.keep_freed_memory``).
+        """
         device = torch.device(device)
         settings = config.train
+        _keep_freed_memory_on_cpu(settings.keep_freed_memory, device)
+        amp = resolve_amp(settings.amp, device)
         model.to(device)
         if settings.channels_last:
             model.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
@@ -429,7 +438,7 @@ class TrainStep:
         return cls(model, criterion, optimizer, scheduler, classes=classes, device=device,
                    multilabel=config.data.multilabel, ignore_index=config.data.ignore_index,
                    accumulate=settings.accumulate, clip_grad_norm=settings.clip_grad_norm,
-                   amp=settings.amp, channels_last=settings.channels_last,
+                   amp=amp, channels_last=settings.channels_last,
                    train_metrics=settings.train_metrics)
 
     def autocast(self) -> Any:
@@ -477,6 +486,11 @@ class TrainStep:
         if self.scheduler is not None:
             self.scheduler.step()
         self.optimizer_steps += 1
+
+
+def _keep_freed_memory_on_cpu(wanted: bool, device: torch.device) -> None:
+    if wanted and device.type == "cpu":
+        keep_freed_memory()
 
 
 # -- metrics ----------------------------------------------------------------------------------
@@ -721,7 +735,13 @@ class _Run:
             torch.backends.cudnn.benchmark = False
         elif self.device.type == "cuda":
             torch.backends.cudnn.benchmark = True
-        if settings.amp == "fp16" and self.device.type != "cuda":
+        _keep_freed_memory_on_cpu(settings.keep_freed_memory, self.device)
+        self.amp = resolve_amp(settings.amp, self.device)
+        if settings.amp == "auto" and self.main:
+            precision = {"bf16": "bfloat16", "fp16": "float16"}.get(self.amp, "float32")
+            print(f"note: train.amp = \"auto\" trains in {precision} on {self.device.type} "
+                  f"(\"{self.amp}\")", file=self.out, flush=True)
+        if self.amp == "fp16" and self.device.type != "cuda":
             raise InvalidOptionError(
                 "train.amp = \"fp16\" needs CUDA (with a GradScaler); on CPU use \"bf16\" or "
                 "\"no\"")
@@ -837,7 +857,7 @@ class _Run:
             model, self.criterion, self.optimizer, self.scheduler, classes=classes,
             device=self.device, multilabel=data.multilabel, ignore_index=data.ignore_index,
             accumulate=settings.accumulate, clip_grad_norm=settings.clip_grad_norm,
-            amp=settings.amp, channels_last=settings.channels_last,
+            amp=self.amp, channels_last=settings.channels_last,
             train_metrics=settings.train_metrics, forward=forward, ddp=self.ddp)
         self.scaler = self.step.scaler
 

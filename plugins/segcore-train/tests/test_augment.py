@@ -174,3 +174,43 @@ def test_a_data_loader_batches_the_augmented_dataset(tmp_path):
     assert masks.shape == (len(train), 32, 32) and masks.dtype == torch.int64
     assert masks.max() < 4 and abs(images.mean().item()) < 1.0
     assert isinstance(transform.normalization, Normalization)
+
+
+def _quiet(**values: object) -> AugmentConfig:
+    """Only the steps in ``values`` (no crop, no affine, no colour)."""
+    off = {"size": None, "hflip": 0.0, "rotation": 0.0, "translate": 0.0, "scale": (1.0, 1.0),
+           "brightness": 0.0, "contrast": 0.0, "saturation": 0.0}
+    return AugmentConfig(**{**off, **values})
+
+
+def test_quarter_turns_are_exact_and_move_the_mask_with_the_image():
+    transform = build_train_transform(_quiet(rotate90=1.0))
+    assert "RandomRotate90(p=1)" in repr(transform)
+    image, mask = blocks(0, 64, 64)
+    turns_seen = set()
+    torch.manual_seed(0)
+    for _ in range(30):
+        turned_image, turned_mask = transform(image, mask)
+        turns = [k for k in range(1, 4) if torch.equal(turned_image, torch.rot90(image, k, (1, 2)))]
+        assert len(turns) == 1, "a quarter turn of the exact pixels"
+        assert torch.equal(turned_mask, torch.rot90(mask, turns[0], (0, 1)))
+        turns_seen.add(turns[0])
+    assert turns_seen == {1, 2, 3}
+
+
+def test_an_image_that_is_not_square_turns_by_180_only():
+    transform = build_train_transform(_quiet(rotate90=1.0))
+    image, mask = blocks(1, 48, 80)
+    torch.manual_seed(0)
+    for _ in range(10):
+        turned_image, turned_mask = transform(image, mask)
+        assert torch.equal(turned_image, torch.rot90(image, 2, (1, 2)))
+        assert torch.equal(turned_mask, torch.rot90(mask, 2, (0, 1)))
+
+
+def test_quarter_turns_are_off_by_default_and_bounded():
+    image, mask = blocks(2, 64, 64)
+    assert AugmentConfig().rotate90 == 0.0
+    assert torch.equal(build_train_transform(_quiet())(image, mask)[0], image)
+    with pytest.raises(InvalidOptionError, match=r"rotate90 must be a number in 0\.\.1"):
+        AugmentConfig(rotate90=1.5)

@@ -110,7 +110,8 @@ def test_unknown_names_get_did_you_mean(values, words):
 @pytest.mark.parametrize(("values", "message"), [
     ({"train": {"epochs": -1}}, "train.epochs must be a positive integer, got -1"),
     ({"train": {"epochs": 2.5}}, "train.epochs must be a positive integer, got 2.5"),
-    ({"train": {"amp": "fp32"}}, "train.amp must be one of 'no', 'bf16', 'fp16', got 'fp32'"),
+    ({"train": {"amp": "fp32"}},
+     "train.amp must be one of 'no', 'bf16', 'fp16', 'auto', got 'fp32'"),
     ({"train": {"deterministic": "yes"}}, "train.deterministic must be true or false"),
     ({"optimizer": {"lr": 0}}, "optimizer.lr must be a number > 0, got 0"),
     ({"optimizer": {"betas": [0.9]}}, "optimizer.betas must be [a, b]"),
