@@ -5,7 +5,8 @@
   ``SegmentationFolder``; ``build_train_transform`` / ``build_eval_transform`` /
   ``resolve_normalization``; ``write_synthetic_dataset`` (``segcore data synth``);
 * training: ``train(config)`` (``segcore train CONFIG``; torchrun for DDP), ``load_config``,
-  ``apply_overrides``, checkpoints that resume exactly (``save_checkpoint``);
+  ``apply_overrides``, checkpoints that resume exactly (``save_checkpoint``); the host's
+  settings (``keep_freed_memory``, ``resolve_amp`` for ``train.amp = "auto"``);
 * evaluation: ``evaluate(model, dataset, classes=...)`` (``segcore evaluate``),
   ``confusion_matrix``, ``scores_from_confusion``; plots (``plot_curves``...);
 * prediction: ``predict_tiled(model, image, tile=512, overlap=0.25, tta=...)``,
@@ -77,6 +78,9 @@ _EXPORTS = {
     "load_config": "segcore_train.config",
     "save_checkpoint": "segcore_train.checkpoint",
     "train": "segcore_train.trainer",
+    "keep_freed_memory": "segcore_train.host",
+    "native_bf16": "segcore_train.host",
+    "resolve_amp": "segcore_train.host",
 }
 __all__ = sorted(_EXPORTS)
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
