@@ -4,7 +4,8 @@ The mask travels as a ``tv_tensors.Mask``, so every geometric step moves it with
 using nearest-neighbour interpolation (class indices stay integers); colour steps touch the
 image only. The default training set (``AugmentConfig()``):
 
-* ``RandomResizedCrop`` to 256x256, scale 0.5..1, aspect ratio 3/4..4/3;
+* ``RandomResizedCrop`` to 256x256, scale 0.5..1, aspect ratio 3/4..4/3 (``crop = "random"``:
+  a crop at the image's own scale instead, padded where the image is smaller);
 * horizontal flip (p=0.5), no vertical flip, no quarter turns (``rotate90``);
 * ``RandomAffine``: rotation within +-10 degrees, translation up to 5%, scale 0.9..1.1
   (uncovered pixels: image 0, mask ``ignore_index`` if set, else 0, the background);
@@ -37,6 +38,10 @@ IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
 
+#: ``AugmentConfig.crop``'s choices.
+CROP_MODES = ("resized", "random")
+
+
 @dataclass(frozen=True)
 class AugmentConfig:
     """Which training augmentations run, and how strongly; 0 (or ``None``) turns one off.
@@ -44,6 +49,13 @@ class AugmentConfig:
     Attributes:
         size: output ``(height, width)`` of the training crops (an int for a square);
             ``None`` keeps each image's size (then batches need equal-sized images).
+        crop: how a training image becomes ``size``: ``"resized"`` (``RandomResizedCrop``: a
+            random area, resized, so the scale changes) or ``"random"`` (``RandomCrop``: a
+            window at a random place, at the image's own scale; an image smaller than
+            ``size`` is padded: image 0, mask ``ignore_index`` if set, else 0). ``"random"``
+            suits large images (satellite tiles, slides) that ``segcore evaluate`` and
+            ``segcore predict`` will see at their own scale; validation then takes the centre
+            crop instead of a resize (``data.val_resize``).
         crop_scale, crop_ratio: ``RandomResizedCrop``'s area fraction and aspect ratio.
         hflip, vflip: probabilities of a horizontal / vertical flip.
         rotate90: probability of a quarter turn: by 90, 180 or 270 degrees, one at random
@@ -55,12 +67,14 @@ class AugmentConfig:
         scale: zoom range of the affine step.
         brightness, contrast, saturation, hue: ``ColorJitter``'s strengths.
         enabled: ``False`` turns every random step off (the crop becomes a resize to
-            ``size``), for runs without augmentation.
+            ``size``, or with ``crop = "random"`` the centre crop), for runs without
+            augmentation.
 
     Example: ``AugmentConfig.from_dict({"size": 128, "vflip": 0.5, "hue": 0.05})``.
     """
 
     size: tuple[int, int] | None = (256, 256)
+    crop: str = "resized"
     crop_scale: tuple[float, float] = (0.5, 1.0)
     crop_ratio: tuple[float, float] = (3 / 4, 4 / 3)
     hflip: float = 0.5
@@ -87,6 +101,11 @@ class AugmentConfig:
                     f"size must be None, an int or (height, width) of positive ints, got "
                     f"{self.size!r}")
         object.__setattr__(self, "size", size)
+        if self.crop not in CROP_MODES:
+            hint = did_you_mean(self.crop, CROP_MODES) if isinstance(self.crop, str) else ""
+            raise InvalidOptionError(
+                f"crop must be one of {', '.join(map(repr, CROP_MODES))}, got "
+                f"{self.crop!r}.{hint}")
         for name in ("crop_scale", "crop_ratio", "scale"):
             pair = tuple(float(v) for v in getattr(self, name))
             if len(pair) != 2 or not 0 < pair[0] <= pair[1]:
@@ -223,7 +242,7 @@ class SegmentationTransform:
     for other channel counts (torchvision's colour operations take 1 or 3 channels).
     """
 
-    def __init__(self, steps: Sequence[v2.Transform],
+    def __init__(self, steps: Sequence[Any],
                  normalization: Normalization | None = None,
                  color: v2.ColorJitter | None = None, *, rotate90: float = 0.0) -> None:
         self.steps = list(steps)
@@ -274,17 +293,24 @@ def build_train_transform(
         config: which augmentations run (``AugmentConfig``).
         normalization: applied last (``resolve_normalization(...)``); ``None`` leaves the
             image in [0, 1].
-        ignore_index: the mask value of pixels the affine step uncovers (else 0).
+        ignore_index: the mask value of pixels the affine step uncovers and of the padding
+            of ``crop = "random"`` (else 0).
 
     Example: ``build_train_transform(AugmentConfig(size=96, rotation=0))``.
     """
     config = config or AugmentConfig()
-    steps: list[v2.Transform] = []
+    mask_fill = ignore_index if ignore_index is not None else 0
+    steps: list[Any] = []
     if not config.enabled:
-        if config.size is not None:
+        if config.size is not None and config.crop == "random":
+            steps.append(CenterCropOrPad(config.size, mask_fill=mask_fill))
+        elif config.size is not None:
             steps.append(v2.Resize(list(config.size), antialias=True))
         return SegmentationTransform(steps, normalization)
-    if config.size is not None:
+    if config.size is not None and config.crop == "random":
+        steps.append(v2.RandomCrop(list(config.size), pad_if_needed=True,
+                                   fill={tv_tensors.Image: 0.0, tv_tensors.Mask: mask_fill}))
+    elif config.size is not None:
         steps.append(v2.RandomResizedCrop(list(config.size), scale=config.crop_scale,
                                           ratio=config.crop_ratio, antialias=True))
     if config.hflip:
@@ -292,7 +318,6 @@ def build_train_transform(
     if config.vflip:
         steps.append(v2.RandomVerticalFlip(config.vflip))
     if config.rotation or config.translate or config.scale != (1.0, 1.0):
-        mask_fill = ignore_index if ignore_index is not None else 0
         steps.append(v2.RandomAffine(
             degrees=config.rotation,
             translate=(config.translate, config.translate) if config.translate else None,
@@ -307,15 +332,48 @@ def build_train_transform(
 
 
 def build_eval_transform(
-    normalization: Normalization | None = None, *, size: tuple[int, int] | int | None = None
+    normalization: Normalization | None = None, *, size: tuple[int, int] | int | None = None,
+    center_crop: bool = False, mask_fill: int = 0,
 ) -> SegmentationTransform:
     """The evaluation transform: an optional resize to ``size``, then ``normalization``.
 
-    Nothing random; with ``size=None`` the image keeps its size. Example:
-    ``build_eval_transform(resolve_normalization(), size=256)``.
+    Nothing random; with ``size=None`` the image keeps its size. ``center_crop=True`` takes
+    the centre ``size`` window at the image's own scale instead of the resize (padding where
+    the image is smaller: image 0, mask ``mask_fill``), to match ``crop = "random"``
+    training. Example: ``build_eval_transform(resolve_normalization(), size=256)``.
     """
-    steps: list[v2.Transform] = []
+    steps: list[Any] = []
     if size is not None:
-        size_pair = [size, size] if isinstance(size, int) else list(size)
-        steps.append(v2.Resize(size_pair, antialias=True))
+        size_pair = (size, size) if isinstance(size, int) else tuple(size)
+        steps.append(CenterCropOrPad(size_pair, mask_fill=mask_fill) if center_crop
+                     else v2.Resize(list(size_pair), antialias=True))
     return SegmentationTransform(steps, normalization)
+
+
+class CenterCropOrPad:
+    """The centre ``(height, width)`` window of an image and its mask, at their own scale.
+
+    A side shorter than the window is padded on both sides (image 0, mask ``mask_fill``)
+    first. Called as ``step(image, mask)`` on ``tv_tensors`` (a step of
+    ``SegmentationTransform``); returns both, cropped alike.
+    """
+
+    def __init__(self, size: Sequence[int], *, mask_fill: int = 0) -> None:
+        self.size = (int(size[0]), int(size[1]))
+        self.mask_fill = mask_fill
+
+    def __call__(self, image: torch.Tensor, mask: torch.Tensor
+                 ) -> tuple[torch.Tensor, torch.Tensor]:
+        height, width = image.shape[-2:]
+        missing_height = max(self.size[0] - height, 0)
+        missing_width = max(self.size[1] - width, 0)
+        if missing_height or missing_width:
+            padding = [missing_width // 2, missing_height // 2,
+                       missing_width - missing_width // 2, missing_height - missing_height // 2]
+            image = v2.functional.pad(image, padding, fill=0.0)
+            mask = v2.functional.pad(mask, padding, fill=self.mask_fill)
+        return (v2.functional.center_crop(image, list(self.size)),
+                v2.functional.center_crop(mask, list(self.size)))
+
+    def __repr__(self) -> str:
+        return f"CenterCropOrPad(size={self.size}, mask_fill={self.mask_fill})"

@@ -38,7 +38,7 @@ else:  # pragma: no cover - Python 3.10
     import tomli as tomllib
 
 from segcore.errors import InvalidOptionError, UnknownOptionError, did_you_mean
-from segcore_train.augment import AugmentConfig
+from segcore_train.augment import CROP_MODES, AugmentConfig
 from segcore_train.layout import SPLIT_SEED, VAL_FRACTION
 
 __all__ = [
@@ -293,8 +293,9 @@ class DataConfig(_Section):
                                   "splits file")
     seed: int = _option(SPLIT_SEED, _int(), "seed of that random split")
     val_resize: bool = _option(True, _bool(),
-                               "resize validation images to augment.size (so that images of "
-                               "different sizes batch); false: each keeps its size and "
+                               "bring validation images to augment.size (so that images of "
+                               "different sizes batch): a resize, or the centre crop with "
+                               "augment.crop = \"random\"; false: each keeps its size and "
                                "validation runs one image at a time")
 
 
@@ -470,6 +471,9 @@ class OutputConfig(_Section):
 #: The help of ``[augment]``'s keys (``AugmentConfig`` is a dataclass of segcore_train.augment).
 AUGMENT_HELP = {
     "size": "training crop [height, width] (or one int); none keeps each image's size",
+    "crop": "how an image becomes size: \"resized\" (RandomResizedCrop: a random area, "
+            "resized) or \"random\" (RandomCrop at the image's own scale, padded where "
+            "smaller; validation then takes the centre crop)",
     "crop_scale": "RandomResizedCrop's area fraction [low, high]",
     "crop_ratio": "RandomResizedCrop's aspect ratio [low, high]",
     "hflip": "probability of a horizontal flip",
@@ -483,7 +487,8 @@ AUGMENT_HELP = {
     "contrast": "ColorJitter contrast",
     "saturation": "ColorJitter saturation (3-channel images)",
     "hue": "ColorJitter hue",
-    "enabled": "false turns every random step off (the crop becomes a resize to size)",
+    "enabled": "false turns every random step off (the crop becomes a resize to size, or the "
+               "centre crop with crop = \"random\")",
 }
 _AUGMENT_OPTIONAL = {"size"}
 
@@ -729,6 +734,8 @@ def config_reference_markdown() -> str:
 def _augment_kind(name: str, default: Any) -> str:
     if name == "size":
         return '[height, width], integer or "none"'
+    if name == "crop":
+        return " \\| ".join(f'"{mode}"' for mode in CROP_MODES)
     if isinstance(default, bool):
         return "boolean"
     if isinstance(default, tuple):

@@ -795,7 +795,8 @@ class _Run:
         if val_samples:
             size = config.augment.size if data.val_resize else None
             val_set = self.report.dataset(VAL_SPLIT, transform=build_eval_transform(
-                self.normalization, size=size))
+                self.normalization, size=size, center_crop=config.augment.crop == "random",
+                mask_fill=data.ignore_index if data.ignore_index is not None else 0))
             self.val_loader = DataLoader(
                 val_set, batch_size=settings.batch_size if data.val_resize else 1,
                 sampler=_ShardSampler(len(val_set), distributed.rank, distributed.world_size),

@@ -214,3 +214,71 @@ def test_quarter_turns_are_off_by_default_and_bounded():
     assert torch.equal(build_train_transform(_quiet())(image, mask)[0], image)
     with pytest.raises(InvalidOptionError, match=r"rotate90 must be a number in 0\.\.1"):
         AugmentConfig(rotate90=1.5)
+
+
+def _window_of(result: torch.Tensor, source: torch.Tensor) -> tuple[int, int] | None:
+    """Where ``result`` lies in ``source`` as an exact window (top, left), else None."""
+    height, width = result.shape[-2:]
+    for top in range(source.shape[-2] - height + 1):
+        for left in range(source.shape[-1] - width + 1):
+            if torch.equal(source[..., top:top + height, left:left + width], result):
+                return top, left
+    return None
+
+
+def test_random_crop_takes_windows_at_the_image_scale():
+    transform = build_train_transform(_quiet(size=(32, 40), crop="random"))
+    assert "RandomCrop" in repr(transform) and "RandomResizedCrop" not in repr(transform)
+    image, mask = blocks(3, 64, 80)
+    places = set()
+    torch.manual_seed(0)
+    for _ in range(8):
+        window_image, window_mask = transform(image, mask)
+        assert window_image.shape == (3, 32, 40) and window_mask.shape == (32, 40)
+        place = _window_of(window_image, image)
+        assert place is not None, "the exact pixels of a window, no resize"
+        top, left = place
+        assert torch.equal(window_mask, mask[top:top + 32, left:left + 40])
+        places.add(place)
+    assert len(places) > 1, "the window moves"
+
+
+def test_random_crop_pads_a_smaller_image_with_the_ignore_index():
+    transform = build_train_transform(_quiet(size=48, crop="random"), ignore_index=255)
+    image, mask = blocks(4, 32, 40)
+    torch.manual_seed(0)
+    padded_image, padded_mask = transform(image, mask)
+    assert padded_image.shape == (3, 48, 48) and padded_mask.shape == (48, 48)
+    # all of the image's 40 columns are there, 8 of the 48 are padding
+    assert int((padded_mask == 255).sum()) == 48 * 48 - 32 * 40
+    assert float(padded_image[:, padded_mask == 255].abs().sum()) == 0.0
+    assert _window_of(image, padded_image) is not None
+
+
+def test_centre_crop_without_augmentation_and_for_validation():
+    image, mask = blocks(5, 64, 80)
+    expected_image, expected_mask = image[:, 16:48, 20:60], mask[16:48, 20:60]
+    quiet = build_train_transform(AugmentConfig(size=(32, 40), crop="random", enabled=False))
+    validation = build_eval_transform(size=(32, 40), center_crop=True)
+    for transform in (quiet, validation):
+        assert "CenterCropOrPad" in repr(transform)
+        cropped_image, cropped_mask = transform(image, mask)
+        assert torch.equal(cropped_image, expected_image)
+        assert torch.equal(cropped_mask, expected_mask)
+    small_image, small_mask = blocks(6, 24, 32)
+    padded_image, padded_mask = build_eval_transform(size=32, center_crop=True, mask_fill=7)(
+        small_image, small_mask)
+    assert padded_image.shape == (3, 32, 32)
+    assert torch.equal(padded_mask[4:28], small_mask) and torch.equal(padded_image[:, 4:28],
+                                                                      small_image)
+    assert bool((padded_mask[:4] == 7).all()) and bool((padded_mask[28:] == 7).all())
+    assert build_eval_transform(size=32)(image, mask)[0].shape == (3, 32, 32)  # a resize
+
+
+def test_crop_mode_is_checked():
+    assert AugmentConfig().crop == "resized"
+    with pytest.raises(InvalidOptionError, match=r"crop must be one of 'resized', 'random', "
+                                                 r"got 'resize'.*'resized'"):
+        AugmentConfig(crop="resize")
+    with pytest.raises(InvalidOptionError, match=r"crop must be one of .* got 3"):
+        AugmentConfig(crop=3)

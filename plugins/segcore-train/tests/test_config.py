@@ -69,11 +69,13 @@ def test_a_toml_file_is_read_with_defaults_for_the_rest(tmp_path):
 def test_the_written_config_reads_back_equal(tmp_path):
     path = tmp_path / "train.toml"
     path.write_text(TOML)
-    config = load_config(path, ["augment.size=none", "output.run_dir=runs/a b\"c",
+    config = load_config(path, ["augment.size=none", "augment.crop=random",
+                                "output.run_dir=runs/a b\"c",
                                 "model.options.name_with_unicode=\"é\\u0001\""])
     written = dump_config(config, tmp_path / "config.toml")
     again = load_config(written)
     assert again == config
+    assert again.augment.crop == "random"
     assert again.augment.size is None and again.output.run_dir == 'runs/a b"c'
     assert again.model.options["name_with_unicode"] == "é\x01"
 
@@ -117,6 +119,8 @@ def test_unknown_names_get_did_you_mean(values, words):
     ({"optimizer": {"betas": [0.9]}}, "optimizer.betas must be [a, b]"),
     ({"data": {"root": "d", "val_fraction": 2}}, "data.val_fraction must be a number in [0, 1]"),
     ({"augment": {"hflip": 3}}, "augment.hflip: hflip must be a number in 0..1, got 3"),
+    ({"augment": {"crop": "center"}},
+     "augment.crop: crop must be one of 'resized', 'random', got 'center'"),
     ({"model": {"options": {"classes": 3}}}, "model.options must not set classes"),
     ({"model": {"options": 3}}, "model.options must be a table"),
     ({"loss": {"terms": [{"name": "dice", "weight": -1}]}},

@@ -238,3 +238,23 @@ def test_train_compile_traces_the_model_and_saves_plain_weights(data, tmp_path, 
                                        msg=lambda text, key=key: f"{key}: {text}")
     model = segcore.from_pretrained(traced.run_dir / "best")
     assert model(torch.rand(1, 3, 32, 32)).shape == (1, 3, 32, 32)
+
+
+@pytest.mark.parametrize("crop", ["resized", "random"])
+def test_validation_crops_like_training(data, tmp_path, monkeypatch, crop):
+    from segcore_train import trainer
+
+    calls = []
+    original = trainer.build_eval_transform
+
+    def recording(*args, **kwargs):
+        calls.append(kwargs)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(trainer, "build_eval_transform", recording)
+    config = small(data, tmp_path / "run", augment={"size": [24, 24], "crop": crop},
+                   data={"ignore_index": 9}, train={"epochs": 1})
+    result = train(config, out=io.StringIO())
+    assert calls == [{"size": (24, 24), "center_crop": crop == "random", "mask_fill": 9}]
+    assert [row["split"] for row in result.history] == ["train", "val"]
+    assert result.history[1]["loss"] == result.history[1]["loss"]  # a number: it batched
