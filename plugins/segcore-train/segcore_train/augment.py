@@ -300,13 +300,10 @@ def build_train_transform(
     """
     config = config or AugmentConfig()
     mask_fill = ignore_index if ignore_index is not None else 0
+    if not config.enabled:  # nothing random: what validation does
+        return build_eval_transform(normalization, size=config.size,
+                                    center_crop=config.crop == "random", mask_fill=mask_fill)
     steps: list[Any] = []
-    if not config.enabled:
-        if config.size is not None and config.crop == "random":
-            steps.append(CenterCropOrPad(config.size, mask_fill=mask_fill))
-        elif config.size is not None:
-            steps.append(v2.Resize(list(config.size), antialias=True))
-        return SegmentationTransform(steps, normalization)
     if config.size is not None and config.crop == "random":
         steps.append(v2.RandomCrop(list(config.size), pad_if_needed=True,
                                    fill={tv_tensors.Image: 0.0, tv_tensors.Mask: mask_fill}))
